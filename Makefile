@@ -1,0 +1,38 @@
+# The two commands: `make demo` and `make test`. Both set everything up first.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+KAFKA_VERSION := 3.9.1
+KAFKA_LIBS := .cache/kafka/$(KAFKA_VERSION)/libs
+
+.PHONY: setup demo test kafka-jars clean help
+
+help:
+	@echo "make demo   set up, then run the embedded demo (local Kafka, areas, registry, posters)"
+	@echo "make test   set up, then run the test suite against a real local Kafka broker and chdb"
+
+setup: $(VENV)/.installed $(KAFKA_LIBS)/.complete
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $@
+
+kafka-jars: $(KAFKA_LIBS)/.complete
+
+$(KAFKA_LIBS)/.complete: deploy/kafka/pom.xml
+	@command -v java >/dev/null || { echo "Java 17+ is needed for the local Kafka broker (apt-get install openjdk-17-jre-headless)"; exit 1; }
+	@command -v mvn >/dev/null || { echo "Maven is needed to fetch the Kafka jars (apt-get install maven)"; exit 1; }
+	mvn --quiet --batch-mode -f deploy/kafka/pom.xml dependency:copy-dependencies \
+	    -Dkafka.version=$(KAFKA_VERSION) -DoutputDirectory=$(CURDIR)/$(KAFKA_LIBS)
+	touch $@
+
+demo: setup
+	$(BIN)/ravao demo
+
+test: setup
+	$(BIN)/python -m pytest
+
+clean:
+	rm -rf $(VENV) .cache data .pytest_cache

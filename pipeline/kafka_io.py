@@ -1,0 +1,127 @@
+"""Small, shared Kafka plumbing: topic creation, a reliable producer, reading a
+compacted topic to its end. Everything else imports these instead of configuring
+clients itself."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Producer, TopicPartition
+from confluent_kafka.admin import AdminClient, NewTopic
+
+from .topics import TopicSpec
+
+
+def admin(bootstrap: str) -> AdminClient:
+    return AdminClient({"bootstrap.servers": bootstrap})
+
+
+def ensure_topics(bootstrap: str, specs: Iterable[TopicSpec], replication: int = 1) -> list[str]:
+    """Create the topics that do not exist yet; returns the names created."""
+    client = admin(bootstrap)
+    existing = set(client.list_topics(timeout=15).topics)
+    wanted = [
+        NewTopic(s.name, num_partitions=s.partitions, replication_factor=replication, config=s.config())
+        for s in specs
+        if s.name not in existing
+    ]
+    if not wanted:
+        return []
+    created = []
+    for name, future in client.create_topics(wanted, operation_timeout=30).items():
+        try:
+            future.result()
+            created.append(name)
+        except KafkaException as exc:
+            if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
+                raise
+    return created
+
+
+def reliable_producer(bootstrap: str, **extra: Any) -> Producer:
+    """Idempotent, acks=all: a message acknowledged is a message kept, once."""
+    config = {
+        "bootstrap.servers": bootstrap,
+        "enable.idempotence": True,
+        "acks": "all",
+        "linger.ms": 5,
+        "compression.type": "lz4",
+    }
+    config.update(extra)
+    return Producer(config)
+
+
+class DeliveryFailed(RuntimeError):
+    pass
+
+
+def produce_all(producer: Producer, topic: str, messages: Iterable[tuple[bytes | None, bytes]],
+                timeout: float = 30.0) -> int:
+    """Send (key, value) pairs and wait until every one is acknowledged."""
+    errors: list[str] = []
+
+    def on_delivery(err: KafkaError | None, _msg: Any) -> None:
+        if err is not None:
+            errors.append(str(err))
+
+    count = 0
+    for key, value in messages:
+        while True:
+            try:
+                producer.produce(topic, value=value, key=key, on_delivery=on_delivery)
+                break
+            except BufferError:
+                producer.poll(0.1)
+        count += 1
+        producer.poll(0)
+    remaining = producer.flush(timeout)
+    if remaining:
+        raise DeliveryFailed(f"{remaining} message(s) to {topic} not acknowledged within {timeout:.0f}s")
+    if errors:
+        raise DeliveryFailed(f"{len(errors)} message(s) to {topic} failed: {errors[0]}")
+    return count
+
+
+def read_to_end(bootstrap: str, topic: str, timeout: float = 30.0) -> Iterator[tuple[bytes | None, bytes | None, int, int]]:
+    """Every message of ``topic`` from the beginning to the end offsets seen at the start:
+    (key, value, partition, offset). No consumer group, nothing committed."""
+    consumer = Consumer({
+        "bootstrap.servers": bootstrap,
+        "group.id": "ravao-reader",
+        "enable.auto.commit": False,
+        "enable.partition.eof": True,
+        "auto.offset.reset": "earliest",
+    })
+    try:
+        metadata = consumer.list_topics(topic, timeout=15).topics.get(topic)
+        if metadata is None or metadata.error is not None:
+            return
+        ends: dict[int, int] = {}
+        for partition in metadata.partitions:
+            low, high = consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=15)
+            if high > low:
+                ends[partition] = high
+        if not ends:
+            return
+        consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in ends])
+        deadline = time.monotonic() + timeout
+        while ends:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"reading {topic} did not reach its end within {timeout:.0f}s")
+            message = consumer.poll(0.5)
+            if message is None:
+                continue
+            if message.error():
+                if message.error().code() == KafkaError._PARTITION_EOF:
+                    ends.pop(message.partition(), None)
+                    continue
+                raise KafkaException(message.error())
+            partition, offset = message.partition(), message.offset()
+            if partition in ends:
+                yield message.key(), message.value(), partition, offset
+                if offset + 1 >= ends[partition]:
+                    ends.pop(partition)
+    finally:
+        consumer.close()

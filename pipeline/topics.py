@@ -1,0 +1,69 @@
+"""Every Kafka topic, declared once: name, partitions, retention, compaction, key.
+
+Import `topics_for(settings)` (or `TOPICS`) everywhere instead of spelling a name.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .settings import Settings
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    name: str
+    partitions: int
+    compacted: bool
+    retention_ms: int | None  # None: keep forever (compacted registry topics)
+    key: str  # what the message key is, for the reader
+
+    def config(self) -> dict[str, str]:
+        if self.compacted:
+            return {"cleanup.policy": "compact", "min.compaction.lag.ms": "0"}
+        return {"cleanup.policy": "delete", "retention.ms": str(self.retention_ms)}
+
+
+@dataclass(frozen=True)
+class Topics:
+    scans_raw: TopicSpec
+    scans_valid: TopicSpec
+    scans_dlq: TopicSpec
+    visits: TopicSpec
+    areas: TopicSpec
+    venues: TopicSpec
+    persons: TopicSpec
+    personal_data: TopicSpec
+    devices: TopicSpec
+    cases: TopicSpec
+    alerts: TopicSpec
+
+    def all(self) -> list[TopicSpec]:
+        return [getattr(self, name) for name in self.__dataclass_fields__]
+
+    def registry(self) -> list[TopicSpec]:
+        return [self.areas, self.venues, self.persons, self.personal_data, self.devices]
+
+
+def topics_for(settings: Settings) -> Topics:
+    p, n, keep = settings.topic_prefix, settings.topic_partitions, settings.retention_ms
+
+    def stream(name: str, key: str, partitions: int = n) -> TopicSpec:
+        return TopicSpec(p + name, partitions, False, keep, key)
+
+    def registry(name: str, key: str) -> TopicSpec:
+        return TopicSpec(p + name, 1, True, None, key)
+
+    return Topics(
+        scans_raw=stream("scans.raw", "device id or person code (spreads load)"),
+        scans_valid=stream("scans.valid", "person id"),
+        scans_dlq=stream("scans.dlq", "none", partitions=1),
+        visits=stream("visits", "person id"),
+        areas=registry("registry.areas", "area id"),
+        venues=registry("registry.venues", "venue id"),
+        persons=registry("registry.persons", "person id"),
+        personal_data=registry("registry.personal_data", "person id"),
+        devices=registry("registry.devices", "device id"),
+        cases=registry("cases", "case id"),
+        alerts=stream("alerts", "venue id", partitions=1),
+    )

@@ -1,0 +1,48 @@
+"""Records that cross a process boundary, the QR payload codec, and example payloads."""
+
+from .base import Record
+from .cases import Alert, Case, CaseStatus
+from .dlq import DeadLetter, RejectReason
+from .registry import Area, Device, DeviceKind, GateMode, Person, PersonalData, Venue, VenueCategory
+from .scans import Direction, RawScan, ScanSource, ValidScan
+from .visits import EntryHow, ExitHow, Visit
+
+# Every record type, by the name used for its JSON Schema file and its examples folder.
+RECORDS: dict[str, type[Record]] = {
+    "raw_scan": RawScan,
+    "valid_scan": ValidScan,
+    "visit": Visit,
+    "dead_letter": DeadLetter,
+    "area": Area,
+    "venue": Venue,
+    "person": Person,
+    "personal_data": PersonalData,
+    "device": Device,
+    "case": Case,
+    "alert": Alert,
+}
+
+__all__ = [
+    "RECORDS",
+    "Alert",
+    "Area",
+    "Case",
+    "CaseStatus",
+    "DeadLetter",
+    "Device",
+    "DeviceKind",
+    "Direction",
+    "EntryHow",
+    "ExitHow",
+    "GateMode",
+    "Person",
+    "PersonalData",
+    "RawScan",
+    "Record",
+    "RejectReason",
+    "ScanSource",
+    "ValidScan",
+    "Venue",
+    "VenueCategory",
+    "Visit",
+]
