@@ -48,6 +48,9 @@ def reliable_producer(bootstrap: str, **extra: Any) -> Producer:
         "acks": "all",
         "linger.ms": 5,
         "compression.type": "lz4",
+        # Warnings such as "coordinator load in progress" right after a broker starts are
+        # retried by the client; a failure still surfaces as a delivery error.
+        "log_level": 3,
     }
     config.update(extra)
     return Producer(config)

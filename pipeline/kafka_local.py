@@ -234,8 +234,10 @@ class LocalKafka:
             return
         cluster_id = self._cluster_id()
         result = subprocess.run(
-            [java, "-Xmx256m", "-cp", f"{libs}/*", "kafka.tools.StorageTool", "format",
-             "-t", cluster_id, "-c", str(properties), "--ignore-formatted"],
+            [java, "-Xmx256m", f"-Dlog4j.configuration=file:{self.home / 'log4j.properties'}",
+             "-cp", f"{libs}/*", "kafka.tools.StorageTool", "format",
+             # "=" form: a random id may start with "-", which would read as an option.
+             f"--cluster-id={cluster_id}", "--config", str(properties), "--ignore-formatted"],
             capture_output=True, text=True,
         )
         if result.returncode != 0:

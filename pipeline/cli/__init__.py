@@ -1,8 +1,53 @@
-"""The `ravao` command."""
-import typer
+"""The `ravao` command: one entry point, a sub-command per job.
 
-app = typer.Typer(name="ravao", no_args_is_help=True)
+Every command's help ends with an example; `tests/test_cli_help.py` fails when one
+does not.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import typer
+from pydantic import ValidationError
+
+from ..areas import AreaSourceError
+from ..kafka_local import KafkaSetupError
+from ..keys import KeyConfigError
+from ..registry import RegistryError
+from . import demo, kafka, qr, registry
+
+app = typer.Typer(
+    name="ravao",
+    help="Entry/exit control by signed QR codes, streamed through Kafka into ClickHouse, "
+    "for fast contact tracing.\n\nExample: ravao kafka start && ravao areas load vn-2025",
+    no_args_is_help=True,
+    rich_markup_mode=None,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+app.add_typer(kafka.app, name="kafka")
+app.add_typer(registry.areas_app, name="areas")
+app.add_typer(registry.venue_app, name="venue")
+app.add_typer(registry.person_app, name="person")
+app.add_typer(registry.device_app, name="device")
+app.add_typer(qr.qr_app, name="qr")
+app.add_typer(qr.schemas_app, name="schemas")
+app.command("demo")(demo.demo)
+
+# Errors a user can cause: a message that says what to do, and exit status 2.
+USER_ERRORS = (AreaSourceError, KafkaSetupError, KeyConfigError, RegistryError)
 
 
 def main() -> None:
-    app()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        app()
+    except USER_ERRORS as exc:
+        print(f"ravao: {exc}", file=sys.stderr)
+        sys.exit(2)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'value'}: {e['msg']}" for e in exc.errors())
+        print(f"ravao: invalid input: {problems}", file=sys.stderr)
+        sys.exit(2)
