@@ -64,11 +64,6 @@ class Settings(BaseSettings):
     data_dir: Path = Field(
         Path("data"), description="Where the embedded stack keeps its state (broker, warehouse, keys)."
     )
-    clickhouse_url: str | None = Field(
-        None,
-        description="ClickHouse server (http://user:pass@host:8123/db). Unset: embedded chdb "
-        "under RAVAO_DATA_DIR/warehouse.",
-    )
     retention_days: int = Field(
         30, ge=1, description="Days scans and visits are kept, in Kafka and in the warehouse."
     )

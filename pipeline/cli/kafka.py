@@ -53,3 +53,25 @@ def status() -> None:
         typer.echo("Kafka is not running (start it with `ravao kafka start`)")
         raise typer.Exit(1)
     typer.echo(f"Kafka is running at {state.bootstrap} (pid {state.pid}, data in {state.home})")
+
+
+@app.command()
+def topics() -> None:
+    """Create every declared topic that is missing (on the local broker or on
+    RAVAO_KAFKA_BOOTSTRAP) and list them with partitions, retention and key.
+
+    Example: RAVAO_KAFKA_BOOTSTRAP=kafka:9092 ravao kafka topics
+    """
+    from rich.console import Console
+    from rich.table import Table
+
+    from ..kafka_local import bootstrap_servers
+
+    settings = get_settings()
+    declared = topics_for(settings).all()
+    created = set(ensure_topics(bootstrap_servers(settings), declared, settings.topic_replication))
+    table = Table("topic", "partitions", "retention", "key", "")
+    for spec in declared:
+        retention = "compacted" if spec.compacted else f"{settings.retention_days} days"
+        table.add_row(spec.name, str(spec.partitions), retention, spec.key, "created" if spec.name in created else "")
+    Console().print(table)

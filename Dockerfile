@@ -1,0 +1,11 @@
+# The ravao image: every service of docker-compose.yml runs a `ravao` sub-command.
+FROM python:3.11-slim
+WORKDIR /app
+COPY pyproject.toml README.md ./
+COPY schemas schemas
+COPY pipeline pipeline
+COPY producers producers
+COPY deploy deploy
+RUN pip install --no-cache-dir .
+USER nobody
+ENTRYPOINT ["ravao"]
