@@ -86,6 +86,29 @@ class Settings(BaseSettings):
     debounce_seconds: int = Field(
         60, ge=0, description="Same person, venue and direction within this window: a double scan."
     )
+    accepted_lateness_hours: int = Field(
+        48, ge=1, description="Scans older than this when they reach the worker are refused (too_late); "
+        "a station may stay offline this long."
+    )
+    future_tolerance_minutes: int = Field(
+        15, ge=0, description="Scans dated further ahead than this are refused (future_scan): a fast device clock."
+    )
+
+    # --- the worker --------------------------------------------------------------------
+    worker_port: int = Field(
+        6066, ge=0, le=65535,
+        description="Web port of a worker (Prometheus /metrics); 0: no web server.",
+    )
+    tick_seconds: float = Field(
+        30.0, gt=0, description="How often the wall clock closes visits left open past their maximum stay."
+    )
+    reject_guard_window: int = Field(
+        2000, ge=1, description="Scans over which the reject-rate guard judges (see next)."
+    )
+    reject_guard_ratio: float = Field(
+        0.5, gt=0, le=1,
+        description="The worker stops if more than this share of the last window was rejected.",
+    )
 
     @classmethod
     def settings_customise_sources(

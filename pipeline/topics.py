@@ -37,6 +37,7 @@ class Topics:
     devices: TopicSpec
     cases: TopicSpec
     alerts: TopicSpec
+    stats: TopicSpec
 
     def all(self) -> list[TopicSpec]:
         return [getattr(self, name) for name in self.__dataclass_fields__]
@@ -66,4 +67,5 @@ def topics_for(settings: Settings) -> Topics:
         devices=registry("registry.devices", "device id"),
         cases=registry("cases", "case id"),
         alerts=stream("alerts", "venue id", partitions=1),
+        stats=registry("stats", "worker instance (counter snapshots for `ravao stats`)"),
     )

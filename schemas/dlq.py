@@ -25,6 +25,7 @@ class RejectReason(StrEnum):
     device_not_authorised = "device_not_authorised"
     future_scan = "future_scan"
     too_late = "too_late"
+    internal_error = "internal_error"  # the validator failed: a bug, logged; kept for replay
 
 
 class DeadLetter(Record):

@@ -67,3 +67,5 @@ class ValidScan(Record):
     area_id: str
     area_path: tuple[str, ...]
     category: VenueCategory
+    default_stay_minutes: int = Field(gt=0, description="the venue's: a visit with no exit lasts this long")
+    max_stay_minutes: int = Field(gt=0, description="the venue's: an open visit past it has timed out")

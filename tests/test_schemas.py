@@ -46,7 +46,8 @@ def test_invalid_raw_scans_name_a_known_reject_reason_and_undecodable_ones_do_no
         if reason is RejectReason.undecodable:
             with pytest.raises(ValidationError):
                 RawScan.from_bytes(path.read_bytes())
-    assert seen == set(RejectReason), f"no example for {set(RejectReason) - seen}"
+    # internal_error marks a bug in the validator: no input is meant to cause it.
+    assert seen == set(RejectReason) - {RejectReason.internal_error}, f"no example for {set(RejectReason) - seen}"
 
 
 def test_the_committed_json_schemas_are_up_to_date(tmp_path: Path) -> None:

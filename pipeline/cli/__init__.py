@@ -16,7 +16,7 @@ from ..areas import AreaSourceError
 from ..kafka_local import KafkaSetupError
 from ..keys import KeyConfigError
 from ..registry import RegistryError
-from . import demo, kafka, qr, registry
+from . import demo, kafka, qr, registry, stream
 
 app = typer.Typer(
     name="ravao",
@@ -35,6 +35,8 @@ app.add_typer(registry.device_app, name="device")
 app.add_typer(qr.qr_app, name="qr")
 app.add_typer(qr.schemas_app, name="schemas")
 app.command("demo")(demo.demo)
+app.command("worker")(stream.worker)
+app.command("stats")(stream.stats)
 
 # Errors a user can cause: a message that says what to do, and exit status 2.
 USER_ERRORS = (AreaSourceError, KafkaSetupError, KeyConfigError, RegistryError)

@@ -1,0 +1,1 @@
+"""The Faust worker: validate -> dedup -> pair, one app, thin agents around pure logic."""

@@ -1,0 +1,164 @@
+"""Validation of raw scans: the first stage of the worker.
+
+`validate` takes the bytes of one `scans.raw` message and returns either a `ValidScan`
+or a `DeadLetter` with a machine-readable reason. It never raises on input: anything
+unexpected becomes an `internal_error` dead letter and a logged stack trace.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import Protocol
+
+from pydantic import ValidationError
+
+from schemas.dlq import DeadLetter, RejectReason
+from schemas.qrcode import InvalidCode, QrCodec, QrError
+from schemas.registry import GateMode, VenueCategory
+from schemas.scans import MAX_RAW_SCAN_BYTES, Direction, RawScan, ScanSource, ValidScan
+
+log = logging.getLogger(__name__)
+
+
+class VenueLike(Protocol):
+    venue_id: str
+    area_id: str
+    area_path: tuple[str, ...]
+    category: VenueCategory
+    active: bool
+    default_stay_minutes: int
+    max_stay_minutes: int
+
+
+class DeviceLike(Protocol):
+    device_id: str
+    venue_id: str
+    mode: GateMode
+    active: bool
+
+
+class RegistryView(Protocol):
+    """What validation needs to know about the registry: the current record by id
+    (a `Venue`/`Device` model or anything with the same attributes)."""
+
+    def venue(self, venue_id: str) -> VenueLike | None: ...
+
+    def device(self, device_id: str) -> DeviceLike | None: ...
+
+    def person_active(self, person_id: str) -> bool | None:
+        """True or False for a registered person, None for an unknown id."""
+
+
+@dataclass(frozen=True)
+class Limits:
+    future_tolerance: timedelta = timedelta(minutes=15)  # phones with a fast clock
+    lateness: timedelta = timedelta(hours=48)  # stations offline for up to two days
+
+
+@dataclass(frozen=True)
+class Position:
+    topic: str
+    partition: int
+    offset: int
+
+
+class Rejected(Exception):
+    def __init__(self, reason: RejectReason, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.message = message
+
+
+CODE_REASONS = {QrError.bad_signature: RejectReason.bad_signature, QrError.unknown_key: RejectReason.expired_key}
+
+
+def validate(raw: bytes | None, *, codec: QrCodec, registry: RegistryView, now: datetime,
+             position: Position, limits: Limits = Limits()) -> ValidScan | DeadLetter:
+    event_id = None
+    try:
+        scan = _parse(raw)
+        event_id = str(scan.event_id)
+        return _check(scan, codec, registry, now, limits)
+    except Rejected as rejected:
+        reason, message = rejected.reason, rejected.message
+    except Exception:  # noqa: BLE001 - a bug must not stop the stream; it is logged and kept
+        log.exception("validation failed at %s[%d]@%d", position.topic, position.partition, position.offset)
+        reason, message = RejectReason.internal_error, "the validator failed on this message"
+    return DeadLetter(
+        reason=reason, message=message, raw_base64=base64.b64encode(raw or b"").decode("ascii"),
+        source_topic=position.topic, source_partition=position.partition, source_offset=position.offset,
+        event_id=event_id, rejected_at=now,
+    )
+
+
+def _parse(raw: bytes | None) -> RawScan:
+    if raw is None:
+        raise Rejected(RejectReason.undecodable, "the message has no value")
+    if len(raw) > MAX_RAW_SCAN_BYTES:
+        raise Rejected(RejectReason.oversized, f"{len(raw)} bytes; a scan has at most {MAX_RAW_SCAN_BYTES}")
+    try:
+        data = json.loads(raw)
+    except (UnicodeDecodeError, ValueError):
+        raise Rejected(RejectReason.undecodable, "not UTF-8 JSON") from None
+    if not isinstance(data, dict):
+        raise Rejected(RejectReason.undecodable, "not a JSON object")
+    version = data.get("schema_version", RawScan.SCHEMA_VERSION)
+    if version != RawScan.SCHEMA_VERSION:
+        raise Rejected(RejectReason.unknown_schema_version,
+                       f"schema_version {version!r} is not supported (this worker reads {RawScan.SCHEMA_VERSION})")
+    try:
+        return RawScan.model_validate(data)
+    except ValidationError as exc:
+        # Field names and messages only: the input values may hold personal data.
+        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'scan'}: {e['msg']}" for e in exc.errors()[:5])
+        raise Rejected(RejectReason.undecodable, f"not a valid scan: {problems}") from None
+
+
+def _decode(codec: QrCodec, text: str, kind: str, what: str) -> str:
+    try:
+        return codec.decode(text, expect=kind).entity_id
+    except InvalidCode as exc:
+        raise Rejected(CODE_REASONS.get(exc.reason, RejectReason.bad_code), f"{what} code: {exc.message} ({exc.reason})") from None
+
+
+def _check(scan: RawScan, codec: QrCodec, registry: RegistryView, now: datetime, limits: Limits) -> ValidScan:
+    if scan.scanned_at > now + limits.future_tolerance:
+        raise Rejected(RejectReason.future_scan, f"scanned at {scan.scanned_at.isoformat()}, later than now "
+                       f"plus {limits.future_tolerance}: check the device clock")
+    if scan.scanned_at < now - limits.lateness:
+        raise Rejected(RejectReason.too_late, f"scanned at {scan.scanned_at.isoformat()}, older than the "
+                       f"accepted lateness of {limits.lateness}")
+    person_id = _decode(codec, scan.person_qr, "P", "person")
+    claimed_venue = _decode(codec, scan.venue_qr, "V", "venue") if scan.venue_qr else None
+    direction = scan.direction
+    device = None
+    if scan.source is ScanSource.self_checkin:
+        venue_id = claimed_venue
+    else:
+        device = registry.device(scan.device_id)
+        if device is None or not device.active:
+            raise Rejected(RejectReason.unknown_device, f"device {scan.device_id} is not registered or deactivated")
+        if claimed_venue is not None and claimed_venue != device.venue_id:
+            raise Rejected(RejectReason.device_not_authorised,
+                           f"device {device.device_id} is bound to venue {device.venue_id}, not {claimed_venue}")
+        venue_id = device.venue_id
+        if direction is Direction.auto and device.mode is not GateMode.auto:
+            direction = Direction.entry if device.mode is GateMode.entry else Direction.exit
+    venue = registry.venue(venue_id)
+    if venue is None:
+        raise Rejected(RejectReason.unknown_venue, f"venue {venue_id} is not registered")
+    if not venue.active:
+        raise Rejected(RejectReason.inactive_venue, f"venue {venue_id} is deactivated")
+    if not registry.person_active(person_id):
+        raise Rejected(RejectReason.unknown_person, f"person {person_id} is not registered or deactivated")
+    return ValidScan.model_construct(
+        schema_version=ValidScan.SCHEMA_VERSION, event_id=scan.event_id, source=scan.source,
+        person_id=person_id, venue_id=venue_id, device_id=device.device_id if device else None,
+        direction=direction, scanned_at=scan.scanned_at.astimezone(timezone.utc), received_at=now, area_id=venue.area_id,
+        area_path=venue.area_path, category=venue.category,
+        default_stay_minutes=venue.default_stay_minutes, max_stay_minutes=venue.max_stay_minutes,
+    )

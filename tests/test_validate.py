@@ -1,0 +1,83 @@
+"""Validation: every example raw scan is accepted or refused with its documented reason."""
+
+from __future__ import annotations
+
+import base64
+import json
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+
+from pipeline.keys import parse_keys
+from pipeline.registry_cache import DeviceInfo, RegistryCache, VenueInfo
+from pipeline.validate import Position, validate
+from schemas import DeadLetter, RejectReason, ValidScan
+from schemas.qrcode import QrCodec
+from schemas.registry import GateMode, VenueCategory
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "schemas" / "examples"
+REGISTRY = json.loads((EXAMPLES / "registry.json").read_text())
+NOW = datetime.fromisoformat(REGISTRY["now"])
+WHERE = Position("scans.raw", 2, 41)
+
+
+def example_registry() -> RegistryCache:
+    cache = RegistryCache()
+    for venue_id, active in [(v, True) for v in REGISTRY["venues"]["active"]] + [
+        (v, False) for v in REGISTRY["venues"]["inactive"]
+    ]:
+        cache.venues[venue_id] = VenueInfo(venue_id, "25741", ("74", "718", "25741"), VenueCategory.market,
+                                           active, 60, 240)
+    for device_id, venue_id in REGISTRY["devices"].items():
+        cache.devices[device_id] = DeviceInfo(device_id, venue_id, GateMode.auto, True)
+    for person_id in REGISTRY["persons"]:
+        cache.store[b"p" + person_id.encode()] = b"1"
+    return cache
+
+
+CODEC = QrCodec(parse_keys(REGISTRY["keys"]))
+
+
+def run(raw: bytes, registry: RegistryCache | None = None) -> ValidScan | DeadLetter:
+    return validate(raw, codec=CODEC, registry=registry or example_registry(), now=NOW, position=WHERE)
+
+
+@pytest.mark.parametrize("path", sorted((EXAMPLES / "raw_scan" / "valid").glob("*")), ids=lambda p: p.name)
+def test_valid_examples_are_accepted_and_enriched(path: Path) -> None:
+    result = run(path.read_bytes())
+    assert isinstance(result, ValidScan), result
+    assert result.person_id == REGISTRY["persons"][0]
+    assert result.area_path == ("74", "718", "25741") and result.category is VenueCategory.market
+    assert result.scanned_at.utcoffset().total_seconds() == 0
+
+
+@pytest.mark.parametrize("path", sorted((EXAMPLES / "raw_scan" / "invalid").glob("*")), ids=lambda p: p.name)
+def test_invalid_examples_go_to_the_dead_letters_with_their_reason(path: Path) -> None:
+    raw = path.read_bytes()
+    result = run(raw)
+    assert isinstance(result, DeadLetter), result
+    assert result.reason is RejectReason(path.name.split("__")[0]), result.message
+    assert base64.b64decode(result.raw_base64) == raw
+    assert (result.source_topic, result.source_partition, result.source_offset) == ("scans.raw", 2, 41)
+
+
+def test_a_gate_in_entry_mode_turns_auto_into_an_entry() -> None:
+    registry = example_registry()
+    device_id, venue_id = next(iter(REGISTRY["devices"].items()))
+    registry.devices[device_id] = DeviceInfo(device_id, venue_id, GateMode.exit, True)
+    raw = (EXAMPLES / "raw_scan" / "valid" / "guard_phone_auto.json").read_bytes()
+    assert run(raw, registry).direction == "out"
+
+
+def test_dead_letter_messages_carry_no_personal_data_and_input_values() -> None:
+    raw = json.dumps({"event_id": "not-a-uuid", "source": "station", "person_qr": "Nguyễn Văn An 0981234791",
+                      "device_id": "DEXBBBBBBBBBBBB", "scanned_at": "2026-11-20T08:00:00+07:00"}).encode()
+    result = run(raw)
+    assert result.reason is RejectReason.undecodable
+    assert "Nguyễn" not in result.message and "0981234791" not in result.message
+
+
+@pytest.mark.parametrize("raw", [None, b"", b"\xff\xfe", b"[]", b"null", b"1e999999", b'{"schema_version": "x"}'])
+def test_garbage_never_raises(raw: bytes | None) -> None:
+    assert isinstance(run(raw), DeadLetter)
