@@ -127,20 +127,27 @@ class PersonState:
         """Nothing left to remember: the worker may delete the table entry."""
         return not self.scans and not self.emitted
 
-    def to_bytes(self) -> bytes:
+    def to_dict(self) -> dict:
+        """JSON-able (tuples become lists), as a Faust table stores it."""
         anchor = None if self.anchor_end is None else to_micros(self.anchor_end)
-        data = {"v": 1, "person_id": self.person_id, "anchor_end": anchor,
+        return {"v": 1, "person_id": self.person_id, "anchor_end": anchor,
                 "resume": [self.resume_at, self.resume_end],
                 "scans": self.scans, "emitted": self.emitted}
-        return json.dumps(data, separators=(",", ":")).encode()
+
+    def to_bytes(self) -> bytes:
+        return json.dumps(self.to_dict(), separators=(",", ":")).encode()
 
     @classmethod
     def from_bytes(cls, data: bytes | str) -> PersonState:
-        d = json.loads(data)
+        return cls.from_dict(json.loads(data))
+
+    @classmethod
+    def from_dict(cls, d: dict) -> PersonState:
         if d.get("v") != 1:
             raise ValueError(f"unknown PersonState format {d.get('v')!r}")
         scans = []
         for row in d["scans"]:
+            row = list(row)
             row[6] = tuple(row[6])
             scans.append(ScanRow._make(row))
         emitted = {key: Emitted(v, deleted, tuple(fp))

@@ -35,7 +35,7 @@ from ..registry_cache import RegistryCache
 from ..settings import Settings
 from ..topics import topics_for
 from ..validate import Limits, Position, validate
-from .guard import RejectRateGuard
+from .guard import RejectRateGuard, TooManyRejects
 from .metrics import Metrics
 from .registry_follower import RegistryFollower
 
@@ -63,17 +63,17 @@ class OpenVisits:
     """In memory: person -> (partition, when the open visit times out). Rebuilt from the
     table after each rebalance; it only tells the tick whom to look at."""
 
-    deadlines: dict[bytes, tuple[int, float]] = field(default_factory=dict)
+    deadlines: dict[str, tuple[int, float]] = field(default_factory=dict)
     built_for: frozenset = frozenset()
 
-    def note(self, person: bytes, partition: int, state: PersonState) -> None:
+    def note(self, person: str, partition: int, state: PersonState) -> None:
         deadline = next_timeout(state)
         if deadline is None:
             self.deadlines.pop(person, None)
         else:
             self.deadlines[person] = (partition, deadline.timestamp())
 
-    def due(self, partition: int, now: float) -> list[bytes]:
+    def due(self, partition: int, now: float) -> list[str]:
         return [p for p, (part, at) in self.deadlines.items() if part == partition and at <= now]
 
 
@@ -131,10 +131,8 @@ class Worker:
         self.dlq_topic = app.topic(t.scans_dlq.name, **raw)
         self.visits_topic = app.topic(t.visits.name, **raw)
         self.stats_topic = app.topic(t.stats.name, **raw)
+        # person id -> PersonState.to_dict(), stored with Faust's json codec.
         self.states = app.Table(STATE_TABLE, default=None, partitions=t.scans_valid.partitions)
-        # Faust derives a table's codecs from its key/value types (json for plain bytes);
-        # our states are bytes already: store them as they are.
-        self.states.key_serializer = self.states.value_serializer = "raw"
 
 
         app.task(self._follow_registry)
@@ -165,7 +163,12 @@ class Worker:
             else:
                 self.metrics.inc("scans_accepted")
                 await self.valid_topic.send(key=result.person_id.encode(), value=result.to_bytes())
-            self.guard.record(isinstance(result, DeadLetter))
+            try:
+                self.guard.record(isinstance(result, DeadLetter))
+            except TooManyRejects as exc:
+                log.critical("%s", exc)
+                await self.app.crash(exc)  # stops the worker with a non-zero exit status
+                return
 
     async def pair_scans(self, stream) -> None:
         async for event in stream.events():
@@ -174,16 +177,16 @@ class Worker:
                 await self._on_tick(partition)
                 continue
             scan = ValidScan.model_validate_json(event.value)
-            key = scan.person_id.encode()
+            key = scan.person_id
             stored = self.states.get(key)
-            state = PersonState.from_bytes(stored) if stored else PersonState(scan.person_id)
+            state = PersonState.from_dict(stored) if stored else PersonState(scan.person_id)
             state, visits, outcome = apply_scan(state, scan, self.clock(), self.debounce, self.horizon)
             self._count(outcome)
             await self._store(key, partition, state, visits)
 
-    async def _store(self, key: bytes, partition: int, state: PersonState, visits: list) -> None:
+    async def _store(self, key: str, partition: int, state: PersonState, visits: list) -> None:
         for visit in visits:
-            await self.visits_topic.send(key=key, value=visit.to_bytes())
+            await self.visits_topic.send(key=key.encode(), value=visit.to_bytes())
             self.metrics.inc("visits_emitted")
             if visit.version > 1:
                 self.metrics.inc("visits_revised")
@@ -192,7 +195,7 @@ class Worker:
         if state.is_empty:
             self.states.pop(key, None)
         else:
-            self.states[key] = state.to_bytes()
+            self.states[key] = state.to_dict()
         self.open_visits.note(key, partition, state)
 
     def _count(self, outcome: Outcome) -> None:
@@ -221,7 +224,7 @@ class Worker:
         partitions = self.topics.scans_valid.partitions
         self.open_visits = OpenVisits(built_for=owned)
         for key, value in self.states.items():
-            self.open_visits.note(key, partition_of(key, partitions), PersonState.from_bytes(value))
+            self.open_visits.note(key, partition_of(key.encode(), partitions), PersonState.from_dict(value))
 
     async def _on_tick(self, partition: int) -> None:
         self._rebuild_open_visits()
@@ -231,7 +234,7 @@ class Worker:
             if not stored:
                 self.open_visits.deadlines.pop(key, None)
                 continue
-            state, visits = advance(PersonState.from_bytes(stored), now, self.debounce, self.horizon)
+            state, visits = advance(PersonState.from_dict(stored), now, self.debounce, self.horizon)
             self.metrics.inc("visits_timed_out_by_clock", by=sum(v.exit_how == "timeout" for v in visits))
             await self._store(key, partition, state, visits)
 

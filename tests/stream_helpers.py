@@ -1,0 +1,121 @@
+"""Running workers as a user would (`ravao worker` subprocesses) and reading what they
+wrote back from the real broker."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from conftest import ROOT, settings_env
+from pipeline.kafka_io import read_to_end
+from pipeline.settings import Settings
+from schemas import DeadLetter, Visit
+
+VOLATILE = {"updated_at"}
+
+
+def start_worker(settings: Settings, name: str, log_dir: Path, **env: str) -> subprocess.Popen:
+    environment = settings_env(settings)
+    environment.update(RAVAO_WORKER_PORT="0", RAVAO_TICK_SECONDS="1", **env)
+    log = open(log_dir / f"{name}.log", "ab")
+    return subprocess.Popen([sys.executable, "-m", "pipeline", "worker", "--name", name, "--loglevel", "warning"],
+                            env=environment, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT,
+                            start_new_session=True)
+
+
+def stop_worker(process: subprocess.Popen, sig: int = signal.SIGTERM, timeout: float = 60) -> int:
+    if process.poll() is None:
+        os.killpg(process.pid, sig)
+    return process.wait(timeout)
+
+
+def visit_records(settings: Settings, topic: str) -> list[Visit]:
+    return [Visit.from_bytes(v) for _, v, _, _ in read_to_end(settings.kafka_bootstrap, topic) if v]
+
+
+def latest_visits(records: list[Visit]) -> dict[str, Visit]:
+    """The latest version of every visit id. Redelivered records (same id and version)
+    must say the same thing: anything else is a bug."""
+    latest: dict[str, Visit] = {}
+    seen: dict[tuple[str, int], dict] = {}
+    for visit in records:
+        body = visit.model_dump(exclude=VOLATILE)
+        key = (str(visit.visit_id), visit.version)
+        assert seen.setdefault(key, body) == body, f"two different records for visit {key}"
+        current = latest.get(key[0])
+        if current is None or visit.version > current.version:
+            latest[key[0]] = visit
+    return latest
+
+
+def as_tuples(latest: dict[str, Visit]) -> set[tuple]:
+    return {(v.person_id, v.venue_id, v.t_in, v.t_out, v.entry_how.value, v.exit_how.value)
+            for v in latest.values() if not v.deleted}
+
+
+def dead_letters(settings: Settings, topic: str) -> list[DeadLetter]:
+    return [DeadLetter.from_bytes(v) for _, v, _, _ in read_to_end(settings.kafka_bootstrap, topic) if v]
+
+
+def wait_for(condition: Callable[[], bool], timeout: float, what: str, workers: list[subprocess.Popen] = (),
+             logs: Path | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        for worker in workers:
+            if worker.poll() is not None:
+                tail = "".join(p.read_text()[-3000:] for p in logs.glob("*.log")) if logs else ""
+                raise AssertionError(f"a worker exited ({worker.returncode}) while waiting for {what}:\n{tail}")
+        time.sleep(1)
+    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
+
+
+def count_messages(settings: Settings, topic: str) -> int:
+    return sum(1 for _ in read_to_end(settings.kafka_bootstrap, topic))
+
+
+
+def lag(settings: Settings, group: str, topic: str) -> int:
+    """Messages of ``topic`` not yet committed by consumer group ``group``."""
+    from confluent_kafka import Consumer, TopicPartition
+
+    from confluent_kafka import KafkaException
+
+    consumer = Consumer({"bootstrap.servers": settings.kafka_bootstrap, "group.id": group,
+                         "enable.auto.commit": False})
+    try:
+        partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
+        tps = [TopicPartition(topic, p) for p in partitions]
+        try:
+            committed = consumer.committed(tps, timeout=10)
+        except KafkaException:  # the group's coordinator is still being chosen
+            return -1
+        total = 0
+        for tp in committed:
+            high = consumer.get_watermark_offsets(TopicPartition(topic, tp.partition), timeout=10)[1]
+            total += high - max(tp.offset, 0)
+        return total
+    finally:
+        consumer.close()
+
+
+def settle(settings: Settings, workers: list[subprocess.Popen], logs: Path, timeout: float = 180) -> None:
+    """Wait until the workers have taken in every raw scan and the visits topic has been
+    quiet for a few seconds."""
+    group = f"{settings.topic_prefix}ravao-worker"
+    raw = f"{settings.topic_prefix}scans.raw"
+    visits = f"{settings.topic_prefix}visits"
+    wait_for(lambda: lag(settings, group, raw) == 0, timeout, "the raw scans to be consumed", workers, logs)
+    counts = []
+
+    def quiet() -> bool:
+        counts.append(count_messages(settings, visits))
+        return len(counts) >= 4 and len(set(counts[-4:])) == 1
+
+    wait_for(quiet, timeout, "the visits topic to settle", workers, logs)

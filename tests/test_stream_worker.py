@@ -1,0 +1,199 @@
+"""The worker end to end, on the real broker: a scripted day becomes exactly the planned
+visits, whatever the delivery order, retries, a killed worker or a second worker."""
+
+from __future__ import annotations
+
+import json
+import random
+import signal
+from collections import Counter, defaultdict
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+
+from conftest import run_cli, settings_env
+from pipeline.kafka_io import produce_all, reliable_producer
+from pipeline.keys import load_codec
+from pipeline.pairing import compute_visits
+from pipeline.registry_cache import RegistryCache
+from pipeline.settings import Settings
+from pipeline.topics import Topics
+from pipeline.validate import Position, validate
+from scenario import Day, scripted_day
+from schemas import RejectReason, ValidScan
+from stream_helpers import (
+    as_tuples,
+    dead_letters,
+    latest_visits,
+    settle,
+    start_worker,
+    stop_worker,
+    visit_records,
+    wait_for,
+)
+
+PEOPLE = 600  # about 3,200 scans
+
+
+@pytest.fixture
+def day(settings: Settings) -> Day:
+    return scripted_day(load_codec(settings), persons=PEOPLE)
+
+
+def publish_day(settings: Settings, topics: Topics, day: Day, parts: int = 1, part: int = 0) -> None:
+    """Publish part ``part`` of ``parts`` of the day's scans, keyed by device (as stations
+    send), then a retried batch, and last the station that was offline."""
+    producer = reliable_producer(settings.kafka_bootstrap)
+    scans = day.scans[part::parts]
+    produce_all(producer, topics.scans_raw.name, [(d.encode(), raw) for d, raw in scans])
+    retried = random.Random(part).sample(scans, min(200, len(scans)))  # same event ids again
+    produce_all(producer, topics.scans_raw.name, [(d.encode(), raw) for d, raw in retried])
+    if part == parts - 1:
+        produce_all(producer, topics.scans_raw.name, [(d.encode(), raw) for d, raw in day.late])
+
+
+def assert_planned(settings: Settings, topics: Topics, day: Day) -> None:
+    latest = latest_visits(visit_records(settings, topics.visits.name))
+    got = as_tuples(latest)
+    missing, extra = day.expected - got, got - day.expected
+    assert not missing and not extra, f"{len(missing)} missing, e.g. {sorted(missing)[:3]}; " \
+                                      f"{len(extra)} unexpected, e.g. {sorted(extra)[:3]}"
+    # At-least-once: a dead letter may be written twice (after a kill), never with another reason.
+    rejected = {(d.event_id, d.reason) for d in dead_letters(settings, topics.scans_dlq.name)}
+    assert Counter(reason for _, reason in rejected) == {RejectReason.bad_signature: day.forged}
+
+
+def test_the_plan_of_the_day_and_the_pairing_rules_agree(settings: Settings) -> None:
+    """Without Kafka: the scenario's expected visits are what validation and the pure
+    pairing give, so the end-to-end tests below check the wiring, not the oracle."""
+    day = scripted_day(load_codec(settings), persons=PEOPLE)
+    registry = RegistryCache()
+    for record in day.venues:
+        registry.apply_venue(record.venue_id.encode(), record.to_bytes())
+    for record in day.devices:
+        registry.apply_device(record.device_id.encode(), record.to_bytes())
+    for record in day.persons:
+        registry.apply_person(record.person_id.encode(), record.to_bytes())
+    codec, now = load_codec(settings), datetime.now(timezone.utc)
+    by_person: dict[str, list[ValidScan]] = defaultdict(list)
+    rejected = 0
+    for offset, (_, raw) in enumerate(day.scans + day.late):
+        result = validate(raw, codec=codec, registry=registry, now=now, position=Position("raw", 0, offset))
+        if isinstance(result, ValidScan):
+            by_person[result.person_id].append(result)
+        else:
+            rejected += 1
+    assert rejected == day.forged
+    visits = [v for scans in by_person.values() for v in compute_visits(scans, now)]
+    got = {(v.person_id, v.venue_id, v.t_in, v.t_out, v.entry_how.value, v.exit_how.value) for v in visits}
+    assert got == day.expected
+
+
+@pytest.mark.kafka
+def test_the_worker_turns_a_scripted_day_into_the_planned_visits(settings: Settings, topics: Topics, day: Day,
+                                                                 tmp_path: Path) -> None:
+    day.publish(settings.kafka_bootstrap, topics)
+    publish_day(settings, topics, day)
+    worker = start_worker(settings, "w1", tmp_path)
+    try:
+        settle(settings, [worker], tmp_path)
+        assert_planned(settings, topics, day)
+        stats = json.loads(run_cli("stats", "--json", env=settings_env(settings)).stdout)
+        assert stats["scans_rejected:bad_signature"] == day.forged
+        assert stats["scans_duplicate"] >= 200  # the retried batch
+        assert stats["scans_double"] > 0
+    finally:
+        assert stop_worker(worker) == 0
+
+
+@pytest.mark.kafka
+def test_a_worker_killed_midstream_resumes_to_the_same_visits(settings: Settings, topics: Topics, day: Day,
+                                                              tmp_path: Path) -> None:
+    day.publish(settings.kafka_bootstrap, topics)
+    publish_day(settings, topics, day, parts=2, part=0)
+    worker = start_worker(settings, "w1", tmp_path)
+    wait_for(lambda: len(visit_records(settings, topics.visits.name)) > 200, 120, "the first visits",
+             [worker], tmp_path)
+    stop_worker(worker, signal.SIGKILL)
+    publish_day(settings, topics, day, parts=2, part=1)
+    worker = start_worker(settings, "w1", tmp_path)
+    try:
+        settle(settings, [worker], tmp_path)
+        assert_planned(settings, topics, day)
+    finally:
+        stop_worker(worker)
+
+
+@pytest.mark.kafka
+def test_two_workers_split_the_partitions_and_give_the_same_visits(settings: Settings, topics: Topics, day: Day,
+                                                                   tmp_path: Path) -> None:
+    day.publish(settings.kafka_bootstrap, topics)
+    workers = [start_worker(settings, "w1", tmp_path), start_worker(settings, "w2", tmp_path)]
+    try:
+        publish_day(settings, topics, day)
+        settle(settings, workers, tmp_path)
+        assert_planned(settings, topics, day)
+        assert all(w.poll() is None for w in workers)
+    finally:
+        for worker in workers:
+            stop_worker(worker)
+
+
+@pytest.mark.kafka
+def test_every_example_raw_scan_ends_where_its_name_says(settings: Settings, topics: Topics, tmp_path: Path) -> None:
+    examples = Path(__file__).resolve().parents[1] / "schemas" / "examples"
+    registry = json.loads((examples / "registry.json").read_text())
+    env = {"RAVAO_QR_KEYS": registry["keys"]}
+    from schemas.registry import Device, Person, Venue
+
+    def venue(venue_id: str, active: bool) -> Venue:
+        return Venue(venue_id=venue_id, name="Chợ", area_id="25741", area_path=("74", "718", "25741"),
+                     category="market", default_stay_minutes=60, max_stay_minutes=240,
+                     owner_phone="0981234791", active=active)
+
+    producer = reliable_producer(settings.kafka_bootstrap)
+    venues = [venue(v, True) for v in registry["venues"]["active"]] + [venue(v, False) for v in registry["venues"]["inactive"]]
+    produce_all(producer, topics.venues.name, [(v.venue_id.encode(), v.to_bytes()) for v in venues])
+    devices = [Device(device_id=d, venue_id=v, kind="reader_station", token_sha256="0" * 64)
+               for d, v in registry["devices"].items()]
+    produce_all(producer, topics.devices.name, [(d.device_id.encode(), d.to_bytes()) for d in devices])
+    produce_all(producer, topics.persons.name, [(p.encode(), Person(person_id=p).to_bytes()) for p in registry["persons"]])
+
+    recent = (datetime.now(timezone.utc) - timedelta(minutes=5)).isoformat()
+    messages, expected = [], Counter()
+    for path in sorted((examples / "raw_scan" / "valid").glob("*.json")):
+        scan = json.loads(path.read_text())
+        scan["scanned_at"] = recent  # the examples' fixed date is older than the accepted lateness
+        messages.append((None, json.dumps(scan).encode()))
+    for path in sorted((examples / "raw_scan" / "invalid").glob("*")):
+        reason = RejectReason(path.name.split("__")[0])
+        raw = path.read_bytes()
+        if reason not in (RejectReason.too_late, RejectReason.future_scan) and b'"scanned_at"' in raw:
+            scan = json.loads(raw)  # move it to today, keeping what makes it invalid
+            naive = "+" not in scan["scanned_at"] and not scan["scanned_at"].endswith("Z")
+            scan["scanned_at"] = recent[:19] if naive else recent
+            raw = json.dumps(scan).encode()
+        messages.append((None, raw))
+        expected[reason] += 1
+    produce_all(producer, topics.scans_raw.name, messages)
+    worker = start_worker(settings, "w1", tmp_path, **env)
+    try:
+        settle(settings, [worker], tmp_path)
+        assert Counter(d.reason for d in dead_letters(settings, topics.scans_dlq.name)) == expected
+        visits = latest_visits(visit_records(settings, topics.visits.name))
+        assert len(visits) >= 1 and all(v.person_id == registry["persons"][0] for v in visits.values())
+        assert worker.poll() is None  # bad input never stops the worker
+    finally:
+        stop_worker(worker)
+
+
+@pytest.mark.kafka
+def test_the_reject_guard_stops_a_worker_that_refuses_almost_everything(settings: Settings, topics: Topics,
+                                                                        tmp_path: Path) -> None:
+    produce_all(reliable_producer(settings.kafka_bootstrap), topics.scans_raw.name,
+                [(None, b"not a scan %d" % i) for i in range(120)])
+    worker = start_worker(settings, "w1", tmp_path, RAVAO_REJECT_GUARD_WINDOW="100")
+    assert worker.wait(120) != 0
+    log = (tmp_path / "w1.log").read_text()
+    assert "of the last 100 scans were rejected" in log
