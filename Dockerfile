@@ -6,6 +6,9 @@ COPY schemas schemas
 COPY pipeline pipeline
 COPY producers producers
 COPY deploy deploy
-RUN pip install --no-cache-dir .
+COPY sql sql
+COPY bench bench
+# Editable: the SQL files and the Kafka pom are read from /app at run time.
+RUN pip install --no-cache-dir -e .
 USER nobody
 ENTRYPOINT ["ravao"]

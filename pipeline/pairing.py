@@ -130,9 +130,11 @@ class PersonState:
     def to_dict(self) -> dict:
         """JSON-able (tuples become lists), as a Faust table stores it."""
         anchor = None if self.anchor_end is None else to_micros(self.anchor_end)
+        # Plain tuples: fast JSON encoders (orjson) refuse NamedTuples.
         return {"v": 1, "person_id": self.person_id, "anchor_end": anchor,
                 "resume": [self.resume_at, self.resume_end],
-                "scans": self.scans, "emitted": self.emitted}
+                "scans": [tuple(row) for row in self.scans],
+                "emitted": {key: tuple(e) for key, e in self.emitted.items()}}
 
     def to_bytes(self) -> bytes:
         return json.dumps(self.to_dict(), separators=(",", ":")).encode()

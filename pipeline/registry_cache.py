@@ -17,6 +17,7 @@ from typing import NamedTuple
 from schemas.registry import GateMode, VenueCategory
 
 OFFSET_PREFIX = b"\x00offset\x00"
+RECENT_PERSONS = 500_000
 
 
 class VenueInfo(NamedTuple):
@@ -45,6 +46,7 @@ class RegistryCache:
         self.venues: dict[str, VenueInfo] = {}
         self.devices: dict[str, DeviceInfo] = {}
         self.store: MutableMapping[bytes, bytes] = {} if store is None else store
+        self._recent_persons: dict[str, bool] = {}  # in front of the store, which may be on disk
 
     @classmethod
     def on_disk(cls, path: Path) -> "RegistryCache":
@@ -66,8 +68,16 @@ class RegistryCache:
         return self.devices.get(device_id)
 
     def person_active(self, person_id: str) -> bool | None:
+        known = self._recent_persons.get(person_id)
+        if known is not None:
+            return known
         flag = self.store.get(b"p" + person_id.encode())
-        return None if flag is None else flag == b"1"
+        if flag is None:
+            return None  # not remembered: the person may be registered a moment later
+        if len(self._recent_persons) >= RECENT_PERSONS:
+            self._recent_persons.clear()
+        self._recent_persons[person_id] = active = flag == b"1"
+        return active
 
     # --- updates from the topics ---------------------------------------------------------
     def apply_venue(self, key: bytes, value: bytes | None) -> None:
@@ -89,6 +99,7 @@ class RegistryCache:
                                                   bool(d.get("active", True)))
 
     def apply_person(self, key: bytes, value: bytes | None) -> None:
+        self._recent_persons.pop(key.decode(), None)
         if value is None:
             self.store.pop(b"p" + key, None)
             return

@@ -32,6 +32,7 @@ SIGNATURE_BYTES = 8
 HEADER_LENGTH = len(MAGIC) + len(VERSION) + KEY_ID_LENGTH
 CODE_LENGTH = HEADER_LENGTH + ID_LENGTH + SIGNATURE_LENGTH + 1
 URL_MARKER = "/s/"
+VERIFIED_CACHE_SIZE = 100_000
 
 # What a reader set to another layout types when it means our letters (shift held):
 # the US key of each letter -> the character that layout produces.
@@ -87,13 +88,19 @@ class QrCodec:
             if len(secret) < 16:
                 raise ValueError(f"QR key {key_id}: the secret must be at least 16 bytes")
         self._keys = dict(keys)
+        # A keyed HMAC per key, copied for each code: cheaper than keying it every time.
+        self._macs = {key_id: hmac.new(secret, b"ravao-qr|", hashlib.sha256) for key_id, secret in keys.items()}
+        # Codes already verified, by text: a person's card and a venue's poster are read
+        # again and again. Only genuine codes go in; it is bounded and per codec (per key set).
+        self._verified: dict[str, DecodedCode] = {}
         self.signing_key_id = signing_key_id or list(keys)[-1]
         if self.signing_key_id not in keys:
             raise ValueError(f"signing key {self.signing_key_id!r} is not among the active keys")
 
     def _signature(self, key_id: str, body: str) -> str:
-        digest = hmac.new(self._keys[key_id], b"ravao-qr|" + body.encode("ascii"), hashlib.sha256)
-        return encode_int(int.from_bytes(digest.digest()[:SIGNATURE_BYTES], "big"), SIGNATURE_LENGTH)
+        mac = self._macs[key_id].copy()
+        mac.update(body.encode("ascii"))
+        return encode_int(int.from_bytes(mac.digest()[:SIGNATURE_BYTES], "big"), SIGNATURE_LENGTH)
 
     def encode(self, entity_id: str, key_id: str | None = None) -> str:
         key_id = key_id or self.signing_key_id
@@ -111,6 +118,9 @@ class QrCodec:
     def decode(self, raw: str, expect: str | None = None) -> DecodedCode:
         """The decoded code, or `InvalidCode` with the reason. ``expect`` is ``"P"`` or
         ``"V"`` to refuse the other kind."""
+        cached = self._verified.get(raw)
+        if cached is not None and (expect is None or cached.kind == expect):
+            return cached
         text = _strip(raw)
         reason = _shape_error(text)
         if reason is not None:
@@ -149,7 +159,11 @@ class QrCodec:
         signature = text[HEADER_LENGTH + ID_LENGTH : -1]
         if not hmac.compare_digest(signature, self._signature(key_id, body)):
             raise InvalidCode(QrError.bad_signature, "the code's signature is wrong: it is not genuine")
-        return DecodedCode(kind=kind, entity_id=entity_id, key_id=key_id, text=text)
+        decoded = DecodedCode(kind=kind, entity_id=entity_id, key_id=key_id, text=text)
+        if len(self._verified) >= VERIFIED_CACHE_SIZE:
+            self._verified.clear()
+        self._verified[raw] = decoded
+        return decoded
 
 
 def display_form(code: str) -> str:

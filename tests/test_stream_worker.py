@@ -194,6 +194,9 @@ def test_the_reject_guard_stops_a_worker_that_refuses_almost_everything(settings
     produce_all(reliable_producer(settings.kafka_bootstrap), topics.scans_raw.name,
                 [(None, b"not a scan %d" % i) for i in range(120)])
     worker = start_worker(settings, "w1", tmp_path, RAVAO_REJECT_GUARD_WINDOW="100")
-    assert worker.wait(120) != 0
+    try:
+        assert worker.wait(120) != 0
+    finally:
+        stop_worker(worker, signal.SIGKILL)
     log = (tmp_path / "w1.log").read_text()
     assert "of the last 100 scans were rejected" in log

@@ -46,6 +46,7 @@ TICK = b'{"tick":1}'
 REGISTRY_REASONS = {RejectReason.unknown_venue, RejectReason.unknown_device, RejectReason.unknown_person,
                     RejectReason.inactive_venue, RejectReason.device_not_authorised}
 STATE_TABLE = "person-state"
+STATE_CACHE_SIZE = 200_000  # persons whose decoded state is kept in memory (a few KB each)
 
 
 def utcnow() -> datetime:
@@ -118,7 +119,7 @@ class Worker:
             web_bind="127.0.0.1",
             worker_redirect_stdouts=False,
             producer_acks=-1,
-            producer_linger=0.005,
+            producer_linger=0.05,  # bigger batches: aiokafka spends much per produce request
         )
         self._declare()
 
@@ -133,6 +134,10 @@ class Worker:
         self.stats_topic = app.topic(t.stats.name, **raw)
         # person id -> PersonState.to_dict(), stored with Faust's json codec.
         self.states = app.Table(STATE_TABLE, default=None, partitions=t.scans_valid.partitions)
+        self._cache: dict[str, PersonState] = {}
+        app.on_partitions_revoked.connect(self._forget_cached_states)
+        app.on_partitions_assigned.connect(self._forget_cached_states)
+        self.valid_name, self.dlq_name, self.visits_name = t.scans_valid.name, t.scans_dlq.name, t.visits.name
 
 
         app.task(self._follow_registry)
@@ -159,10 +164,10 @@ class Worker:
                                   position=where, limits=self.limits)
             if isinstance(result, DeadLetter):
                 self.metrics.inc("scans_rejected", result.reason.value)
-                await self.dlq_topic.send(key=(result.event_id or "").encode() or None, value=result.to_bytes())
+                await self._send(self.dlq_name, (result.event_id or "").encode() or None, result.to_bytes())
             else:
                 self.metrics.inc("scans_accepted")
-                await self.valid_topic.send(key=result.person_id.encode(), value=result.to_bytes())
+                await self._send(self.valid_name, result.person_id.encode(), result.to_bytes())
             try:
                 self.guard.record(isinstance(result, DeadLetter))
             except TooManyRejects as exc:
@@ -178,15 +183,35 @@ class Worker:
                 continue
             scan = ValidScan.model_validate_json(event.value)
             key = scan.person_id
-            stored = self.states.get(key)
-            state = PersonState.from_dict(stored) if stored else PersonState(scan.person_id)
+            state = self._state_of(key)
             state, visits, outcome = apply_scan(state, scan, self.clock(), self.debounce, self.horizon)
             self._count(outcome)
             await self._store(key, partition, state, visits)
 
+    def _state_of(self, key: str) -> PersonState:
+        """The person's state: from the in-memory cache, else from the table. Only the
+        owner of a partition writes its persons, so the cache is exact until a rebalance,
+        which clears it."""
+        state = self._cache.get(key)
+        if state is None:
+            stored = self.states.get(key)
+            state = PersonState.from_dict(stored) if stored else PersonState(key)
+            if len(self._cache) >= STATE_CACHE_SIZE:
+                self._cache.clear()
+            self._cache[key] = state
+        return state
+
+    async def _forget_cached_states(self, *_args, **_kwargs) -> None:
+        self._cache.clear()
+
+    async def _send(self, topic: str, key: bytes | None, value: bytes, partition: int | None = None) -> None:
+        # The producer directly: Topic.send wraps every message in channel futures that
+        # cost more than the work. Faust flushes this producer before it commits offsets.
+        await self.app.producer.send(topic, key, value, partition=partition, timestamp=None, headers=None)
+
     async def _store(self, key: str, partition: int, state: PersonState, visits: list) -> None:
         for visit in visits:
-            await self.visits_topic.send(key=key.encode(), value=visit.to_bytes())
+            await self._send(self.visits_name, key.encode(), visit.to_bytes())
             self.metrics.inc("visits_emitted")
             if visit.version > 1:
                 self.metrics.inc("visits_revised")
@@ -194,6 +219,7 @@ class Worker:
                 self.metrics.inc("visits_withdrawn")
         if state.is_empty:
             self.states.pop(key, None)
+            self._cache.pop(key, None)
         else:
             self.states[key] = state.to_dict()
         self.open_visits.note(key, partition, state)
@@ -215,7 +241,7 @@ class Worker:
 
     async def _send_ticks(self) -> None:
         for partition in self._owned_valid_partitions():
-            await self.valid_topic.send(value=TICK, partition=partition)
+            await self._send(self.valid_name, None, TICK, partition=partition)
 
     def _rebuild_open_visits(self) -> None:
         owned = frozenset(self._owned_valid_partitions())
@@ -230,11 +256,10 @@ class Worker:
         self._rebuild_open_visits()
         now = self.clock()
         for key in self.open_visits.due(partition, now.timestamp()):
-            stored = self.states.get(key)
-            if not stored:
+            if key not in self._cache and not self.states.get(key):
                 self.open_visits.deadlines.pop(key, None)
                 continue
-            state, visits = advance(PersonState.from_dict(stored), now, self.debounce, self.horizon)
+            state, visits = advance(self._state_of(key), now, self.debounce, self.horizon)
             self.metrics.inc("visits_timed_out_by_clock", by=sum(v.exit_how == "timeout" for v in visits))
             await self._store(key, partition, state, visits)
 
@@ -249,7 +274,15 @@ class Worker:
         """Run until SIGINT/SIGTERM; a fatal error (the reject guard) exits non-zero."""
         from faust.worker import Worker as FaustWorker
 
-        FaustWorker(self.app, loglevel=loglevel, quiet=True).execute_from_commandline()
+        class QuietWorker(FaustWorker):
+            def on_setup_root_logger(self, logger: logging.Logger, level: int) -> None:
+                # Faust's terminal spinner sets the root logger to DEBUG so that it spins on
+                # every record: each message sent then builds a debug record holding its
+                # key and value. Keep the level asked for, and no spinner.
+                self.spinner = None
+                logger.setLevel(level)
+
+        QuietWorker(self.app, loglevel=loglevel, quiet=True).execute_from_commandline()
 
 
 def read_stats(bootstrap: str, settings: Settings):
