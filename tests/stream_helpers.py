@@ -21,7 +21,7 @@ VOLATILE = {"updated_at"}
 
 def start_worker(settings: Settings, name: str, log_dir: Path, **env: str) -> subprocess.Popen:
     environment = settings_env(settings)
-    environment.update(RAVAO_WORKER_PORT="0", RAVAO_TICK_SECONDS="1", **env)
+    environment.update({"RAVAO_WORKER_PORT": "0", "RAVAO_TICK_SECONDS": "1", **env})
     log = open(log_dir / f"{name}.log", "ab")
     return subprocess.Popen([sys.executable, "-m", "pipeline", "worker", "--name", name, "--loglevel", "warning"],
                             env=environment, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT,

@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 import random
 import signal
+import socket
+import urllib.request
 from collections import Counter, defaultdict
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -34,6 +36,12 @@ from stream_helpers import (
 )
 
 PEOPLE = 600  # about 3,200 scans
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 @pytest.fixture
@@ -177,10 +185,14 @@ def test_every_example_raw_scan_ends_where_its_name_says(settings: Settings, top
         messages.append((None, raw))
         expected[reason] += 1
     produce_all(producer, topics.scans_raw.name, messages)
-    worker = start_worker(settings, "w1", tmp_path, **env)
+    port = free_port()
+    worker = start_worker(settings, "w1", tmp_path, RAVAO_WORKER_PORT=str(port), **env)
     try:
         settle(settings, [worker], tmp_path)
         assert Counter(d.reason for d in dead_letters(settings, topics.scans_dlq.name)) == expected
+        metrics = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10).read().decode()
+        assert 'ravao_scans_rejected_total{reason="bad_code"} 3' in metrics
+        assert "ravao_scans_accepted_total 3" in metrics
         visits = latest_visits(visit_records(settings, topics.visits.name))
         assert len(visits) >= 1 and all(v.person_id == registry["persons"][0] for v in visits.values())
         assert worker.poll() is None  # bad input never stops the worker

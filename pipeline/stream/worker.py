@@ -267,8 +267,8 @@ class Worker:
     async def _publish_stats(self) -> None:
         await self.stats_topic.send(key=self.metrics.worker.encode(), value=self.metrics.snapshot())
 
-    async def _metrics_page(self, web, request):
-        return web.text(self.metrics.prometheus(), content_type="text/plain; version=0.0.4")
+    async def _metrics_page(self, request):
+        return self.app.web.text(self.metrics.prometheus(), content_type="text/plain; version=0.0.4")
 
     def run(self, loglevel: str = "info") -> None:
         """Run until SIGINT/SIGTERM; a fatal error (the reject guard) exits non-zero."""
