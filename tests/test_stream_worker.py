@@ -212,3 +212,30 @@ def test_the_reject_guard_stops_a_worker_that_refuses_almost_everything(settings
         stop_worker(worker, signal.SIGKILL)
     log = (tmp_path / "w1.log").read_text()
     assert "of the last 100 scans were rejected" in log
+
+
+@pytest.mark.kafka
+def test_the_wall_clock_closes_a_visit_left_open_at_a_quiet_venue(settings: Settings, topics: Topics,
+                                                                  tmp_path: Path) -> None:
+    from scenario import _scan
+    from schemas.registry import Person, Venue
+
+    shop = Venue(venue_id="VBBBBBBBBBBBBBB", name="Tạp hoá", area_id="25741", area_path=("74", "718", "25741"),
+                 category="shop", default_stay_minutes=30, max_stay_minutes=180, owner_phone="0981234791")
+    person = Person(person_id="PBBBBBBBBBBBBBB")
+    producer = reliable_producer(settings.kafka_bootstrap)
+    produce_all(producer, topics.venues.name, [(shop.venue_id.encode(), shop.to_bytes())])
+    produce_all(producer, topics.persons.name, [(person.person_id.encode(), person.to_bytes())])
+    # Entered 179 minutes and 45 seconds ago: open now, past the maximum stay in 15 seconds.
+    entered = datetime.now(timezone.utc) - timedelta(minutes=179, seconds=45)
+    raw = _scan(load_codec(settings), person.person_id, entered, venue=shop, direction="in")
+    produce_all(producer, topics.scans_raw.name, [(None, raw)])
+    worker = start_worker(settings, "w1", tmp_path)
+    try:
+        wait_for(lambda: any(v.exit_how == "timeout" for v in visit_records(settings, topics.visits.name)), 90,
+                 "the tick to time the visit out", [worker], tmp_path)
+        records = visit_records(settings, topics.visits.name)
+        assert [(v.version, v.exit_how.value) for v in records][:2] == [(1, "open"), (2, "timeout")]
+        assert records[-1].t_out - records[-1].t_in == timedelta(minutes=30)  # the default stay
+    finally:
+        stop_worker(worker)
