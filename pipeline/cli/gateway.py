@@ -1,0 +1,32 @@
+"""`ravao gateway`: the HTTP gateway and the web scanner pages."""
+
+from __future__ import annotations
+
+import typer
+
+from ..kafka_local import bootstrap_servers
+from ..keys import load_codec
+from ..settings import get_settings
+
+
+def gateway(
+    host: str = typer.Option(None, help="Address to listen on (default RAVAO_GATEWAY_HOST)"),
+    port: int = typer.Option(None, help="Port to listen on (default RAVAO_GATEWAY_PORT)"),
+    loglevel: str = typer.Option("info", help="debug, info, warning or error"),
+) -> None:
+    """Run the HTTP gateway: devices post scans (Authorization: Bearer DEVICE_ID:TOKEN),
+    the gateway publishes them to Kafka and answers once Kafka acknowledged them. Also
+    serves the self check-in page of each venue poster (/s/CODE), the guard page
+    (/guard) and the API documentation (/docs).
+
+    Example: ravao gateway --port 8080
+    """
+    import uvicorn
+
+    from producers.gateway import create_app
+
+    settings = get_settings()
+    bootstrap_servers(settings)  # fail now, with the fix, when no broker is reachable
+    load_codec(settings)
+    uvicorn.run(create_app(settings), host=host or settings.gateway_host, port=settings.gateway_port if port is None else port,
+                log_level=loglevel, access_log=loglevel == "debug", timeout_graceful_shutdown=15)

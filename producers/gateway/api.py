@@ -1,0 +1,143 @@
+"""The JSON API under /api/v1. Every answer about a scan comes after Kafka acknowledged
+it (or it was refused here, and not published)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import JSONResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from schemas.qrcode import InvalidCode
+
+from .errors import ApiError
+from .models import (
+    MAX_BATCH,
+    BatchAnswer,
+    BatchIn,
+    CodeAnswer,
+    CodeCheckIn,
+    DeviceAnswer,
+    ErrorBody,
+    Health,
+    ScanAnswer,
+    ScanIn,
+    SelfCheckIn,
+    Status,
+)
+from .scans import Outgoing, device_scan, self_checkin
+from .service import Gateway
+
+router = APIRouter(prefix="/api/v1")
+bearer = HTTPBearer(auto_error=False, scheme_name="device",
+                    description="`Bearer <device id>:<token>`: the id and token printed by `ravao device add`")
+
+
+def errors(*statuses: int) -> dict:
+    meaning = {400: "malformed JSON", 401: "no credentials, unknown device or wrong token",
+               403: "the device is deactivated", 413: "the body is too large",
+               422: "the JSON does not match the API", 429: "too many scans: wait Retry-After seconds",
+               503: "Kafka did not acknowledge in time, or the gateway is starting: send again (same event ids) "
+                    "after Retry-After seconds"}
+    return {s: {"model": ErrorBody, "description": meaning[s]} for s in statuses}
+
+
+SCAN_ERRORS = errors(400, 401, 403, 413, 422, 429, 503)
+
+
+def gateway(request: Request) -> Gateway:
+    return request.app.state.gateway
+
+
+def now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+async def device(credentials: HTTPAuthorizationCredentials | None = Depends(bearer),
+                 gw: Gateway = Depends(gateway)):
+    return await gw.authenticate(credentials.credentials if credentials else None)
+
+
+@router.post("/scans", response_model=ScanAnswer, responses=SCAN_ERRORS, summary="Submit one scan")
+async def submit_scan(scan: ScanIn, who=Depends(device), gw: Gateway = Depends(gateway)) -> ScanAnswer:
+    """One scan by a guard phone or a reader station. Answers after Kafka acknowledged it,
+    with what the screen should show. A code that is not genuine is refused at once (status
+    `refused`, with the reason) and not published. Sending the same event id again publishes
+    it again; the pipeline counts it once."""
+    info, auth = who
+    gw.limit_device(info.device_id, 1)
+    result = device_scan(scan, info, auth, codec=gw.codec, directory=gw.directory, now=now())
+    if isinstance(result, Outgoing):
+        await gw.publish([result])
+        return result.answer
+    return result
+
+
+@router.post("/scans/batch", response_model=BatchAnswer, responses=SCAN_ERRORS,
+             summary=f"Submit up to {MAX_BATCH} scans")
+async def submit_batch(batch: BatchIn, who=Depends(device), gw: Gateway = Depends(gateway)) -> BatchAnswer:
+    """Up to 500 scans of one device, e.g. a reader station catching up after the network
+    came back. Answers one result per scan, in order, after Kafka acknowledged every
+    accepted one. On 503 nothing is acknowledged: send the whole batch again."""
+    info, auth = who
+    gw.limit_device(info.device_id, len(batch.scans))
+    at = now()
+    results = [device_scan(s, info, auth, codec=gw.codec, directory=gw.directory, now=at) for s in batch.scans]
+    outgoing = [r for r in results if isinstance(r, Outgoing)]
+    await gw.publish(outgoing)
+    answers = [r.answer if isinstance(r, Outgoing) else r for r in results]
+    return BatchAnswer(accepted=len(outgoing), refused=len(answers) - len(outgoing), results=answers)
+
+
+@router.post("/checkins", response_model=ScanAnswer, responses=errors(400, 413, 422, 429, 503),
+             summary="Self check-in from the venue poster's page")
+async def submit_checkin(checkin: SelfCheckIn, gw: Gateway = Depends(gateway)) -> ScanAnswer:
+    """A person checks in or out at a venue with their own phone: the page at /s/<venue code>
+    sends the venue code and the person's own code. No device and no credentials; limited
+    per person. The answer carries no name."""
+    gw.require_ready()
+    result = self_checkin(checkin, codec=gw.codec, now=now())
+    if isinstance(result, Outgoing):
+        gw.limit_person(result.key.decode())
+        await gw.publish([result])
+        return result.answer
+    return result
+
+
+@router.get("/device", response_model=DeviceAnswer, responses=errors(401, 403, 503),
+            summary="The authenticated device")
+async def whoami(who=Depends(device), gw: Gateway = Depends(gateway)) -> DeviceAnswer:
+    """What the guard page shows after log-in: the device, its mode and its venue."""
+    info, auth = who
+    label = gw.directory.venue_labels.get(info.venue_id)
+    return DeviceAnswer(device_id=info.device_id, kind=auth.kind.value, mode=info.mode.value, venue_id=info.venue_id,
+                        venue_name=label.name if label else None, privileged=bool(label and label.privileged))
+
+
+@router.post("/codes/check", response_model=CodeAnswer, responses=errors(400, 413, 422),
+             summary="Is this a genuine code?")
+async def check_code(body: CodeCheckIn, gw: Gateway = Depends(gateway)) -> CodeAnswer:
+    """Checks a code's format, check symbol and signature, as `ravao qr check` does; the
+    self check-in page uses it when a person saves their code."""
+    try:
+        decoded = gw.codec.decode(body.code, expect=body.expect)
+    except InvalidCode as error:
+        return CodeAnswer(valid=False, reason=error.reason.value, message=error.message)
+    return CodeAnswer(valid=True, kind=decoded.kind)
+
+
+health_router = APIRouter()
+
+
+@health_router.get("/healthz", response_model=Health, responses={503: {"model": Health}}, summary="Readiness")
+async def health(gw: Gateway = Depends(gateway)):
+    """200 once the registry is loaded and the producer is up; 503 before."""
+    body = Health(ready=gw.ready, registry_loaded=bool(gw.follower and gw.follower.ready.is_set()),
+                  kafka="starting" if gw.publisher is None else "failed" if gw.publisher.fatal else "ok",
+                  kafka_last_error=gw.publisher.last_error if gw.publisher else None,
+                  venues=len(gw.directory.venues), devices=len(gw.directory.devices))
+    return JSONResponse(body.model_dump(), status_code=200 if gw.ready else 503)
+
+
+__all__ = ["router", "health_router", "Status", "ApiError"]

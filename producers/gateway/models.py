@@ -1,0 +1,144 @@
+"""What the gateway's API takes and answers. These models are the OpenAPI schema at /docs.
+
+A device sends the codes it read; the gateway adds who sent them (the authenticated
+device) and publishes a `schemas.scans.RawScan`. Every answer tells the scanning screen
+what to show.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from enum import StrEnum
+from uuid import UUID
+
+from typing import Annotated
+
+from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field
+
+from schemas.scans import Direction
+
+MAX_BATCH = 500
+MAX_CODE_CHARS = 512  # as RawScan: a code or a poster URL
+
+
+RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$")
+
+
+def _text_only(value: object) -> object:
+    if isinstance(value, datetime):
+        return value
+    if not isinstance(value, str) or not RFC3339.match(value):
+        raise ValueError("a time is an RFC 3339 text with a zone, e.g. 2026-01-02T07:30:00+07:00")
+    return value
+
+
+# As documented: an RFC 3339 text with a zone (pydantic alone would also take seconds since 1970).
+Time = Annotated[AwareDatetime, BeforeValidator(_text_only)]
+
+
+class Strict(BaseModel):
+    # Texts are kept as sent: the codec ignores the spaces around a code (and says "empty"
+    # for nothing but spaces), so that the OpenAPI's minLength means what it says.
+    model_config = ConfigDict(extra="forbid")
+
+
+class ScanIn(Strict):
+    """One scan by a guard phone or a reader station (the device is the one authenticated)."""
+
+    event_id: UUID = Field(description="Made by the device, once per scan; a resend keeps it, so the "
+                           "pipeline counts the scan once")
+    person_qr: str = Field(min_length=1, max_length=MAX_CODE_CHARS, description="The personal code as read")
+    venue_qr: str | None = Field(None, max_length=MAX_CODE_CHARS,
+                                 description="A venue code, if the device read one; it must be its own venue's")
+    direction: Direction = Field(Direction.auto, description="in, out, or auto (the device's mode decides; "
+                                 "a device in auto mode leaves it to the pipeline)")
+    scanned_at: Time | None = Field(None, description="The device clock at the scan, with a zone; "
+                                             "default: when the gateway received it")
+    sent_at: Time | None = Field(None, description="The device clock when sent (to measure skew)")
+
+
+class BatchIn(Strict):
+    scans: list[ScanIn] = Field(min_length=1, max_length=MAX_BATCH,
+                                description=f"1 to {MAX_BATCH} scans, in the order they were read")
+
+
+class SelfCheckIn(Strict):
+    """A person checking in or out at a venue with their own phone (the poster's page)."""
+
+    event_id: UUID = Field(description="Made by the page, once per tap; a resend keeps it")
+    venue_qr: str = Field(min_length=1, max_length=MAX_CODE_CHARS, description="The venue code (or poster URL)")
+    person_qr: str = Field(min_length=1, max_length=MAX_CODE_CHARS, description="The person's own code")
+    direction: Direction = Field(description="in or out (the button tapped); auto toggles")
+    scanned_at: Time | None = Field(None, description="The phone's clock; default: when received")
+
+
+class CodeCheckIn(Strict):
+    code: str = Field(min_length=1, max_length=MAX_CODE_CHARS)
+    expect: str | None = Field(None, pattern="^[PV]$", description="P: a personal code is expected; V: a venue code")
+
+
+class Status(StrEnum):
+    accepted = "accepted"  # published and acknowledged by Kafka; the pipeline validates it
+    refused = "refused"  # refused here (the code is not genuine or not readable); not published
+
+
+class ScanAnswer(BaseModel):
+    """What the scanning screen shows for one scan."""
+
+    event_id: UUID
+    status: Status
+    show: str = Field(description="ok (green) or refused (red)")
+    direction: Direction | None = Field(None, description="what was recorded: in, out, or auto (the pipeline "
+                                        "decides from the person's last scan)")
+    name: str | None = Field(None, description="the person's name, masked (in full at privileged venues); "
+                             "staff and station scans only, when known")
+    reason: str | None = Field(None, description="why it was refused (a QR code error: truncated, bad_check, "
+                               "bad_signature, lowercase, keyboard_layout, wrong_kind, ...)")
+    message: str | None = Field(None, description="the reason for a human, in English")
+
+
+class BatchAnswer(BaseModel):
+    accepted: int
+    refused: int
+    results: list[ScanAnswer] = Field(description="one per scan, in the order sent")
+
+
+class DeviceAnswer(BaseModel):
+    device_id: str
+    kind: str
+    mode: str = Field(description="entry, exit or auto")
+    venue_id: str
+    venue_name: str | None
+    privileged: bool
+
+
+class CodeAnswer(BaseModel):
+    valid: bool
+    kind: str | None = None
+    reason: str | None = None
+    message: str | None = None
+
+
+class Health(BaseModel):
+    ready: bool
+    registry_loaded: bool
+    kafka: str = Field(description="ok, starting, or failed (restart the gateway)")
+    kafka_last_error: str | None = Field(None, description="the producer's last error, if any (it retries)")
+    venues: int
+    devices: int
+
+
+class ErrorBody(BaseModel):
+    """Every error the gateway answers has this body."""
+
+    error: str = Field(description="machine-readable: malformed_json, invalid_request, body_too_large, "
+                       "missing_credentials, unknown_device, bad_token, device_inactive, rate_limited, "
+                       "kafka_unavailable, not_ready, not_found, method_not_allowed, internal_error")
+    message: str = Field(description="what happened and what to do, in English")
+    retry_after: float | None = Field(None, description="seconds; also in the Retry-After header")
+    details: list[dict] | None = None
+
+
+def received(value: datetime | None, now: datetime) -> datetime:
+    return value if value is not None else now

@@ -1,0 +1,144 @@
+"""What one gateway process holds: the codec, the registry directory and its follower,
+the Kafka publisher and the rate limiters; and how a device is authenticated.
+
+Authentication: ``Authorization: Bearer <device id>:<token>``, the id and the token
+printed by `ravao device add`. The registry keeps only the token's SHA-256; the gateway
+compares hashes in constant time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import logging
+import time
+from collections.abc import Sequence
+
+from pipeline.kafka_io import ensure_topics
+from pipeline.kafka_local import bootstrap_servers
+from pipeline.keys import load_codec
+from pipeline.registry import token_hash
+from pipeline.registry_cache import DeviceInfo
+from pipeline.settings import Settings
+from pipeline.topics import topics_for
+
+from .directory import DeviceAuth, GatewayDirectory, GatewayFollower
+from .errors import ApiError
+from .publisher import NotAcknowledged, Publisher
+from .rate_limit import TokenBuckets
+from .scans import Outgoing
+
+log = logging.getLogger(__name__)
+
+CATCH_UP_SECONDS = 5.0  # an unknown device id waits this long for the registry at most
+RETRY_AFTER_SECONDS = 5.0  # what a 503 asks for
+
+
+def unauthorised(error: str, message: str) -> ApiError:
+    return ApiError(401, error, message, headers={"WWW-Authenticate": 'Bearer realm="ravao"'})
+
+
+class Gateway:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.topics = topics_for(settings)
+        self.codec = load_codec(settings)
+        self.directory = GatewayDirectory()
+        self.device_buckets = TokenBuckets(settings.gateway_device_rate, settings.gateway_device_burst)
+        self.person_buckets = TokenBuckets(settings.gateway_self_rate, settings.gateway_self_burst)
+        self.bootstrap: str | None = None
+        self.follower: GatewayFollower | None = None
+        self.publisher: Publisher | None = None
+        self._follow_task: asyncio.Task | None = None
+
+    # --- life cycle ------------------------------------------------------------------------
+    async def start(self) -> None:
+        self.bootstrap = bootstrap_servers(self.settings)
+        await asyncio.to_thread(ensure_topics, self.bootstrap, self.topics.all(), self.settings.topic_replication)
+        self.publisher = Publisher(self.bootstrap, self.topics.scans_raw.name, self.settings.gateway_ack_timeout_seconds)
+        self.follower = GatewayFollower(self.bootstrap, self.topics, self.directory)
+        self._follow_task = asyncio.create_task(self._follow(), name="registry-follower")
+
+    async def _follow(self) -> None:
+        """The follower, restarted after a failure (a broker restart, say)."""
+        delay = 1.0
+        while True:
+            try:
+                await self.follower.run()
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # noqa: BLE001 - logged; the registry is followed again
+                log.exception("following the registry failed; retrying in %.0fs", delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 30.0)
+
+    async def stop(self) -> None:
+        if self._follow_task is not None:
+            self._follow_task.cancel()
+            try:
+                await self._follow_task
+            except (asyncio.CancelledError, Exception):  # noqa: BLE001 - stopping anyway
+                pass
+        if self.publisher is not None:
+            await asyncio.to_thread(self.publisher.close)
+
+    @property
+    def ready(self) -> bool:
+        return self.follower is not None and self.follower.ready.is_set() and self.publisher is not None
+
+    def require_ready(self) -> None:
+        if not self.ready:
+            raise ApiError(503, "not_ready", "the gateway is still loading the registry from Kafka; send again "
+                           "in a moment", retry_after=2)
+
+    # --- devices -----------------------------------------------------------------------------
+    async def authenticate(self, credentials: str | None) -> tuple[DeviceInfo, DeviceAuth]:
+        """The device named by ``<device id>:<token>``, or ApiError 401/403."""
+        self.require_ready()
+        if not credentials:
+            raise unauthorised("missing_credentials", "send 'Authorization: Bearer <device id>:<token>', "
+                               "the id and token printed by `ravao device add`")
+        device_id, sep, token = credentials.partition(":")
+        if not sep or not device_id or not token:
+            raise unauthorised("missing_credentials", "the bearer token must be '<device id>:<token>'")
+        device, auth = self.directory.device(device_id), self.directory.device_auth.get(device_id)
+        if device is None or auth is None:
+            # Registered a moment ago? Read the registry topics to their end first.
+            try:
+                await asyncio.wait_for(self.follower.catch_up(if_older_than=time.time()), CATCH_UP_SECONDS)
+            except TimeoutError:
+                log.warning("the registry did not catch up within %.0fs", CATCH_UP_SECONDS)
+            except Exception:  # noqa: BLE001 - the follower is restarting: answer with what is known
+                log.exception("reading the registry to its end failed")
+            device, auth = self.directory.device(device_id), self.directory.device_auth.get(device_id)
+        if device is None or auth is None:
+            raise unauthorised("unknown_device", "this device is not registered: register it with "
+                               "`ravao device add` and use the id it prints")
+        if not hmac.compare_digest(token_hash(token), auth.token_sha256):
+            raise unauthorised("bad_token", "the token does not match this device: use the token printed "
+                               "by `ravao device add` (it is shown once; add the device again if lost)")
+        if not device.active:
+            raise ApiError(403, "device_inactive", "this device was deactivated by the venue")
+        return device, auth
+
+    def limit_device(self, device_id: str, scans: int) -> None:
+        wait = self.device_buckets.take(device_id, scans)
+        if wait:
+            raise ApiError(429, "rate_limited", f"this device sends more than {self.settings.gateway_device_rate:g} "
+                           "scans per second: wait and send again", retry_after=wait)
+
+    def limit_person(self, person_id: str) -> None:
+        wait = self.person_buckets.take(person_id)
+        if wait:
+            raise ApiError(429, "rate_limited", "too many check-ins in a short time: wait a moment",
+                           retry_after=wait)
+
+    # --- publishing --------------------------------------------------------------------------
+    async def publish(self, outgoing: Sequence[Outgoing]) -> None:
+        """Return once Kafka acknowledged every scan; else ApiError 503 (send them again)."""
+        try:
+            await self.publisher.publish([(o.key, o.value) for o in outgoing])
+        except NotAcknowledged as exc:
+            log.warning("%d scan(s) not acknowledged: %s", len(outgoing), exc)
+            raise ApiError(503, "kafka_unavailable", f"the scans were not stored ({exc}); send them again with "
+                           "the same event ids", retry_after=RETRY_AFTER_SECONDS) from None
