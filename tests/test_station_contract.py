@@ -1,0 +1,85 @@
+"""The gateway contract the station relies on (producers/station/gateway_client.py),
+checked with the station's own client against a gateway that publishes to the real
+broker.
+
+TODO: the gateway here is the test stand-in (tests/gateway_standin.py). Once `ravao
+gateway` serves POST /api/v1/scans/batch, point the `gateway` fixture at it (these
+tests must pass unchanged) and retire the stand-in.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+
+from pipeline.kafka_io import produce_all, read_to_end, reliable_producer
+from pipeline.keys import load_codec
+from pipeline.registry import token_hash
+from pipeline.settings import Settings
+from pipeline.topics import Topics
+from producers.station.gateway_client import GatewayClient, OperatorNeeded
+from schemas.ids import new_id
+from schemas.registry import Device, DeviceKind, GateMode
+from schemas.scans import RawScan, ScanSource
+from station_helpers import free_port, kill, start_gateway
+
+TOKEN = "a-token-for-the-contract-test"
+
+
+@pytest.fixture
+def device(settings: Settings, topics: Topics) -> Device:
+    device = Device(device_id=new_id("D"), venue_id=new_id("V"), kind=DeviceKind.reader_station,
+                    mode=GateMode.entry, token_sha256=token_hash(TOKEN))
+    produce_all(reliable_producer(settings.kafka_bootstrap), topics.devices.name,
+                [(device.device_id.encode(), device.to_bytes())])
+    return device
+
+
+@pytest.fixture
+def gateway(settings: Settings, topics: Topics, tmp_path: Path) -> Iterator[str]:
+    port = free_port()
+    process = start_gateway(settings, port, tmp_path)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        kill(process)
+
+
+def scans(settings: Settings, n: int) -> list[dict]:
+    code = load_codec(settings).encode(new_id("P"))
+    at = datetime.now(timezone.utc).isoformat()
+    return [{"event_id": str(uuid.uuid4()), "person_qr": code, "direction": "in", "scanned_at": at, "sent_at": at}
+            for _ in range(n)]
+
+
+@pytest.mark.kafka
+def test_an_accepted_batch_is_in_kafka_keyed_by_the_device_with_its_source(
+        settings: Settings, topics: Topics, device: Device, gateway: str) -> None:
+    batch = scans(settings, 5)
+    answer = GatewayClient(gateway, device.device_id, TOKEN).send(batch)
+    assert answer.acknowledged == [s["event_id"] for s in batch] and not answer.refused
+    published = [(key, RawScan.from_bytes(value)) for key, value, _, _ in
+                 read_to_end(settings.kafka_bootstrap, topics.scans_raw.name)]
+    assert [str(scan.event_id) for _, scan in published] == answer.acknowledged
+    assert {key for key, _ in published} == {device.device_id.encode()}
+    assert all(s.source is ScanSource.station and s.device_id == device.device_id for _, s in published)
+
+
+@pytest.mark.kafka
+def test_a_resent_batch_is_accepted_again_with_the_same_event_ids(
+        settings: Settings, device: Device, gateway: str) -> None:
+    client = GatewayClient(gateway, device.device_id, TOKEN)
+    batch = scans(settings, 3)
+    assert client.send(batch).acknowledged == client.send(batch).acknowledged
+
+
+@pytest.mark.kafka
+def test_a_wrong_token_or_a_wrong_url_needs_the_operator(settings: Settings, device: Device, gateway: str) -> None:
+    with pytest.raises(OperatorNeeded, match="token"):
+        GatewayClient(gateway, device.device_id, "not-the-token").send(scans(settings, 1))
+    with pytest.raises(OperatorNeeded, match="URL"):
+        GatewayClient(gateway + "/somewhere", device.device_id, TOKEN).send(scans(settings, 1))
