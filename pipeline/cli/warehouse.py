@@ -1,0 +1,195 @@
+"""`ravao migrate`, `ravao sink`, `ravao sql`, `ravao trace`, `ravao warehouse ...`."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from datetime import datetime, timezone
+
+import typer
+
+from ..settings import get_settings
+
+log = logging.getLogger("ravao.warehouse")
+
+warehouse_app = typer.Typer(
+    help="Look after the warehouse.\n\nExample: ravao warehouse check",
+    no_args_is_help=True, rich_markup_mode=None,
+)
+
+
+def migrate() -> None:
+    """Apply the warehouse migrations (sql/migrations) that have not run yet, in order,
+    then set the tables' TTL to RAVAO_RETENTION_DAYS if it changed. Safe to run twice.
+    The embedded warehouse cannot be migrated while `ravao sink` holds it (the sink
+    migrates when it starts).
+
+    Example: ravao migrate
+    """
+    from ..warehouse import open_warehouse
+    from ..warehouse.migrations import migrate as apply
+
+    settings = get_settings()
+    with open_warehouse(settings) as warehouse:
+        applied = apply(warehouse, settings.retention_days)
+        typer.echo(f"applied {len(applied)} migration(s)" + (": " + ", ".join(applied) if applied else "")
+                   + f"; warehouse: {warehouse.location}; retention {settings.retention_days} days")
+
+
+def sink(
+    group: str = typer.Option(None, help="Consumer group (default <prefix>ravao-sink); Kafka's committed "
+                              "offsets only show lag, the position is kept in the warehouse"),
+    replay: bool = typer.Option(False, "--replay", help="Read every topic from offset 0 again, ignoring the "
+                                "stored positions; idempotent inserts leave every query result unchanged"),
+    until_caught_up: bool = typer.Option(False, "--until-caught-up", help="Exit once everything published "
+                                         "before the start is written (a one-off backfill or replay)"),
+) -> None:
+    """Run the sink: read scans.valid, visits, scans.dlq and the registry topics, insert
+    them into the warehouse in batches (RAVAO_SINK_BATCH_ROWS / RAVAO_SINK_BATCH_SECONDS),
+    exactly once per event and visit version; pause and retry while the warehouse is
+    down. With the embedded warehouse it also answers `ravao sql` and `ravao trace` on
+    127.0.0.1:RAVAO_SINK_PORT. SIGTERM stops it after writing what it has read.
+
+    Example: ravao sink
+    """
+    from ..sink.service import run_sink
+    from ..warehouse import WarehouseError
+
+    try:
+        totals = run_sink(get_settings(), group=group, replay=replay, until_caught_up=until_caught_up)
+    except WarehouseError:
+        log.exception("the sink stopped: the warehouse refused a write (retrying would not help)")
+        raise typer.Exit(1) from None
+    if until_caught_up:
+        typer.echo("rows sent: " + (", ".join(f"{t} {n}" for t, n in sorted(totals.items())) or "none"))
+
+
+def sql(
+    query: str = typer.Argument(None, help="A query of the library (sql/queries/NAME.sql) or a .sql file; "
+                                "none: list the library"),
+    param: list[str] = typer.Option([], "--param", "-p", help="NAME=VALUE, once per parameter; times as "
+                                    "2026-03-01T08:00 (UTC unless an offset is given), now or now-14d"),
+    fmt: str = typer.Option("table", "--format", "-f", help="table, csv or json"),
+) -> None:
+    """Run a query of the library, or any read-only .sql file, with typed {name:Type}
+    parameters. Goes through the running sink if it holds the embedded warehouse.
+    Personal data is read only by `ravao trace --with-names`.
+
+    Example: ravao sql f1_contacts -p person=PBCDEFGHIJKLNOP -p from=now-14d -p to=now -p min_overlap_seconds=15m
+    """
+    from ..warehouse import open_for_reading
+    from ..warehouse.output import FORMATS, render
+    from ..warehouse.queries import QueryInputError, library, load, run
+
+    if fmt not in FORMATS:
+        raise QueryInputError(f"--format {fmt}: use one of {', '.join(FORMATS)}")
+    if query is None:
+        for item in library():
+            params = ", ".join(f"{n} {t}" for n, t in item.parameters.items()) or "no parameters"
+            typer.echo(f"{item.name:24} {item.summary}\n{'':24} ({params})")
+        return
+    chosen = load(query)
+    if chosen.reads_personal_data:
+        raise QueryInputError("this query reads personal data: use `ravao trace PERSON --with-names`, "
+                              "which writes an audit row first")
+    values = {}
+    for item in param:
+        name, sep, value = item.partition("=")
+        if not sep:
+            raise QueryInputError(f"--param {item!r}: write NAME=VALUE")
+        values[name.strip()] = value
+    with open_for_reading(get_settings()) as warehouse:
+        result = run(warehouse, chosen, values)
+    sys.stdout.write(render(result, fmt))
+
+
+def trace(
+    person: str = typer.Argument(..., help="The case's person id"),
+    start: str = typer.Option(None, "--from", help="Window start (default: 14 days before the person's case "
+                              "onset, or 14 days ago)"),
+    end: str = typer.Option("now", "--to", help="Window end"),
+    min_overlap: str = typer.Option("15m", "--min-overlap", help="Least total time together: 15m, 1h, 900s"),
+    depth: int = typer.Option(1, "--depth", min=1, max=2, help="1: F1 contacts; 2: also their contacts (F2)"),
+    fmt: str = typer.Option("table", "--format", "-f", help="table, csv or json"),
+    with_names: bool = typer.Option(False, "--with-names", help="Add names, phones and ID numbers (tracing "
+                                    "role); writes who asked to the audit log first"),
+    actor: str = typer.Option(None, help="Who is asking, for the audit log (default: the login name)"),
+) -> None:
+    """List a case's contacts: F1 (at the same venue at the same time, for at least the
+    minimum overlap in total) and, with --depth 2, F2. Ranked by total overlap, with the
+    venues and the first and last contact. Shows person ids only unless --with-names.
+
+    Example: ravao trace PBCDEFGHIJKLNOP --min-overlap 15m --depth 2 --format csv > contacts.csv
+    """
+    from ..warehouse import open_for_reading
+    from ..warehouse.output import FORMATS, render
+    from ..warehouse.queries import QueryInputError, parse_duration, parse_time
+    from ..warehouse.trace import TraceRequest, add_names, default_start
+    from ..warehouse.trace import trace as run_trace
+
+    if fmt not in FORMATS:
+        raise QueryInputError(f"--format {fmt}: use one of {', '.join(FORMATS)}")
+    now = datetime.now(timezone.utc)
+    with open_for_reading(get_settings()) as warehouse:
+        request = TraceRequest(
+            person=person.strip(),
+            start=parse_time(start, now) if start else default_start(warehouse, person.strip(), now),
+            end=parse_time(end, now),
+            min_overlap_seconds=parse_duration(min_overlap),
+            depth=depth,
+        )
+        if request.end <= request.start:
+            raise QueryInputError("--to must be after --from")
+        result = run_trace(warehouse, request)
+        if with_names:
+            result = add_names(warehouse, result, request, actor)
+    sys.stdout.write(render(result, fmt))
+
+
+@warehouse_app.command("check")
+def check(repair: bool = typer.Option(False, "--repair", help="Rebuild the days that disagree from the raw "
+                                      "scans (stop every sink first)")) -> None:
+    """Compare the tier-count views with a recount from the raw scans, every area and
+    period; exit 1 if they differ. --repair rebuilds the days that disagree.
+
+    Example: ravao warehouse check
+    """
+    from ..warehouse import open_for_reading, open_warehouse
+    from ..warehouse.tier_counts import mismatches
+    from ..warehouse.tier_counts import repair as rebuild
+
+    settings = get_settings()
+    opener = open_warehouse if repair else open_for_reading
+    with opener(settings) as warehouse:
+        if repair:
+            days = rebuild(warehouse)
+            typer.echo(f"rebuilt {len(days)} day(s)" + (": " + ", ".join(map(str, days)) if days else ""))
+        found = mismatches(warehouse)
+    if found.rows:
+        for row in found.rows[:50]:
+            typer.echo(f"{row[0]} {row[1]} {row[2]}: raw {row[3]} counted {row[4]}")
+        typer.echo(f"{len(found.rows)} mismatch(es): run `ravao warehouse check --repair` with the sinks stopped")
+        raise typer.Exit(1)
+    typer.echo("tier counts equal a recount from the raw scans")
+
+
+@warehouse_app.command("status")
+def status() -> None:
+    """Rows per table, the newest data, and where the sink will resume.
+
+    Example: ravao warehouse status
+    """
+    from ..warehouse import open_for_reading
+
+    with open_for_reading(get_settings()) as warehouse:
+        typer.echo(f"warehouse: {warehouse.location}")
+        tables = warehouse.query(
+            "SELECT name, total_rows FROM system.tables WHERE database = currentDatabase() "
+            "AND engine LIKE '%MergeTree' ORDER BY name")
+        for name, rows in tables.rows:
+            typer.echo(f"  {name:22} {rows or 0:>12} rows")
+        positions = warehouse.query(
+            "SELECT topic, partition, max(next_offset) FROM sink_positions GROUP BY topic, partition "
+            "ORDER BY topic, partition")
+        for topic, partition, offset in positions.rows:
+            typer.echo(f"  resume {topic}[{partition}] at offset {offset}")

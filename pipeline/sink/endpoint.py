@@ -1,0 +1,107 @@
+"""The embedded sink's read-only SQL endpoint on 127.0.0.1, for `ravao sql` and
+`ravao trace` while the sink holds the chdb directory (`pipeline.warehouse.via_sink`).
+
+    POST /health                         {"warehouse": path, "pid": n}
+    POST /query   {"sql", "params"}      the engine's JSONCompact result
+    POST /insert  {"table", "rows"}      audit_log rows only (JSONEachRow)
+
+Every request carries the token from the state file. Queries run on the engine's
+read-only session (``readonly=2``): SELECTs and settings, nothing that changes data.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+from ..warehouse.base import WarehouseError
+from ..warehouse.embedded import EmbeddedWarehouse
+from ..warehouse.via_sink import WRITABLE_THROUGH_SINK, SinkState, remove_state, write_state
+
+log = logging.getLogger(__name__)
+MAX_BODY = 64 * 1024 * 1024
+
+
+class Endpoint:
+    def __init__(self, warehouse: EmbeddedWarehouse, data_dir: Path, port: int) -> None:
+        self.warehouse = warehouse
+        self.data_dir = data_dir
+        self.server = ThreadingHTTPServer(("127.0.0.1", port), self._handler())
+        self.server.daemon_threads = True
+        self.state: SinkState | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def port(self) -> int:
+        return self.server.server_address[1]
+
+    def start(self) -> SinkState:
+        self._thread = threading.Thread(target=self.server.serve_forever, name="sql-endpoint", daemon=True)
+        self._thread.start()
+        self.state = write_state(self.data_dir, self.port, self.warehouse.path)
+        log.info("read-only SQL for `ravao sql` / `ravao trace` on 127.0.0.1:%d", self.port)
+        return self.state
+
+    def stop(self) -> None:
+        if self.state is not None:
+            remove_state(self.data_dir, self.state)
+        self.server.shutdown()
+        self.server.server_close()
+
+    def _handler(self):
+        endpoint = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, fmt: str, *args) -> None:  # queries may hold ids: keep them out of logs
+                pass
+
+            def _reply(self, status: int, body: bytes) -> None:
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def _error(self, status: int, message: str) -> None:
+                self._reply(status, json.dumps({"error": message}).encode())
+
+            def do_POST(self) -> None:  # noqa: N802 (the http.server API)
+                state = endpoint.state
+                given = self.headers.get("Authorization", "").removeprefix("Bearer ")
+                if state is None or not hmac.compare_digest(given.encode(), state.token.encode()):
+                    return self._error(403, "wrong or missing token: read it from the sink's state file")
+                length = int(self.headers.get("Content-Length") or 0)
+                if length > MAX_BODY:
+                    return self._error(413, "request too large")
+                try:
+                    body = json.loads(self.rfile.read(length) or b"{}")
+                except ValueError:
+                    return self._error(400, "the body is not JSON")
+                try:
+                    if self.path == "/health":
+                        answer = {"warehouse": str(endpoint.warehouse.path), "pid": state.pid}
+                        return self._reply(200, json.dumps(answer).encode())
+                    if self.path == "/query":
+                        params = {str(k): str(v) for k, v in (body.get("params") or {}).items()}
+                        result = endpoint.warehouse.query_raw(str(body["sql"]), params)
+                        return self._reply(200, result)
+                    if self.path == "/insert":
+                        table = str(body.get("table"))
+                        if table not in WRITABLE_THROUGH_SINK:
+                            return self._error(403, f"only {', '.join(sorted(WRITABLE_THROUGH_SINK))} can be written here")
+                        endpoint.warehouse.insert_json(table, str(body["rows"]).encode())
+                        return self._reply(200, b"{}")
+                    return self._error(404, f"no {self.path}")
+                except WarehouseError as exc:
+                    return self._error(400, str(exc))
+                except (KeyError, TypeError) as exc:
+                    return self._error(400, f"malformed request: {exc}")
+                except Exception:  # a bug: logged with its trace, the client gets a 500
+                    log.exception("the SQL endpoint failed")
+                    return self._error(500, "internal error (see the sink's log)")
+
+        return Handler

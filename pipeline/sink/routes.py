@@ -1,0 +1,105 @@
+"""Which topic lands in which table, and how one message becomes one row.
+
+A message is inserted as the JSON it already is, with the Kafka partition and offset
+appended: no decoding, no re-encoding. The engine parses it into typed columns and
+refuses what does not fit; fields the table does not keep (schema_version, phone numbers
+in registry records) are skipped. Scans go to ``scans_incoming``, whose view drops event
+ids already stored (migration 0024). A registry tombstone (no value) becomes a row with
+the key and ``deleted = true``.
+
+When the engine refuses a batch's rows, `Route.checked_row` sorts them out with the
+record models: a message that is not a valid record becomes a dead-letter row instead of
+stopping the sink.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any, NamedTuple
+
+from pydantic import ValidationError
+
+from schemas import Alert, Area, Case, DeadLetter, Device, Person, PersonalData, ValidScan, Venue, Visit
+from schemas.base import Record
+
+from ..topics import Topics
+
+# The worker's wall-clock ticks on scans.valid (pipeline/stream/worker.py); not scans.
+from ..stream.worker import TICK
+
+POSITION = b',"kafka_partition":%d,"kafka_offset":%d}'  # appended to a message's JSON
+
+
+class Row(NamedTuple):
+    """One message, ready to insert."""
+
+    table: str
+    line: bytes
+    value: bytes | None  # the message as read (None: a tombstone's row), kept for checking
+
+
+@dataclass(frozen=True)
+class Route:
+    topic: str
+    table: str
+    model: type[Record]
+    key_field: str | None = None  # registry topics: the id column a tombstone fills
+
+    def row(self, key: bytes | None, value: bytes | None, partition: int, offset: int) -> Row | None:
+        """The row for one message; None for a message that is not data (a tick)."""
+        if value is None:
+            if self.key_field is None or key is None:
+                return None  # a tombstone on a stream topic means nothing
+            body = json.dumps({self.key_field: key.decode("utf-8", "replace"), "deleted": True}).encode()
+            return Row(self.table, body[:-1] + POSITION % (partition, offset), None)
+        if value == TICK:
+            return None
+        return Row(self.table, value.rstrip()[:-1] + POSITION % (partition, offset), value)
+
+    def checked_row(self, value: bytes, partition: int, offset: int) -> Row:
+        """The row after checking the message against its record model: a dead letter if
+        it is not a valid record."""
+        try:
+            self.model.model_validate_json(value)
+        except ValidationError as exc:
+            return dead_letter_row(self, value, partition, offset, exc)
+        return Row(self.table, value.rstrip()[:-1] + POSITION % (partition, offset), value)
+
+
+def dead_letter_row(route: Route, value: bytes, partition: int, offset: int, exc: ValidationError) -> Row:
+    """A message the sink cannot read, kept with its bytes. The message names the fields
+    that failed, never their values (they may be personal data)."""
+    problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'value'}: {e['type']}" for e in exc.errors()[:5])
+    row: dict[str, Any] = {
+        "reason": "undecodable",
+        "message": f"the sink could not read a {route.model.__name__} ({problems})"[:1000],
+        "raw_base64": base64.b64encode(value).decode(),
+        "source_topic": route.topic,
+        "source_partition": partition,
+        "source_offset": offset,
+        "event_id": "",
+        "rejected_at": datetime.now(timezone.utc).isoformat(),
+        "kafka_partition": partition,
+        "kafka_offset": offset,
+    }
+    return Row("dead_letters", json.dumps(row).encode(), value)
+
+
+def routes_for(topics: Topics) -> dict[str, Route]:
+    """Every topic the sink reads, by name."""
+    routes = [
+        Route(topics.scans_valid.name, "scans_incoming", ValidScan),
+        Route(topics.visits.name, "visits", Visit),
+        Route(topics.scans_dlq.name, "dead_letters", DeadLetter),
+        Route(topics.areas.name, "areas", Area, "area_id"),
+        Route(topics.venues.name, "venues", Venue, "venue_id"),
+        Route(topics.persons.name, "persons", Person, "person_id"),
+        Route(topics.personal_data.name, "personal_data", PersonalData, "person_id"),
+        Route(topics.devices.name, "devices", Device, "device_id"),
+        Route(topics.cases.name, "cases", Case, "case_id"),
+        Route(topics.alerts.name, "alerts", Alert),
+    ]
+    return {route.topic: route for route in routes}

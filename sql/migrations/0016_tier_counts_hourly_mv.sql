@@ -1,0 +1,16 @@
+-- Feeds tier_counts_hourly from every insert into scans. Columns in the target's order:
+-- a view writes by position (tests/test_warehouse_views.py checks it).
+CREATE MATERIALIZED VIEW IF NOT EXISTS tier_counts_hourly_mv TO tier_counts_hourly AS
+SELECT
+    area_path[i] AS area_id,
+    if(i = 1, '', area_path[i - 1]) AS parent_id,
+    toUInt8(i - 1) AS level,
+    toStartOfHour(toDateTime(scanned_at)) AS hour,
+    uniqExactState(venue_id) AS venues_scanned,
+    count() AS scans,
+    countIf(direction = 'in') AS entries,
+    countIf(direction = 'out') AS exits,
+    uniqCombinedState(14)(person_id) AS people
+FROM scans
+ARRAY JOIN arrayEnumerate(area_path) AS i
+GROUP BY area_id, parent_id, level, hour
