@@ -378,6 +378,24 @@ def next_timeout(state: PersonState) -> datetime | None:
     return None
 
 
+def sent_visits(state: PersonState, now: datetime) -> list[Visit]:
+    """The latest record sent for each visit the state still remembers, as it was sent
+    (same id, version and content; ``updated_at`` is ``now``).
+
+    For redelivery: a worker that crashed after its table's changelog was written but
+    before the visits it sent were acknowledged finds, on replay, the scan already in the
+    state and nothing to change. Sending these again (duplicates with the same id and
+    version are allowed downstream) is what keeps such a crash from losing a visit."""
+    rows = {row.event_id: row for row in state.scans}
+    out = []
+    for key, emitted in state.emitted.items():
+        row = rows.get(key.partition("|")[2])
+        if row is not None:
+            out.append(_visit(state.person_id, key, row, emitted.fingerprint, emitted.version,
+                              emitted.deleted, now))
+    return out
+
+
 def compute_visits(scans: list[ValidScan], now: datetime,
                    debounce: timedelta = DEFAULT_DEBOUNCE,
                    anchor_end: datetime | None = None) -> list[Visit]:

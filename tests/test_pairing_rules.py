@@ -19,6 +19,7 @@ from pipeline.pairing import (
     apply_scan,
     compute_visits,
     next_timeout,
+    sent_visits,
 )
 from schemas.ids import new_id
 from schemas.registry import STAYS, VenueCategory
@@ -332,3 +333,17 @@ def test_the_state_round_trips_through_bytes_and_carries_on_the_same():
 def test_compute_visits_does_not_depend_on_the_order_of_its_input():
     scans = [scan("market", "in", 0), scan("shop", "out", 90), scan("factory", "auto", 100)]
     assert compute_visits(scans, at(120)) == compute_visits(scans[::-1], at(120))
+
+
+def test_sent_visits_repeat_the_latest_record_of_every_visit_for_a_replay():
+    # entry at the market, a late entry elsewhere that withdraws nothing, an exit: the
+    # state remembers what it sent; a replay after a crash sends exactly that again.
+    scans = [scan("market", "in", 0), scan("shop", "in", 90), scan("market", "out", 60)]
+    state, emitted, _ = feed(scans, now=at(200))
+    latest: dict = {}
+    for visit in emitted:
+        latest[visit.visit_id] = visit
+    again = {v.visit_id: v for v in sent_visits(state, at(300))}
+    assert again.keys() == latest.keys()
+    for visit_id, visit in latest.items():
+        assert again[visit_id].model_dump(exclude={"updated_at"}) == visit.model_dump(exclude={"updated_at"})

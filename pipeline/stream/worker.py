@@ -30,7 +30,15 @@ from schemas.scans import ValidScan
 from ..kafka_io import ensure_topics
 from ..kafka_local import bootstrap_servers
 from ..keys import load_codec
-from ..pairing import EXIT_AFTER_TIMEOUT_WINDOW, Outcome, PersonState, advance, apply_scan, next_timeout
+from ..pairing import (
+    EXIT_AFTER_TIMEOUT_WINDOW,
+    Outcome,
+    PersonState,
+    advance,
+    apply_scan,
+    next_timeout,
+    sent_visits,
+)
 from ..registry_cache import RegistryCache
 from ..settings import Settings
 from ..topics import topics_for
@@ -184,8 +192,13 @@ class Worker:
             scan = ValidScan.model_validate_json(event.value)
             key = scan.person_id
             state = self._state_of(key)
-            state, visits, outcome = apply_scan(state, scan, self.clock(), self.debounce, self.horizon)
+            now = self.clock()
+            state, visits, outcome = apply_scan(state, scan, now, self.debounce, self.horizon)
             self._count(outcome)
+            if outcome is Outcome.duplicate_event:
+                # A retry, or a replay after a crash: the visits this scan made may not
+                # have reached the topic even though the state has them. Send them again.
+                visits = sent_visits(state, now)
             await self._store(key, partition, state, visits)
 
     def _state_of(self, key: str) -> PersonState:
