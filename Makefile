@@ -5,10 +5,10 @@ BIN := $(VENV)/bin
 KAFKA_VERSION := 3.9.1
 KAFKA_LIBS := .cache/kafka/$(KAFKA_VERSION)/libs
 
-.PHONY: setup demo test kafka-jars clean help
+.PHONY: setup demo test kafka-jars chromium clean help
 
 help:
-	@echo "make demo   set up, then run the embedded demo (local Kafka, areas, registry, posters)"
+	@echo "make demo   set up, then stream a simulated province through the embedded stack (Ctrl-C stops)"
 	@echo "make test   set up, then run the test suite against a real local Kafka broker and chdb"
 
 setup: $(VENV)/.installed $(KAFKA_LIBS)/.complete
@@ -21,6 +21,11 @@ $(VENV)/.installed: pyproject.toml
 
 kafka-jars: $(KAFKA_LIBS)/.complete
 
+# The browser tests drive Debian's Chromium with Playwright (never a downloaded browser);
+# only `make test` needs it.
+chromium:
+	@test -x /usr/bin/chromium || { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium chromium-driver; }
+
 $(KAFKA_LIBS)/.complete: deploy/kafka/pom.xml
 	@command -v java >/dev/null || { echo "Java 17+ is needed for the local Kafka broker (apt-get install openjdk-17-jre-headless)"; exit 1; }
 	@command -v mvn >/dev/null || { echo "Maven is needed to fetch the Kafka jars (apt-get install maven)"; exit 1; }
@@ -31,7 +36,7 @@ $(KAFKA_LIBS)/.complete: deploy/kafka/pom.xml
 demo: setup
 	$(BIN)/ravao demo
 
-test: setup
+test: setup chromium
 	$(BIN)/python -m pytest
 
 clean:

@@ -110,6 +110,75 @@ class Settings(BaseSettings):
         description="The worker stops if more than this share of the last window was rejected.",
     )
 
+    # --- warehouse ----------------------------------------------------------------------
+    clickhouse_url: str | None = Field(
+        None,
+        description="ClickHouse server for clickhouse-connect, http(s)://user:password@host:8123/database. "
+        "Unset: the embedded chdb engine on RAVAO_DATA_DIR/warehouse (opened by one process: the sink).",
+    )
+    sink_batch_rows: int = Field(
+        50_000, ge=1, description="The sink inserts when this many messages are waiting (or see next)."
+    )
+    sink_batch_seconds: float = Field(
+        1.0, gt=0, description="The sink inserts at least this often while messages are waiting."
+    )
+    sink_retry_max_seconds: float = Field(
+        30.0, gt=0, description="Longest wait between the sink's retries while the warehouse is down."
+    )
+    sink_port: int = Field(
+        8124, ge=0, le=65535,
+        description="Port on 127.0.0.1 where the embedded sink answers read-only SQL for `ravao sql` and "
+        "`ravao trace`; 0: any free port (written to RAVAO_DATA_DIR/sink.json).",
+    )
+
+    # --- the gateway (HTTP API and web scanner pages) -----------------------------------
+    gateway_host: str = Field(
+        "127.0.0.1", description="Address `ravao gateway` listens on (0.0.0.0: every interface)."
+    )
+    gateway_port: int = Field(
+        8080, ge=0, le=65535, description="Port `ravao gateway` listens on (RAVAO_PUBLIC_URL should reach it)."
+    )
+    gateway_max_body_bytes: int = Field(
+        1_048_576, ge=1024, description="Largest request body the gateway reads; larger ones get 413."
+    )
+    gateway_device_rate: float = Field(
+        50.0, gt=0, description="Scans per second a device may send on average (token bucket; 429 above it)."
+    )
+    gateway_device_burst: int = Field(
+        1000, ge=1, description="Scans a device may send at once before its rate applies (a station catching up)."
+    )
+    gateway_self_rate: float = Field(
+        0.1, gt=0, description="Self check-ins per second per person on average (token bucket; 429 above it)."
+    )
+    gateway_self_burst: int = Field(
+        5, ge=1, description="Self check-ins a person may make at once before that rate applies."
+    )
+    gateway_ack_timeout_seconds: float = Field(
+        10.0, gt=0, description="How long the gateway waits for Kafka to acknowledge scans before it answers "
+        "503 (retry with the same event ids)."
+    )
+
+    # --- station and simulator (producers/station, producers/simulator) ------------------
+    station_gateway_url: str | None = Field(
+        None, description="Gateway base URL a reader station sends its scans to; unset: RAVAO_PUBLIC_URL."
+    )
+    station_token: str | None = Field(
+        None, description="The token `ravao device add` printed for the station (a secret: or "
+        "RAVAO_STATION_TOKEN_FILE); `ravao station --token` overrides it."
+    )
+    station_batch_size: int = Field(
+        100, ge=1, le=500, description="Most scans a station sends in one request to the gateway."
+    )
+    station_batch_seconds: float = Field(
+        0.2, ge=0, description="How long a station waits for more reads to fill a batch before it sends."
+    )
+    station_retry_max_seconds: float = Field(
+        30.0, gt=0, description="Longest wait between a station's retries while the gateway is unreachable."
+    )
+    station_http_timeout_seconds: float = Field(
+        15.0, gt=0, description="How long a station waits for the gateway's answer to one request."
+    )
+
     @classmethod
     def settings_customise_sources(
         cls,
@@ -128,6 +197,10 @@ class Settings(BaseSettings):
     @property
     def secrets_dir(self) -> Path:
         return self.data_dir / "secrets"
+
+    @property
+    def warehouse_dir(self) -> Path:
+        return self.data_dir / "warehouse"
 
     @property
     def retention_ms(self) -> int:

@@ -93,9 +93,11 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def start_gateway(settings: Settings, log_dir: Path, name: str = "gateway", **env: str) -> tuple[subprocess.Popen, str]:
-    """A `ravao gateway` subprocess; returns it and its base URL once /healthz says ready."""
-    port = free_port()
+def start_gateway(settings: Settings, log_dir: Path, name: str = "gateway", port: int | None = None,
+                  **env: str) -> tuple[subprocess.Popen, str]:
+    """A `ravao gateway` subprocess; returns it and its base URL once /healthz says ready.
+    ``port``: a fixed one (a gateway restarted where its clients expect it); else a free one."""
+    port = port or free_port()
     environment = settings_env(settings)
     environment.update({"RAVAO_GATEWAY_PORT": str(port), **env})
     log = open(log_dir / f"{name}.log", "ab")

@@ -1,12 +1,12 @@
-"""Running `ravao station` and the test gateway stand-in as subprocesses, as an operator
-would run them."""
+"""Running `ravao station` and `ravao gateway` as subprocesses, as an operator would run
+them, and looking into a station's queue on disk."""
 
 from __future__ import annotations
 
 import json
 import os
 import signal
-import socket
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -14,30 +14,32 @@ import time
 from pathlib import Path
 
 from conftest import ROOT, settings_env
+from gateway_helpers import free_port, start_gateway, stop_gateway  # noqa: F401 - used by the station tests
 from pipeline.settings import Settings
 
-STANDIN = Path(__file__).with_name("gateway_standin.py")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def start_gateway(settings: Settings, port: int, log_dir: Path, ack_delay: float = 0.0) -> subprocess.Popen:
-    log = open(log_dir / "gateway.log", "ab")
-    process = subprocess.Popen([sys.executable, str(STANDIN), "--port", str(port), "--ack-delay", str(ack_delay)],
-                               env=settings_env(settings), stdout=subprocess.PIPE, stderr=log, cwd=ROOT,
-                               start_new_session=True)
-    assert process.stdout.readline().strip() == b"ready", (log_dir / "gateway.log").read_text()
-    return process
+# A station catching up sends its whole queue at once: far above the default token bucket.
+UNLIMITED = {"RAVAO_GATEWAY_DEVICE_RATE": "100000", "RAVAO_GATEWAY_DEVICE_BURST": "100000"}
 
 
 def kill(process: subprocess.Popen, sig: int = signal.SIGKILL, timeout: float = 60) -> int:
     if process.poll() is None:
         os.killpg(process.pid, sig)
     return process.wait(timeout)
+
+
+def queued_ids(settings: Settings, device_id: str) -> list[str]:
+    """The event ids in the station's queue file, oldest first (the station may be running:
+    WAL lets this read beside its writes)."""
+    path = Path(settings.data_dir) / "station" / f"{device_id}.sqlite"
+    if not path.exists():
+        return []
+    db = sqlite3.connect(path, timeout=30)
+    try:
+        return [row[0] for row in db.execute("SELECT event_id FROM queued ORDER BY seq")]
+    except sqlite3.OperationalError:  # the station has not created its tables yet
+        return []
+    finally:
+        db.close()
 
 
 class StationProcess:

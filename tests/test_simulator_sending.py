@@ -18,7 +18,7 @@ from producers.simulator.simulation import build_simulation
 from producers.simulator.truth import read_truth
 from schemas.qrcode import QrCodec
 from schemas.scans import RawScan
-from station_helpers import free_port, kill, start_gateway
+from gateway_helpers import start_gateway, stop_gateway
 
 CODEC = QrCodec(parse_keys(TEST_QR_KEYS))
 
@@ -84,15 +84,20 @@ def test_no_scan_is_sent_before_its_own_time() -> None:
 
 @pytest.mark.kafka
 def test_through_the_gateway_every_scan_reaches_kafka(settings: Settings, topics: Topics, tmp_path: Path) -> None:
-    port = free_port()
-    gateway = start_gateway(settings, port, tmp_path)
+    # `ravao gateway`, with room for a whole day of a device's scans and a person's check-ins
+    # sent as fast as possible.
+    gateway, base = start_gateway(settings, tmp_path, RAVAO_GATEWAY_DEVICE_RATE="100000",
+                                  RAVAO_GATEWAY_DEVICE_BURST="100000", RAVAO_GATEWAY_SELF_RATE="100000",
+                                  RAVAO_GATEWAY_SELF_BURST="100000")
     truth_file = tmp_path / "truth.jsonl"
     try:
-        run_cli("simulate", "--people", "80", "--communes", "3", "--seed", "9", "--truth", str(truth_file),
-                "--via-gateway", f"http://127.0.0.1:{port}", env=settings_env(settings))
+        result = run_cli("simulate", "--people", "80", "--communes", "3", "--seed", "9", "--truth", str(truth_file),
+                         "--via-gateway", base, env=settings_env(settings))
     finally:
-        kill(gateway)
+        stop_gateway(gateway)
     summary = read_truth(truth_file)["summary"][0]
     published = [RawScan.from_bytes(v) for _, v, _, _ in read_to_end(settings.kafka_bootstrap, topics.scans_raw.name)]
-    assert len({s.event_id for s in published}) == summary["scans"]
+    # The gateway refuses the forged codes (a bad signature) and publishes every other scan.
+    assert f"({summary['forged']} refused by the gateway)" in result.stdout
+    assert len({s.event_id for s in published}) == summary["scans"] - summary["forged"]
     assert {s.source.value for s in published} == {"station", "staff", "self"}

@@ -1,11 +1,6 @@
 """The gateway contract the station relies on (producers/station/gateway_client.py),
-checked with the station's own client against a gateway that publishes to the real
-broker.
-
-TODO: the gateway here is the test stand-in (tests/gateway_standin.py). Once `ravao
-gateway` serves POST /api/v1/scans/batch, point the `gateway` fixture at it (these
-tests must pass unchanged) and retire the stand-in.
-"""
+checked with the station's own client against `ravao gateway` (a subprocess) publishing
+to the real broker."""
 
 from __future__ import annotations
 
@@ -25,7 +20,7 @@ from producers.station.gateway_client import GatewayClient, OperatorNeeded
 from schemas.ids import new_id
 from schemas.registry import Device, DeviceKind, GateMode
 from schemas.scans import RawScan, ScanSource
-from station_helpers import free_port, kill, start_gateway
+from station_helpers import start_gateway, stop_gateway
 
 TOKEN = "a-token-for-the-contract-test"
 
@@ -41,12 +36,11 @@ def device(settings: Settings, topics: Topics) -> Device:
 
 @pytest.fixture
 def gateway(settings: Settings, topics: Topics, tmp_path: Path) -> Iterator[str]:
-    port = free_port()
-    process = start_gateway(settings, port, tmp_path)
+    process, base = start_gateway(settings, tmp_path)
     try:
-        yield f"http://127.0.0.1:{port}"
+        yield base
     finally:
-        kill(process)
+        stop_gateway(process)
 
 
 def scans(settings: Settings, n: int) -> list[dict]:

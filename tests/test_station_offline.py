@@ -2,13 +2,14 @@
 gateway goes away and comes back and the station itself is killed; every read reaches
 Kafka in read order with its read time, and the worker counts each exactly once.
 
-Until `ravao gateway` serves the batch endpoint, the gateway here is the test stand-in
-(tests/gateway_standin.py), which publishes to the real broker."""
+The gateway is `ravao gateway` (a subprocess), publishing to the real broker; both it and
+the station die by SIGKILL."""
 
 from __future__ import annotations
 
 import json
 import random
+import subprocess
 import time
 from collections import Counter
 from pathlib import Path
@@ -25,11 +26,12 @@ from schemas.ids import new_id
 from schemas.qrcode import LAYOUTS
 from schemas.registry import Device, DeviceKind, GateMode, Person, Venue, VenueCategory
 from schemas.scans import RawScan
-from station_helpers import StationProcess, free_port, kill, start_gateway
+from station_helpers import UNLIMITED, StationProcess, free_port, kill, queued_ids, start_gateway, stop_gateway
 from stream_helpers import latest_visits, settle, start_worker, stop_worker, visit_records, wait_for
 
 PEOPLE = 1000  # each read twice (in, then out): 2,000 reads
 TOKEN = "station-token-for-the-offline-test"
+CRASH_TRIES = 6  # station kills at most, until one lands while the gateway has an unanswered batch
 
 
 def register(settings: Settings, topics: Topics) -> tuple[Device, list[str]]:
@@ -74,13 +76,37 @@ def test_a_station_loses_no_read_through_a_gateway_outage_and_its_own_crash(
 
     port = free_port()
     url = f"http://127.0.0.1:{port}"
+
+    def start() -> subprocess.Popen:  # the gateway, always on the port the station knows
+        return start_gateway(settings, tmp_path, port=port, **UNLIMITED)[0]
+
+    def station_crash() -> set[str]:
+        """Kill the station once the catch-up is under way (two batches answered, the queue
+        not empty): wherever the kill lands. The ids left in its queue that are on scans.raw
+        were published by the gateway but their answer never reached the station (the kill
+        came while the request was in flight); the next station sends them again."""
+        nonlocal answers
+        waiting = len(queued_ids(settings, device.device_id))
+        deadline = time.monotonic() + 60
+        while len(queued_ids(settings, device.device_id)) > waiting - 100:
+            assert time.monotonic() < deadline and station.process.poll() is None, \
+                "the catch-up did not go on:\n" + station.log_path.read_text()[-3000:]
+            time.sleep(0.01)
+        station.kill()
+        answers += station.oks + station.refusals
+        time.sleep(1)  # the gateway finishes the request nobody awaits any more
+        left = set(queued_ids(settings, device.device_id))
+        assert left, "the catch-up ended before the station was killed"
+        return left & {str(m.event_id) for _, _, m in raw_scans(settings, topics)}
+
     # The worker with debounce 0: the second read of a person, seconds later, is their exit.
     worker = start_worker(settings, "w1", tmp_path, RAVAO_DEBOUNCE_SECONDS="0")
-    gateway = start_gateway(settings, port, tmp_path, ack_delay=0.2)
+    gateway = start()
     station = StationProcess(settings, device.device_id, TOKEN, url, tmp_path)
-    answers = []
+    answers: list[dict] = []
+    unanswered: set[str] = set()
     try:
-        # 1. The burst starts; the gateway dies while the station is sending.
+        # 1. The burst starts; the gateway dies (SIGKILL) while the station is sending.
         station.feed(batches[0])
         station.wait_for_answers(250)
         kill(gateway)
@@ -89,13 +115,17 @@ def test_a_station_loses_no_read_through_a_gateway_outage_and_its_own_crash(
         station.feed(batches[1])
         station.wait_for_answers(len(batches[0]) + len(batches[1]))
         time.sleep(1.5)  # a few retries against a closed port
-        # 3. The gateway is back; while the station catches up (one batch always awaits its
-        #    answer), the station is killed.
-        before = len(raw_scans(settings, topics))
-        gateway = start_gateway(settings, port, tmp_path, ack_delay=0.2)
-        wait_for(lambda: len(raw_scans(settings, topics)) >= before + 150, 60, "the catch-up to start")
-        station.kill()
-        answers = station.oks + station.refusals
+        # 3. The gateway is back; while the station catches up, the station is killed. A
+        #    kill between an answer and the next request leaves nothing unanswered, so a
+        #    station restarted on the same queue is killed again, until a kill lands while
+        #    the gateway holds a batch it has published and not yet answered.
+        gateway = start()
+        for _ in range(CRASH_TRIES):
+            unanswered = station_crash()
+            if unanswered:
+                break
+            station = StationProcess(settings, device.device_id, TOKEN, url, tmp_path)
+        assert unanswered, f"none of {CRASH_TRIES} station kills left a published batch unanswered"
         # 4. A new station process on the same queue, and the rest of the burst.
         station = StationProcess(settings, device.device_id, TOKEN, url, tmp_path)
         station.feed(batches[2])
@@ -105,7 +135,7 @@ def test_a_station_loses_no_read_through_a_gateway_outage_and_its_own_crash(
     finally:
         if station.process.poll() is None:
             station.kill()
-        kill(gateway)
+        stop_gateway(gateway)
 
     oks = [a for a in answers if a["ok"]]
     refused = Counter(a["reason"] for a in answers if not a["ok"])
@@ -121,6 +151,8 @@ def test_a_station_loses_no_read_through_a_gateway_outage_and_its_own_crash(
     assert all(first[a["event_id"]].scanned_at.isoformat() == a["scanned_at"] for a in oks)
     assert {p for p, _, _ in messages} == {messages[0][0]}
     resent = len(messages) - len(first)  # answers lost to the kills: sent again, same ids
+    copies = Counter(str(scan.event_id) for _, _, scan in messages)
+    assert all(copies[event_id] >= 2 for event_id in unanswered)  # the crash's batch went again
 
     settle(settings, [worker], tmp_path)
     visits = [v for v in latest_visits(visit_records(settings, topics.visits.name)).values() if not v.deleted]

@@ -16,7 +16,10 @@ from ..areas import AreaSourceError
 from ..kafka_local import KafkaSetupError
 from ..keys import KeyConfigError
 from ..registry import RegistryError
-from . import demo, kafka, qr, registry, stream
+from ..warehouse import WarehouseError
+from . import bench, demo, kafka, qr, registry, stream, warehouse
+from . import gateway
+from . import edge
 
 app = typer.Typer(
     name="ravao",
@@ -34,12 +37,22 @@ app.add_typer(registry.person_app, name="person")
 app.add_typer(registry.device_app, name="device")
 app.add_typer(qr.qr_app, name="qr")
 app.add_typer(qr.schemas_app, name="schemas")
+app.add_typer(bench.app, name="bench")
+app.command("up")(demo.up)
 app.command("demo")(demo.demo)
 app.command("worker")(stream.worker)
+app.command("gateway")(gateway.gateway)
+app.command("station")(edge.station)
+app.command("simulate")(edge.simulate)
 app.command("stats")(stream.stats)
+app.command("migrate")(warehouse.migrate)
+app.command("sink")(warehouse.sink)
+app.command("sql")(warehouse.sql)
+app.command("trace")(warehouse.trace)
+app.add_typer(warehouse.warehouse_app, name="warehouse")
 
 # Errors a user can cause: a message that says what to do, and exit status 2.
-USER_ERRORS = (AreaSourceError, KafkaSetupError, KeyConfigError, RegistryError)
+USER_ERRORS = (AreaSourceError, KafkaSetupError, KeyConfigError, RegistryError, WarehouseError)
 
 
 def main() -> None:

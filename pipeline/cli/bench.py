@@ -24,3 +24,41 @@ def pipeline(
     from bench.pipeline import run
 
     run(scans, profile)
+
+
+@app.command()
+def gateway(
+    scans: int = typer.Option(50_000, help="Scans sent in batches"),
+    batch: int = typer.Option(500, help="Scans per HTTP batch"),
+    concurrency: int = typer.Option(4, help="Clients sending batches at once"),
+    rate: float = typer.Option(500.0, help="Single-scan requests per second for the latency part"),
+    seconds: float = typer.Option(10.0, help="How long the latency part runs"),
+) -> None:
+    """Scans/s accepted end to end by one gateway process (HTTP batch -> Kafka
+    acknowledged) against a bare confluent-kafka producer sending the same events in the
+    same run; then p50/p99 latency of single-scan requests at a steady rate.
+
+    Example: ravao bench gateway --scans 100000 --rate 500
+    """
+    from bench.gateway import run
+
+    run(scans=scans, batch=batch, concurrency=concurrency, rate=rate, seconds=seconds)
+
+
+@app.command()
+def warehouse(
+    visits: int = typer.Option(10_000_000, help="Visits to generate (a month of a province)"),
+    days: int = typer.Option(30, help="Days the visits span"),
+    cases: int = typer.Option(20, help="F1 traces timed through the co-presence index"),
+    naive_cases: int = typer.Option(3, help="F1 traces timed with the naive self-join"),
+    sink_rows: int = typer.Option(300_000, help="Messages for the sink measurement"),
+) -> None:
+    """F1 trace latency through the co-presence index against a naive self-join, tier
+    counts from the views against a GROUP BY over raw scans, and the sink's rows/s
+    against one bulk INSERT of the same rows, all in the same run on a fresh warehouse.
+
+    Example: ravao bench warehouse --visits 1000000
+    """
+    from bench.warehouse import run
+
+    run(visits, days, cases, naive_cases, sink_rows)

@@ -1,80 +1,176 @@
-"""`ravao demo`: the embedded stack with a province and its registry.
-
-At this stage: start the local broker, create the topics, load the Binh Duong 2021
-areas, register a few venues, people and devices, and print their posters and cards.
-"""
+"""`ravao up` and `ravao demo`: the embedded stack, and a province's day streamed through it."""
 
 from __future__ import annotations
 
-from pathlib import Path
+import signal
+import time
+from datetime import date, timedelta
 
 import typer
-from rich.console import Console
+from rich.console import Console, Group
+from rich.live import Live
 from rich.table import Table
 
-from schemas.registry import DeviceKind, GateMode, VenueCategory
-
-from ..areas import load_areas
-from ..kafka_io import ensure_topics
-from ..kafka_local import LocalKafka
-from ..keys import load_codec
-from ..privacy import mask_name, mask_phone
-from ..registry import Registry
 from ..settings import get_settings
-from ..topics import topics_for
+from ..stack import ServiceDied, Stack
 
-DEMO_VENUES = [
-    ("Công ty Giày Da Bình Dương", "25741", VenueCategory.factory, "Khu công nghiệp Đồng An"),
-    ("Chợ Thủ Dầu Một", "25744", VenueCategory.market, "Đường Bạch Đằng"),
-    ("Bệnh viện Đa khoa tỉnh Bình Dương", "25747", VenueCategory.hospital, "Phạm Ngọc Thạch"),
-]
-DEMO_PEOPLE = [("Nguyễn Văn An", "0981234791"), ("Trần Thị Bình", "0912345678"), ("Lê Hoàng Cường", "0387654321")]
+PROVINCE = "74"  # Tỉnh Bình Dương in the 2021 data
 
 
-def demo(out: Path = typer.Option(None, help="Where to write posters and cards (default: RAVAO_DATA_DIR/demo)")) -> None:
-    """Start the local broker, load the Binh Duong 2021 areas (province, 9 districts,
-    91 communes), register demo venues, people and gate stations, and render their
-    posters and cards. The broker keeps running; stop it with `ravao kafka stop`.
+def _start(stack: Stack, console: Console) -> None:
+    with console.status("starting Kafka (the first start fetches its jars with Maven)..."):
+        bootstrap = stack.start_kafka()
+    console.print(f"Kafka        {bootstrap}")
+    stack.start("worker", "worker", "--name", "embedded", "--loglevel", "warning")
+    stack.start("sink", "sink")
+    stack.start("gateway", "gateway", "--loglevel", "warning")
+    settings = stack.settings
+    console.print(f"worker       metrics at http://127.0.0.1:{settings.worker_port}/metrics")
+    console.print(f"sink         warehouse in {settings.warehouse_dir} (ravao sql / ravao trace go through it)")
+    console.print(f"gateway      {settings.public_url} (API docs at /docs, guard page at /guard)")
+    console.print(f"logs         {stack.log_dir}/")
 
-    Example: ravao demo
+
+def _run_until_interrupted(stack: Stack, console: Console, on_tick=None) -> None:
+    stopping = []
+
+    def interrupted(_signum, _frame) -> None:
+        stopping.append(True)
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupted)
+    try:
+        stack.wait_forever(2.0, on_tick)
+    except KeyboardInterrupt:
+        console.print("stopping...")
+    except ServiceDied as exc:
+        console.print(f"[red]{exc}[/]")
+        raise typer.Exit(1)
+    finally:
+        stack.stop()
+        console.print("stopped; data kept in " + str(stack.settings.data_dir))
+
+
+def up() -> None:
+    """Start the embedded stack in the foreground: the local Kafka broker, a worker, the
+    sink on the embedded warehouse, and the gateway. Ctrl-C stops all of it; data is kept
+    for the next start.
+
+    Example: ravao up
+    """
+    console = Console()
+    stack = Stack(get_settings())
+    try:
+        _start(stack, console)
+    except BaseException:
+        stack.stop()
+        raise
+    console.print("running; Ctrl-C stops everything")
+    _run_until_interrupted(stack, console)
+
+
+def demo(
+    people: int = typer.Option(600, min=1, help="People in the simulated communes"),
+    communes: int = typer.Option(12, min=1, help="Communes that get venues and people"),
+    speed: float = typer.Option(240.0, min=0, help="Speed-up of the simulated day (240: a day in 6 minutes; "
+                                "0: as fast as possible)"),
+    seed: int = typer.Option(2021, help="Seed of the simulated province"),
+) -> None:
+    """Start the embedded stack, load Binh Duong as in the 2021 letter (province, 9
+    districts, 91 communes), register venues, people and gate stations, stream yesterday's
+    simulated traffic in compressed time, and show a live summary: scans per second,
+    visits, dead letters by reason, and tier counts read back from the warehouse.
+    Ctrl-C stops everything; data is kept for the next start.
+
+    Example: ravao demo --people 1000 --speed 600
     """
     console = Console()
     settings = get_settings()
-    out = out or settings.data_dir / "demo"
-    out.mkdir(parents=True, exist_ok=True)
-    with console.status("starting Kafka (the first start fetches its jars with Maven)..."):
-        bootstrap = settings.kafka_bootstrap or LocalKafka.from_settings(settings).start().bootstrap
-        ensure_topics(bootstrap, topics_for(settings).all(), settings.topic_replication)
-    console.print(f"Kafka: [bold]{bootstrap}[/]")
+    stack = Stack(settings)
+    try:
+        _start(stack, console)
+        stack.start("simulator", "simulate", "--people", str(people), "--communes", str(communes),
+                    "--speed", str(speed), "--seed", str(seed),
+                    "--truth", str(settings.data_dir / "demo-truth.jsonl"))
+    except BaseException:
+        stack.stop()
+        raise
+    simulator = stack.services[-1]
+    stack.services.remove(simulator)  # it ends by itself when the day is sent; not a failure
+    summary = Summary(settings)
+    console.print("streaming a simulated day; Ctrl-C stops everything")
+    with Live(summary.render(), console=console, refresh_per_second=1, transient=False) as live:
+        def tick() -> None:
+            live.update(summary.render())
 
-    registry = Registry(settings, bootstrap)
-    areas = load_areas("binh-duong-2021")
-    registry.load_areas(areas)
-    console.print(f"areas: {len(areas)} loaded (Tỉnh Bình Dương, 3 tiers)")
+        try:
+            _run_until_interrupted(stack, console, tick)
+        finally:
+            if simulator.process.poll() is None:
+                simulator.process.terminate()
+                simulator.process.wait(10)
 
-    from producers.posters import render_person_card, render_venue_poster
 
-    codec = load_codec(settings)
-    names = {a.area_id: a.name for a in areas}
-    table = Table(title="demo registry")
-    for column in ("kind", "id", "name", "area / phone", "file"):
-        table.add_column(column, no_wrap=column in ("id", "file"))
-    for name, area_id, category, address in DEMO_VENUES:
-        venue = registry.add_venue(name=name, area_id=area_id, category=category,
-                                   owner_phone="0981234791", address=address)
-        device, _token = registry.add_device(venue_id=venue.venue_id, kind=DeviceKind.reader_station,
-                                             mode=GateMode.auto, label="Cổng chính")
-        poster = out / f"poster-{venue.venue_id}.pdf"
-        render_venue_poster(venue, [names[a] for a in reversed(venue.area_path)],
-                            codec.venue_url(venue.venue_id, settings.public_url), codec.encode(venue.venue_id), poster)
-        table.add_row(category.value, venue.venue_id, name, names[area_id], poster.name)
-        table.add_row("station", device.device_id, "Cổng chính", "", "")
-    for full_name, phone in DEMO_PEOPLE:
-        person = registry.add_person(full_name=full_name, phone=phone, home_area_id="25741")
-        card = out / f"card-{person.person_id}.pdf"
-        render_person_card(person.person_id, mask_name(full_name), codec.encode(person.person_id), card)
-        table.add_row("person", person.person_id, mask_name(full_name), mask_phone(phone), card.name)
-    registry.close()
-    console.print(table)
-    console.print(f"posters and cards: {out}/")
-    console.print("The broker keeps running: try `ravao venue add --help`; stop it with `ravao kafka stop`.")
+class Summary:
+    """What the demo shows, read back from Kafka (worker counters) and the warehouse."""
+
+    def __init__(self, settings) -> None:
+        self.settings = settings
+        self.last: tuple[float, int] | None = None
+        self.rate = 0.0
+
+    def render(self) -> Group:
+        return Group(self._stream_table(), self._tier_table())
+
+    def _stream_table(self) -> Table:
+        from ..kafka_local import bootstrap_servers
+        from ..stream.worker import read_stats
+
+        table = Table(title="stream (ravao stats)", show_header=True)
+        table.add_column("counter")
+        table.add_column("count", justify="right")
+        try:
+            totals = read_stats(bootstrap_servers(self.settings), self.settings)
+        except Exception as exc:  # noqa: BLE001 - shown, retried next second
+            table.add_row("(not yet)", type(exc).__name__)
+            return table
+        accepted = totals.get(("scans_accepted", ""), 0)
+        now = time.monotonic()
+        if self.last is not None and now > self.last[0]:
+            self.rate = max(0.0, (accepted - self.last[1]) / (now - self.last[0]))
+        self.last = (now, accepted)
+        table.add_row("scans accepted", f"{accepted:,}  ({self.rate:,.0f}/s)")
+        for (name, reason), value in sorted(totals.items()):
+            if name == "scans_rejected":
+                table.add_row(f"  dead letters: {reason}", f"{value:,}")
+        for name in ("scans_duplicate", "scans_double", "visits_emitted", "visits_revised"):
+            table.add_row(name.replace("_", " "), f"{totals.get((name, ''), 0):,}")
+        return table
+
+    def _tier_table(self) -> Table:
+        from ..warehouse.connect import running_sink
+        from ..warehouse.queries import load, run
+
+        table = Table(title=f"tier counts, yesterday and today (ravao sql tier_counts -p area={PROVINCE})")
+        try:
+            # Only through the sink: opening the embedded warehouse here would take it
+            # from the sink, which is the one process allowed to hold it.
+            warehouse = running_sink(self.settings)
+            if warehouse is None:
+                raise ConnectionError("the sink is starting")
+            today = date.today()
+            result = run(warehouse, load("tier_counts"),
+                         {"area": PROVINCE, "from_day": str(today - timedelta(days=1)), "to_day": str(today)})
+            visits = warehouse.query("SELECT count() FROM visits FINAL WHERE NOT deleted").scalar()
+        except Exception as exc:  # noqa: BLE001 - the sink may still be starting: shown, retried
+            table.add_column("warehouse")
+            table.add_row(f"not yet: {type(exc).__name__}")
+            return table
+        for column in ("area", "venues", "with scans", "scans", "entries", "exits", "people"):
+            table.add_column(column, justify="left" if column == "area" else "right")
+        for row in result.dicts():
+            table.add_row(row["name"] or row["area_id"], *(f"{row[k] or 0:,}" for k in (
+                "venues_registered", "venues_scanned", "scans", "entries", "exits", "people")))
+        table.caption = f"visits in the warehouse: {visits:,}"
+        return table
+
