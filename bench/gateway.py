@@ -34,7 +34,7 @@ from rich.console import Console
 from rich.table import Table
 
 from pipeline.kafka_io import ensure_topics, produce_all, reliable_producer
-from pipeline.kafka_local import LocalKafka
+from bench.broker import bench_broker
 from pipeline.keys import parse_keys
 from pipeline.registry import token_hash
 from pipeline.settings import PROJECT_ROOT, Settings
@@ -186,14 +186,7 @@ def run(scans: int = 50_000, batch: int = 500, concurrency: int = 4, rate: float
     """Run the benchmark, print a table, and return the figures."""
     console = Console()
     base_settings = Settings()
-    broker = None
-    bootstrap = base_settings.kafka_bootstrap
-    if not bootstrap:
-        state = LocalKafka.from_settings(base_settings).state()
-        if state is None:
-            broker = LocalKafka(Path(tempfile.mkdtemp(prefix="ravao-bench-kafka-")), base_settings.kafka_heap)
-            state = broker.start()
-        bootstrap = state.bootstrap
+    bootstrap, broker = bench_broker(base_settings)
     data_dir = Path(tempfile.mkdtemp(prefix="ravao-bench-gateway-"))
     settings = Settings(kafka_bootstrap=bootstrap, topic_prefix=f"benchgw{uuid.uuid4().hex[:6]}.", data_dir=data_dir,
                         qr_keys=BENCH_KEYS, topic_partitions=base_settings.topic_partitions)

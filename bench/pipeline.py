@@ -30,7 +30,7 @@ from rich.console import Console
 from rich.table import Table
 
 from pipeline.kafka_io import ensure_topics, produce_all, reliable_producer
-from pipeline.kafka_local import LocalKafka
+from bench.broker import bench_broker
 from pipeline.keys import parse_keys
 from pipeline.registry import token_hash
 from pipeline.settings import PROJECT_ROOT, Settings
@@ -111,14 +111,7 @@ def visit_span(bootstrap: str, topic: str) -> tuple[int, float, float]:
 def run(n: int = 100_000, profile: Path | None = None) -> dict[str, float]:
     console = Console()
     base = Settings()
-    broker = None
-    bootstrap = base.kafka_bootstrap
-    if not bootstrap:
-        state = LocalKafka.from_settings(base).state()
-        if state is None:
-            broker = LocalKafka(Path(tempfile.mkdtemp(prefix="ravao-bench-kafka-")), base.kafka_heap)
-            state = broker.start()
-        bootstrap = state.bootstrap
+    bootstrap, broker = bench_broker(base)
     data_dir = Path(tempfile.mkdtemp(prefix="ravao-bench-"))
     settings = Settings(kafka_bootstrap=bootstrap, topic_prefix=f"bench{uuid.uuid4().hex[:6]}.",
                         data_dir=data_dir, qr_keys=BENCH_KEYS, topic_partitions=base.topic_partitions)

@@ -33,7 +33,7 @@ from rich.console import Console
 from rich.table import Table
 
 from pipeline.kafka_io import ensure_topics, produce_all, reliable_producer
-from pipeline.kafka_local import LocalKafka
+from bench.broker import bench_broker
 from pipeline.settings import Settings
 from pipeline.sink.routes import routes_for
 from pipeline.sink.sink import Sink
@@ -265,14 +265,7 @@ def bench_sink(warehouse, bootstrap: str, data_dir: Path, rows: int, end: dateti
 def run(visits: int = 10_000_000, days: int = 30, cases: int = 20, naive_cases: int = 3, sink_rows: int = 300_000,
         directory: Path | None = None) -> dict:
     base = Settings()
-    bootstrap = base.kafka_bootstrap
-    broker = None
-    if not bootstrap:
-        state = LocalKafka.from_settings(base).state()
-        if state is None:
-            broker = LocalKafka(Path(tempfile.mkdtemp(prefix="ravao-bench-kafka-")), base.kafka_heap)
-            state = broker.start()
-        bootstrap = state.bootstrap
+    bootstrap, broker = bench_broker(base)
     data_dir = directory or Path(tempfile.mkdtemp(prefix="ravao-bench-warehouse-"))
     end = datetime.now(timezone.utc).replace(microsecond=0, second=0, minute=0)
     warehouse = open_embedded(data_dir / "warehouse")

@@ -89,7 +89,8 @@ def _free_port(preferred: int | None = None) -> int:
     raise KafkaSetupError("no free port on 127.0.0.1")
 
 
-def _alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
+    """True while the process runs (a zombie counts as dead)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -128,7 +129,7 @@ class LocalKafka:
         if not path.exists():
             return None
         state = BrokerState(**json.loads(path.read_text()))
-        return state if _alive(state.pid) else None
+        return state if process_alive(state.pid) else None
 
     def _previous_ports(self) -> tuple[int | None, int | None]:
         path = self.home / STATE_FILE
@@ -175,12 +176,12 @@ class LocalKafka:
         except ProcessLookupError:
             return False
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and _alive(state.pid):
+        while time.monotonic() < deadline and process_alive(state.pid):
             self._reap(state.pid)
             time.sleep(0.2)
-        if _alive(state.pid):
+        if process_alive(state.pid):
             os.killpg(state.pid, signal.SIGKILL)
-            while _alive(state.pid):
+            while process_alive(state.pid):
                 self._reap(state.pid)
                 time.sleep(0.1)
         return True

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from conftest import ROOT, TEST_QR_KEYS
+from pipeline.kafka_local import process_alive
 from pipeline.settings import Settings
 from pipeline.warehouse.connect import running_sink
 from pipeline.warehouse.queries import load, run
@@ -27,15 +28,6 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
-
-
-def alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    stat = Path(f"/proc/{pid}/stat")
-    return stat.exists() and stat.read_text().rsplit(")", 1)[1].split()[0] != "Z"
 
 
 def test_the_demo_fills_the_warehouse_and_ctrl_c_stops_everything(tmp_path: Path) -> None:
@@ -67,5 +59,5 @@ def test_the_demo_fills_the_warehouse_and_ctrl_c_stops_everything(tmp_path: Path
         demo.send_signal(signal.SIGINT)
         output = demo.communicate(timeout=90)[0].decode()
     assert "stopped; data kept" in output, output[-2000:]
-    left = [name for name, pid in pids.items() if alive(pid)]
+    left = [name for name, pid in pids.items() if process_alive(pid)]
     assert not left, f"still running after Ctrl-C: {left}"

@@ -8,26 +8,15 @@
 
 from __future__ import annotations
 
-import os
-
+from ..kafka_local import process_alive
 from ..settings import Settings
 from .base import Warehouse
 from .via_sink import SinkClient, read_state
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def running_sink(settings: Settings) -> SinkClient | None:
     state = read_state(settings.data_dir)
-    if state is None or not _alive(state.pid):
+    if state is None or not process_alive(state.pid):
         return None
     if state.warehouse != str(settings.warehouse_dir.resolve()):
         return None
