@@ -17,6 +17,8 @@ closes the visits of that partition whose maximum stay has passed.
 from __future__ import annotations
 
 import logging
+import os
+import threading
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -54,6 +56,7 @@ TICK = b'{"tick":1}'
 REGISTRY_REASONS = {RejectReason.unknown_venue, RejectReason.unknown_device, RejectReason.unknown_person,
                     RejectReason.inactive_venue, RejectReason.device_not_authorised}
 STATE_TABLE = "person-state"
+EXIT_TOO_MANY_REJECTS = 3
 STATE_CACHE_SIZE = 200_000  # persons whose decoded state is kept in memory (a few KB each)
 
 
@@ -180,6 +183,12 @@ class Worker:
                 self.guard.record(isinstance(result, DeadLetter))
             except TooManyRejects as exc:
                 log.critical("%s", exc)
+                # Faust's shutdown after a crash can hang (seen waiting on its services);
+                # the worker must stop all the same: exit hard if it has not within 20 s.
+                # Nothing is lost: offsets not yet committed are processed again.
+                deadline = threading.Timer(20.0, os._exit, args=(EXIT_TOO_MANY_REJECTS,))
+                deadline.daemon = True  # must not itself keep the process alive
+                deadline.start()
                 await self.app.crash(exc)  # stops the worker with a non-zero exit status
                 return
 
