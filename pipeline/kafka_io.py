@@ -40,6 +40,12 @@ def ensure_topics(bootstrap: str, specs: Iterable[TopicSpec], replication: int =
     return created
 
 
+def partition_counts(bootstrap: str, names: Iterable[str]) -> dict[str, int]:
+    """How many partitions each of these existing topics has on the cluster."""
+    topics = admin(bootstrap).list_topics(timeout=15).topics
+    return {name: len(topics[name].partitions) for name in names if name in topics}
+
+
 def reliable_producer(bootstrap: str, **extra: Any) -> Producer:
     """Idempotent, acks=all: a message acknowledged is a message kept, once."""
     config = {
@@ -48,6 +54,9 @@ def reliable_producer(bootstrap: str, **extra: Any) -> Producer:
         "acks": "all",
         "linger.ms": 5,
         "compression.type": "lz4",
+        # The Java client's partitioner (murmur2), which Faust's producer uses too: a scan
+        # keyed by person lands in the partition the worker keeps that person's state in.
+        "partitioner": "murmur2_random",
         # Warnings such as "coordinator load in progress" right after a broker starts are
         # retried by the client; a failure still surfaces as a delivery error.
         "log_level": 3,

@@ -28,6 +28,7 @@ class TopicSpec:
 class Topics:
     scans_raw: TopicSpec
     scans_valid: TopicSpec
+    scans_repartition: TopicSpec
     scans_dlq: TopicSpec
     visits: TopicSpec
     areas: TopicSpec
@@ -56,8 +57,9 @@ def topics_for(settings: Settings) -> Topics:
         return TopicSpec(p + name, 1, True, None, key)
 
     return Topics(
-        scans_raw=stream("scans.raw", "device id or person code (spreads load)"),
+        scans_raw=stream("scans.raw", "person id (any other key works, at the cost of one more hop)"),
         scans_valid=stream("scans.valid", "person id"),
+        scans_repartition=stream("scans.repartition", "person id (the worker's own: raw scans not keyed by person)"),
         scans_dlq=stream("scans.dlq", "none", partitions=1),
         visits=stream("visits", "person id"),
         areas=registry("registry.areas", "area id"),

@@ -58,7 +58,7 @@ def forged(code: str) -> str:
     return body + luhn_check_symbol(body)
 
 
-def test_a_guard_scan_is_published_under_the_device_and_shows_the_masked_name(stack: Stack, client: httpx.Client) -> None:
+def test_a_guard_scan_is_published_under_the_person_and_shows_the_masked_name(stack: Stack, client: httpx.Client) -> None:
     body = scan(stack.codes[0], scanned_at="2026-01-02T07:30:00+07:00")
     response = client.post("/api/v1/scans", json=body, headers=stack.bearer(stack.guard))
     assert response.status_code == 200, response.text
@@ -66,7 +66,7 @@ def test_a_guard_scan_is_published_under_the_device_and_shows_the_masked_name(st
     assert answer == {"event_id": body["event_id"], "status": "accepted", "show": "ok", "direction": "in",
                       "name": "Nguyễn V** A*", "reason": None, "message": None}
     key, raw = wait_published(stack.settings, {body["event_id"]})[body["event_id"]]
-    assert key == stack.guard[0]
+    assert key == stack.persons[0]  # keyed by person: the worker pairs it without another hop
     assert raw.source is ScanSource.staff and raw.device_id == stack.guard[0] and raw.person_qr == stack.codes[0]
     assert raw.scanned_at == datetime(2026, 1, 2, 0, 30, tzinfo=timezone.utc)
 
@@ -95,7 +95,7 @@ def test_a_batch_answers_each_scan_and_publishes_only_genuine_codes(stack: Stack
     accepted = {scans[0]["event_id"], scans[5]["event_id"]}
     found = wait_published(stack.settings, accepted)
     assert set(found) == accepted
-    assert {k for k, _ in found.values()} == {stack.station[0]}
+    assert {k for k, _ in found.values()} == {stack.persons[2]}  # keyed by the person, not the station
     assert all(s.source is ScanSource.station for _, s in found.values())
     refused = {s["event_id"] for s in scans} - accepted
     assert not refused & {str(s.event_id) for _, s in published(stack.settings)}

@@ -51,7 +51,7 @@ def scans(settings: Settings, n: int) -> list[dict]:
 
 
 @pytest.mark.kafka
-def test_an_accepted_batch_is_in_kafka_keyed_by_the_device_with_its_source(
+def test_an_accepted_batch_is_in_kafka_keyed_by_the_person_with_its_source(
         settings: Settings, topics: Topics, device: Device, gateway: str) -> None:
     batch = scans(settings, 5)
     answer = GatewayClient(gateway, device.device_id, TOKEN).send(batch)
@@ -59,7 +59,9 @@ def test_an_accepted_batch_is_in_kafka_keyed_by_the_device_with_its_source(
     published = [(key, RawScan.from_bytes(value)) for key, value, _, _ in
                  read_to_end(settings.kafka_bootstrap, topics.scans_raw.name)]
     assert [str(scan.event_id) for _, scan in published] == answer.acknowledged
-    assert {key for key, _ in published} == {device.device_id.encode()}
+    # Keyed by the person the code names, so the worker pairs each scan without another hop.
+    person = load_codec(settings).decode(batch[0]["person_qr"], expect="P").entity_id
+    assert {key for key, _ in published} == {person.encode()}
     assert all(s.source is ScanSource.station and s.device_id == device.device_id for _, s in published)
 
 

@@ -24,6 +24,7 @@ from pipeline.topics import Topics
 from pipeline.validate import Position, validate
 from scenario import Day, scripted_day
 from schemas import RejectReason, ValidScan
+from schemas.qrcode import InvalidCode
 from stream_helpers import (
     as_tuples,
     dead_letters,
@@ -49,16 +50,33 @@ def day(settings: Settings) -> Day:
     return scripted_day(load_codec(settings), persons=PEOPLE)
 
 
+def keyed(settings: Settings, scans: list[tuple[str, bytes]]) -> list[tuple[bytes, bytes]]:
+    """Most scans keyed by person, as the gateway sends them; every third (by event id) by
+    device, as a station publishing straight to Kafka might. So one person's scans reach
+    the pairing both ways, in place and through scans.repartition. Forged codes name no
+    person: keyed by device."""
+    codec, out = load_codec(settings), []
+    for device, raw in scans:
+        body = json.loads(raw)
+        try:
+            person = codec.decode(body["person_qr"], expect="P").entity_id
+        except InvalidCode:
+            person = None
+        by_device = person is None or int(body["event_id"][:8], 16) % 3 == 0
+        out.append(((device if by_device else person).encode(), raw))
+    return out
+
+
 def publish_day(settings: Settings, topics: Topics, day: Day, parts: int = 1, part: int = 0) -> None:
-    """Publish part ``part`` of ``parts`` of the day's scans, keyed by device (as stations
-    send), then a retried batch, and last the station that was offline."""
+    """Publish part ``part`` of ``parts`` of the day's scans (see `keyed`), then a retried
+    batch, and last the station that was offline."""
     producer = reliable_producer(settings.kafka_bootstrap)
     scans = day.scans[part::parts]
-    produce_all(producer, topics.scans_raw.name, [(d.encode(), raw) for d, raw in scans])
+    produce_all(producer, topics.scans_raw.name, keyed(settings, scans))
     retried = random.Random(part).sample(scans, min(200, len(scans)))  # same event ids again
-    produce_all(producer, topics.scans_raw.name, [(d.encode(), raw) for d, raw in retried])
+    produce_all(producer, topics.scans_raw.name, keyed(settings, retried))
     if part == parts - 1:
-        produce_all(producer, topics.scans_raw.name, [(d.encode(), raw) for d, raw in day.late])
+        produce_all(producer, topics.scans_raw.name, keyed(settings, day.late))
 
 
 def assert_planned(settings: Settings, topics: Topics, day: Day) -> None:
@@ -111,6 +129,8 @@ def test_the_worker_turns_a_scripted_day_into_the_planned_visits(settings: Setti
         assert stats["scans_rejected:bad_signature"] == day.forged
         assert stats["scans_duplicate"] >= 200  # the retried batch
         assert stats["scans_double"] > 0
+        # Both ways to the pairing were taken: in place, and through scans.repartition.
+        assert 0 < stats["scans_repartitioned"] < stats["scans_accepted"] / 2
     finally:
         assert stop_worker(worker) == 0
 
@@ -239,3 +259,15 @@ def test_the_wall_clock_closes_a_visit_left_open_at_a_quiet_venue(settings: Sett
         assert records[-1].t_out - records[-1].t_in == timedelta(minutes=30)  # the default stay
     finally:
         stop_worker(worker)
+
+
+@pytest.mark.kafka
+def test_a_worker_refuses_topics_whose_partitions_disagree_with_the_settings(settings: Settings,
+                                                                              topics: Topics) -> None:
+    """The topics exist with 3 partitions; a worker told 6 would look for persons' states in
+    the wrong partitions: it refuses to start, and says why and what to do."""
+    env = {**settings_env(settings), "RAVAO_TOPIC_PARTITIONS": "6", "RAVAO_WORKER_PORT": "0"}
+    result = run_cli("worker", env=env, check=False)
+    assert result.returncode == 2
+    assert f"{topics.scans_raw.name} has 3" in result.stderr
+    assert "RAVAO_TOPIC_PARTITIONS is 6" in result.stderr and "Set RAVAO_TOPIC_PARTITIONS" in result.stderr

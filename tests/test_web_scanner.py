@@ -131,7 +131,7 @@ def test_the_guard_logs_in_and_a_usb_reader_types_codes_into_the_field(stack: St
     assert "Mã bị thiếu" in page.inner_text("#result")
 
     sent = scans_of(stack, 0)
-    assert len(sent) == 1 and sent[0][0] == stack.guard[0] and sent[0][1].source is ScanSource.staff
+    assert len(sent) == 1 and sent[0][0] == stack.persons[0] and sent[0][1].source is ScanSource.staff
     assert not [s for _, s in published(stack.settings) if s.person_qr == stack.codes[1][:30]]
     assert page.locator("#recent li").count() == 2
 
@@ -179,7 +179,7 @@ def test_a_guard_phone_reads_a_personal_qr_with_its_camera(stack: Stack, base: s
         assert page.inner_text("#result-name") == "Trần Thị Bích"
     finally:
         browser.close()
-    sent = [(k, s) for k, s in scans_of(stack, 1) if k == stack.hospital_guard[0]]
+    sent = [(k, s) for k, s in scans_of(stack, 1) if s.device_id == stack.hospital_guard[0]]
     assert len(sent) == 1, "the camera's code should be read and sent once, though it stays in view"
     assert sent[0][1].source is ScanSource.staff and sent[0][1].device_id == stack.hospital_guard[0]
 

@@ -23,9 +23,14 @@ def worker(
 
     Example: ravao worker --name w1 --port 6066
     """
-    from ..stream.worker import Worker
+    from ..stream.worker import TopicLayoutError, Worker
 
-    Worker(get_settings(), name=name, store="memory://" if memory else "rocksdb://", web_port=port).run(loglevel)
+    try:
+        app = Worker(get_settings(), name=name, store="memory://" if memory else "rocksdb://", web_port=port)
+    except TopicLayoutError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    app.run(loglevel)
 
 
 def stats(as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table")) -> None:

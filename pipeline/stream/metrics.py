@@ -19,6 +19,7 @@ COUNTERS = {
     "scans_double": "scans ignored as double scans (same person, venue, direction within the debounce)",
     "scans_repeat_entry": "entries ignored because the person was already inside that venue",
     "scans_paired": "valid scans taken in by the pairing",
+    "scans_repartitioned": "valid scans whose raw key was not their person id: paired after one more hop",
     "visits_emitted": "visit records sent to visits (new visits and revisions)",
     "visits_revised": "visit records with a version above 1",
     "visits_withdrawn": "revisions that withdraw a visit (deleted)",

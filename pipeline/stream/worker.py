@@ -1,17 +1,31 @@
 """The Faust app: every topic and table declared once, and thin agents.
 
-    scans.raw ──validate_scans──> scans.valid (keyed by person) ──pair_scans──> visits
-                      └──────────> scans.dlq
+    scans.raw ──process_scans──> scans.valid (keyed by person, for the warehouse)
+                     │    └────> visits (keyed by person)        when the raw key was the person
+                     ├─────────> scans.dlq
+                     └─────────> scans.repartition ──pair_repartitioned──> visits   otherwise
 
-Processing is at-least-once: Faust commits an offset only after the producer flushed what
-the event produced, so a crash replays, never loses. Replays are harmless downstream:
-a scan keeps its event id and a visit its id and version.
+Producers key raw scans by person id (the gateway and the simulator do; the id is in the
+person's code), so a raw scan already sits in its person's partition and is validated and
+paired in one step, by one consumer, against the table partition of that person. A scan
+keyed otherwise (a station publishing straight to Kafka with its device id, say) is valid
+all the same: it takes one more hop through `scans.repartition`, keyed by person, and is
+paired there. Both agents write the same table; Faust assigns partition N of both topics
+and of the table's changelog to the same worker.
 
-`pair_scans` keeps one `PersonState` per person in a table (RocksDB through rocksdict,
-with a changelog topic for recovery). Faust lets a table be written only while an event
-of its partition is processed, so the wall clock reaches the pairing as *tick* messages:
-a timer sends one to each `scans.valid` partition this worker owns, and the agent then
-closes the visits of that partition whose maximum stay has passed.
+Events are taken in batches (`BATCH` events, or what came within `BATCH_WAIT`): Faust
+spends more per event it hands over than the work itself costs, and a batch lets each
+person's state be written once. Processing is at-least-once: Faust acknowledges a batch
+after it was processed and commits an offset only after the producer flushed what the
+events produced, so a crash replays, never loses. Replays are harmless downstream: a scan
+keeps its event id and a visit its id and version.
+
+The table keeps one `PersonState` per person (RocksDB through rocksdict, with a changelog
+topic for recovery). Faust lets a table be read and written only for the partition of the
+event being processed; within a batch each write is made on behalf of its own event
+(`on_behalf_of`). The wall clock reaches the pairing as *tick* messages: a timer sends one
+to each `scans.repartition` partition this worker owns, and the agent then closes the visits
+of that partition whose maximum stay has passed.
 """
 
 from __future__ import annotations
@@ -19,17 +33,22 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import weakref
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import faust
 from aiokafka.partitioner import murmur2
+from faust.streams import _current_event
+from faust.types import EventT
 
 from schemas.dlq import DeadLetter, RejectReason
 from schemas.scans import ValidScan
 
-from ..kafka_io import ensure_topics
+from ..kafka_io import ensure_topics, partition_counts
 from ..kafka_local import bootstrap_servers
 from ..keys import load_codec
 from ..pairing import (
@@ -58,6 +77,20 @@ REGISTRY_REASONS = {RejectReason.unknown_venue, RejectReason.unknown_device, Rej
 STATE_TABLE = "person-state"
 EXIT_TOO_MANY_REJECTS = 3
 STATE_CACHE_SIZE = 200_000  # persons whose decoded state is kept in memory (a few KB each)
+BATCH = 1000  # events an agent takes at a time ...
+BATCH_WAIT = 0.05  # ... or what came within this many seconds: at most this much latency added
+
+
+@contextmanager
+def on_behalf_of(event: EventT) -> Iterator[None]:
+    """Make ``event`` Faust's current event: its table reads and writes go to the table
+    partition (and changelog partition) of that event. Faust sets it only for single-event
+    iteration; within a batch each event's writes must say whose they are."""
+    token = _current_event.set(weakref.ref(event))
+    try:
+        yield
+    finally:
+        _current_event.reset(token)
 
 
 def utcnow() -> datetime:
@@ -68,6 +101,27 @@ def partition_of(key: bytes, partitions: int) -> int:
     """The partition the Kafka default partitioner gives ``key`` (murmur2, as aiokafka
     and the Java client do), to know which table keys belong to a ticked partition."""
     return (murmur2(key) & 0x7FFFFFFF) % partitions
+
+
+class TopicLayoutError(RuntimeError):
+    pass
+
+
+def check_partitions(bootstrap: str, topics) -> None:
+    """The person-keyed topics must have the partitions the settings say: a person's state
+    lives in table partition N, written while processing partition N of scans.raw or of
+    scans.repartition, and Faust gives partition N of each to the same worker only when
+    their counts agree. A topic created by hand with other counts is refused, not guessed at."""
+    specs = [topics.scans_raw, topics.scans_valid, topics.scans_repartition, topics.visits]
+    actual = partition_counts(bootstrap, [spec.name for spec in specs])
+    wrong = [f"{spec.name} has {actual[spec.name]}" for spec in specs
+             if spec.name in actual and actual[spec.name] != spec.partitions]
+    if wrong:
+        raise TopicLayoutError(
+            f"{', '.join(wrong)} partitions, but RAVAO_TOPIC_PARTITIONS is {specs[0].partitions}: the worker needs "
+            "scans.raw, scans.valid, scans.repartition and visits to have that many. Set RAVAO_TOPIC_PARTITIONS "
+            "to the count the topics were created with (persons' states are kept by partition: changing the "
+            "count of existing topics moves persons away from their state)")
 
 
 @dataclass
@@ -89,6 +143,20 @@ class OpenVisits:
         return [p for p, (part, at) in self.deadlines.items() if part == partition and at <= now]
 
 
+@dataclass
+class Batch:
+    """What a batch of events changed: each person's latest state, with the event to write
+    it on behalf of (the person's partition), and the visits to send once it is written."""
+
+    states: dict[str, tuple[EventT, PersonState]] = field(default_factory=dict)
+    visits: list[tuple[str, int, list]] = field(default_factory=list)
+
+    def add(self, key: str, event: EventT, state: PersonState, visits: list) -> None:
+        self.states[key] = (event, state)
+        if visits:
+            self.visits.append((key, event.message.partition, visits))
+
+
 class Worker:
     """One worker process: the Faust app and what its agents share."""
 
@@ -99,6 +167,7 @@ class Worker:
         self.topics = topics_for(settings)
         self.bootstrap = bootstrap_servers(settings)
         ensure_topics(self.bootstrap, self.topics.all(), settings.topic_replication)
+        check_partitions(self.bootstrap, self.topics)
         self.codec = load_codec(settings)
         self.limits = Limits(future_tolerance=timedelta(minutes=settings.future_tolerance_minutes),
                              lateness=timedelta(hours=settings.accepted_lateness_hours))
@@ -130,7 +199,9 @@ class Worker:
             web_bind="127.0.0.1",
             worker_redirect_stdouts=False,
             producer_acks=-1,
-            producer_linger=0.05,  # bigger batches: aiokafka spends much per produce request
+            # Some linger for bigger produce requests (aiokafka spends much per request), but
+            # short: each batch of events waits for its states to reach Kafka.
+            producer_linger=0.01,
         )
         self._declare()
 
@@ -139,21 +210,19 @@ class Worker:
         app, t = self.app, self.topics
         raw = dict(key_serializer="raw", value_serializer="raw")
         self.raw_topic = app.topic(t.scans_raw.name, **raw)
-        self.valid_topic = app.topic(t.scans_valid.name, partitions=t.scans_valid.partitions, **raw)
-        self.dlq_topic = app.topic(t.scans_dlq.name, **raw)
-        self.visits_topic = app.topic(t.visits.name, **raw)
+        self.repartition_topic = app.topic(t.scans_repartition.name, partitions=t.scans_repartition.partitions, **raw)
         self.stats_topic = app.topic(t.stats.name, **raw)
         # person id -> PersonState.to_dict(), stored with Faust's json codec.
-        self.states = app.Table(STATE_TABLE, default=None, partitions=t.scans_valid.partitions)
+        self.states = app.Table(STATE_TABLE, default=None, partitions=t.scans_repartition.partitions)
         self._cache: dict[str, PersonState] = {}
         app.on_partitions_revoked.connect(self._forget_cached_states)
         app.on_partitions_assigned.connect(self._forget_cached_states)
         self.valid_name, self.dlq_name, self.visits_name = t.scans_valid.name, t.scans_dlq.name, t.visits.name
-
+        self.repartition_name = t.scans_repartition.name
 
         app.task(self._follow_registry)
-        app.agent(self.raw_topic, name="validate_scans")(self.validate_scans)
-        app.agent(self.valid_topic, name="pair_scans")(self.pair_scans)
+        app.agent(self.raw_topic, name="process_scans")(self.process_scans)
+        app.agent(self.repartition_topic, name="pair_repartitioned")(self.pair_repartitioned)
         app.timer(self.settings.tick_seconds)(self._send_ticks)
         app.timer(5.0)(self._publish_stats)
         if app.conf.web_enabled:
@@ -162,66 +231,129 @@ class Worker:
     async def _follow_registry(self) -> None:
         await self.follower.run()
 
-    async def validate_scans(self, stream) -> None:
+    async def process_scans(self, stream) -> None:
+        """scans.raw: validate; pair at once when the scan is in its person's partition,
+        else hand it to `pair_repartitioned` through scans.repartition."""
         await self.follower.ready.wait()
-        async for event in stream.events():
-            message = event.message
-            where = Position(message.topic, message.partition, message.offset)
+        partitions = self.topics.scans_repartition.partitions
+        async for events in stream.take_events(BATCH, within=BATCH_WAIT):
+            batch = Batch()
+            for event in events:
+                try:
+                    scan = await self._validate(event)
+                except TooManyRejects as exc:
+                    await self._stop_for_rejects(exc)
+                    return
+                if scan is None:
+                    continue
+                key = scan.person_id.encode()
+                value = scan.to_bytes()
+                # The person's partition, the same in every person-keyed topic and in the
+                # table (`check_partitions`); computed once and given to the producer.
+                home = partition_of(key, partitions)
+                await self._send(self.valid_name, key, value, home)
+                if event.message.partition == home:
+                    self._pair(event, scan, batch)
+                else:
+                    self.metrics.inc("scans_repartitioned")
+                    await self._send(self.repartition_name, key, value, home)
+            await self._finish(batch)
+
+    async def _validate(self, event: EventT) -> ValidScan | None:
+        """The scan if valid; else its dead letter is sent and None returned."""
+        message = event.message
+        where = Position(message.topic, message.partition, message.offset)
+        result = validate(event.value, codec=self.codec, registry=self.registry, now=self.clock(),
+                          position=where, limits=self.limits)
+        if isinstance(result, DeadLetter) and result.reason in REGISTRY_REASONS:
+            await self.follower.catch_up(if_older_than=message.timestamp)
             result = validate(event.value, codec=self.codec, registry=self.registry, now=self.clock(),
                               position=where, limits=self.limits)
-            if isinstance(result, DeadLetter) and result.reason in REGISTRY_REASONS:
-                await self.follower.catch_up(if_older_than=message.timestamp)
-                result = validate(event.value, codec=self.codec, registry=self.registry, now=self.clock(),
-                                  position=where, limits=self.limits)
-            if isinstance(result, DeadLetter):
-                self.metrics.inc("scans_rejected", result.reason.value)
-                await self._send(self.dlq_name, (result.event_id or "").encode() or None, result.to_bytes())
-            else:
-                self.metrics.inc("scans_accepted")
-                await self._send(self.valid_name, result.person_id.encode(), result.to_bytes())
-            try:
-                self.guard.record(isinstance(result, DeadLetter))
-            except TooManyRejects as exc:
-                log.critical("%s", exc)
-                # Faust's shutdown after a crash can hang (seen waiting on its services);
-                # the worker must stop all the same: exit hard if it has not within 20 s.
-                # Nothing is lost: offsets not yet committed are processed again.
-                deadline = threading.Timer(20.0, os._exit, args=(EXIT_TOO_MANY_REJECTS,))
-                deadline.daemon = True  # must not itself keep the process alive
-                deadline.start()
-                await self.app.crash(exc)  # stops the worker with a non-zero exit status
-                return
+        if isinstance(result, DeadLetter):
+            self.metrics.inc("scans_rejected", result.reason.value)
+            await self._send(self.dlq_name, (result.event_id or "").encode() or None, result.to_bytes())
+            self.guard.record(True)  # raises TooManyRejects when most of the window was rejected
+            return None
+        self.metrics.inc("scans_accepted")
+        self.guard.record(False)
+        return result
 
-    async def pair_scans(self, stream) -> None:
-        async for event in stream.events():
-            partition = event.message.partition
-            if event.value == TICK:
-                await self._on_tick(partition)
-                continue
-            scan = ValidScan.model_validate_json(event.value)
-            key = scan.person_id
-            state = self._state_of(key)
-            now = self.clock()
-            state, visits, outcome = apply_scan(state, scan, now, self.debounce, self.horizon)
-            self._count(outcome)
-            if outcome is Outcome.duplicate_event:
-                # A retry, or a replay after a crash: the visits this scan made may not
-                # have reached the topic even though the state has them. Send them again.
-                visits = sent_visits(state, now)
-            await self._store(key, partition, state, visits)
+    async def _stop_for_rejects(self, exc: TooManyRejects) -> None:
+        log.critical("%s", exc)
+        # Faust's shutdown after a crash can hang (seen waiting on its services); the
+        # worker must stop all the same: exit hard if it has not within 20 s. Nothing is
+        # lost: offsets not yet committed are processed again.
+        deadline = threading.Timer(20.0, os._exit, args=(EXIT_TOO_MANY_REJECTS,))
+        deadline.daemon = True  # must not itself keep the process alive
+        deadline.start()
+        await self.app.crash(exc)  # stops the worker with a non-zero exit status
 
-    def _state_of(self, key: str) -> PersonState:
+    async def pair_repartitioned(self, stream) -> None:
+        """scans.repartition: valid scans keyed by person, and the wall-clock ticks."""
+        async for events in stream.take_events(BATCH, within=BATCH_WAIT):
+            batch = Batch()
+            for event in events:
+                if event.value == TICK:
+                    self._on_tick(event, batch)
+                else:
+                    self._pair(event, ValidScan.model_validate_json(event.value), batch)
+            await self._finish(batch)
+
+    def _pair(self, event: EventT, scan: ValidScan, batch: Batch) -> None:
+        """Apply one valid scan to its person's state; the new state and the visits it
+        changed go out when the batch is finished."""
+        key = scan.person_id
+        state = self._state_of(key, event)
+        now = self.clock()
+        state, visits, outcome = apply_scan(state, scan, now, self.debounce, self.horizon)
+        self._count(outcome)
+        if outcome is Outcome.duplicate_event:
+            # A retry, or a replay after a crash: the visits this scan made may not have
+            # reached the topic even though the state has them. Send them again, and write
+            # the state again: a replayed state may so far be only in this worker's local
+            # store, and every visit sent must be backed by the changelog.
+            visits = sent_visits(state, now)
+        batch.add(key, event, state, visits)
+        self._cache[key] = state
+        self.open_visits.note(key, event.message.partition, state)
+
+    async def _finish(self, batch: Batch) -> None:
+        """Write the batch's states, wait until Kafka has them, then send their visits.
+
+        In this order a visit version is never sent before the state that made it is in
+        the changelog. A crash in between loses only visits not yet sent, which the
+        replay sends again (its scans are then duplicates: `sent_visits`). Without the wait,
+        a replay that meets a person's scans in another order (raw and repartitioned
+        scans interleave by timing) could give an already-sent version other content."""
+        self._write_states(batch.states)
+        if not batch.visits:
+            return
+        await self.app.producer.flush()
+        for key, partition, visits in batch.visits:
+            await self._send_visits(key, visits, partition)
+
+    def _state_of(self, key: str, event: EventT) -> PersonState:
         """The person's state: from the in-memory cache, else from the table. Only the
         owner of a partition writes its persons, so the cache is exact until a rebalance,
         which clears it."""
         state = self._cache.get(key)
         if state is None:
-            stored = self.states.get(key)
+            with on_behalf_of(event):
+                stored = self.states.get(key)
             state = PersonState.from_dict(stored) if stored else PersonState(key)
             if len(self._cache) >= STATE_CACHE_SIZE:
                 self._cache.clear()
             self._cache[key] = state
         return state
+
+    def _write_states(self, states: dict[str, tuple[EventT, PersonState]]) -> None:
+        for key, (event, state) in states.items():
+            with on_behalf_of(event):  # the table partition, and the changelog's, of that event
+                if state.is_empty:
+                    self.states.pop(key, None)
+                    self._cache.pop(key, None)
+                else:
+                    self.states[key] = state.to_dict()
 
     async def _forget_cached_states(self, *_args, **_kwargs) -> None:
         self._cache.clear()
@@ -231,20 +363,15 @@ class Worker:
         # cost more than the work. Faust flushes this producer before it commits offsets.
         await self.app.producer.send(topic, key, value, partition=partition, timestamp=None, headers=None)
 
-    async def _store(self, key: str, partition: int, state: PersonState, visits: list) -> None:
+    async def _send_visits(self, key: str, visits: list, partition: int) -> None:
+        """``partition``: the person's (`check_partitions`)."""
         for visit in visits:
-            await self._send(self.visits_name, key.encode(), visit.to_bytes())
+            await self._send(self.visits_name, key.encode(), visit.to_bytes(), partition)
             self.metrics.inc("visits_emitted")
             if visit.version > 1:
                 self.metrics.inc("visits_revised")
             if visit.deleted:
                 self.metrics.inc("visits_withdrawn")
-        if state.is_empty:
-            self.states.pop(key, None)
-            self._cache.pop(key, None)
-        else:
-            self.states[key] = state.to_dict()
-        self.open_visits.note(key, partition, state)
 
     def _count(self, outcome: Outcome) -> None:
         if outcome is Outcome.duplicate_event:
@@ -257,33 +384,38 @@ class Worker:
             self.metrics.inc("scans_paired", "" if outcome is Outcome.accepted else outcome.value)
 
     # --- the wall clock ------------------------------------------------------------------
-    def _owned_valid_partitions(self) -> list[int]:
+    def _owned_partitions(self) -> list[int]:
         return sorted(tp.partition for tp in self.app.assignor.assigned_actives()
-                      if tp.topic == self.valid_topic.get_topic_name())
+                      if tp.topic == self.repartition_topic.get_topic_name())
 
     async def _send_ticks(self) -> None:
-        for partition in self._owned_valid_partitions():
-            await self._send(self.valid_name, None, TICK, partition=partition)
+        for partition in self._owned_partitions():
+            await self._send(self.repartition_name, None, TICK, partition=partition)
 
     def _rebuild_open_visits(self) -> None:
-        owned = frozenset(self._owned_valid_partitions())
+        owned = frozenset(self._owned_partitions())
         if owned == self.open_visits.built_for:
             return
-        partitions = self.topics.scans_valid.partitions
+        partitions = self.topics.scans_repartition.partitions
         self.open_visits = OpenVisits(built_for=owned)
         for key, value in self.states.items():
             self.open_visits.note(key, partition_of(key.encode(), partitions), PersonState.from_dict(value))
 
-    async def _on_tick(self, partition: int) -> None:
+    def _on_tick(self, event: EventT, batch: Batch) -> None:
         self._rebuild_open_visits()
+        partition = event.message.partition
         now = self.clock()
         for key in self.open_visits.due(partition, now.timestamp()):
-            if key not in self._cache and not self.states.get(key):
+            with on_behalf_of(event):
+                gone = key not in self._cache and not self.states.get(key)
+            if gone:
                 self.open_visits.deadlines.pop(key, None)
                 continue
-            state, visits = advance(self._state_of(key), now, self.debounce, self.horizon)
+            state, visits = advance(self._state_of(key, event), now, self.debounce, self.horizon)
             self.metrics.inc("visits_timed_out_by_clock", by=sum(v.exit_how == "timeout" for v in visits))
-            await self._store(key, partition, state, visits)
+            batch.add(key, event, state, visits)
+            self._cache[key] = state
+            self.open_visits.note(key, partition, state)
 
     # --- what it did ---------------------------------------------------------------------
     async def _publish_stats(self) -> None:

@@ -64,7 +64,8 @@ def device_scan(scan: ScanIn, device: DeviceInfo, auth: DeviceAuth, *, codec: Qr
         name = full_name if label is not None and label.privileged else mask_name(full_name)
     answer = ScanAnswer(event_id=scan.event_id, status=Status.accepted, show="ok",
                         direction=effective_direction(scan.direction, device.mode), name=name)
-    return Outgoing(device.device_id.encode(), raw.to_bytes(), answer)
+    # Keyed by person, like every raw scan: the worker then pairs it without another hop.
+    return Outgoing(person.entity_id.encode(), raw.to_bytes(), answer)
 
 
 def self_checkin(checkin: SelfCheckIn, *, codec: QrCodec, now: datetime) -> Outgoing | ScanAnswer:

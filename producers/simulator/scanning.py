@@ -58,8 +58,8 @@ class SentScan:
 
     @property
     def key(self) -> bytes:
-        """scans.raw is keyed by device id, or by person id for a self check-in."""
-        return (self.device_id or self.person_id).encode()
+        """scans.raw is keyed by person id, as the gateway does."""
+        return self.person_id.encode()
 
 
 @dataclass

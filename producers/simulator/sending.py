@@ -5,8 +5,8 @@ when it is back. Never before they happen (a scan of later today waits for its t
 so `--day today` is live traffic); with a speed-up factor the day plays that many
 times faster than the clock, from its first scan; with speed 0, as fast as possible.
 
-Two targets: Kafka (`scans.raw`, keyed by device id, or by person id for a self
-check-in) or the gateway's HTTP API (each device's scans in batches with its token;
+Two targets: Kafka (`scans.raw`, keyed by person id, as the gateway publishes them) or
+the gateway's HTTP API (each device's scans in batches with its token;
 self check-ins one by one, as the poster's page sends them).
 """
 
