@@ -288,12 +288,10 @@ def warehouse(backend_settings: Settings) -> Iterator[Warehouse]:
 def publish_day(bootstrap: str, topics, generated: GeneratedDay, *, scans: slice = slice(None),
                 visits: slice = slice(None), registry: bool = True, extras: bool = True) -> None:
     """The day's records on their topics, keyed as their producers key them. ``extras``:
-    worker ticks between scans, a few dead letters, one message no model can read, and a
-    venue tombstone."""
+    a few dead letters, one message no model can read, and a venue tombstone."""
     import base64
 
     from pipeline.kafka_io import produce_all, reliable_producer
-    from pipeline.stream.worker import TICK
     from schemas import DeadLetter
 
     producer = reliable_producer(bootstrap)
@@ -307,9 +305,6 @@ def publish_day(bootstrap: str, topics, generated: GeneratedDay, *, scans: slice
         produce_all(producer, topics.cases.name, [(c.case_id.encode(), c.to_bytes()) for c in generated.cases])
     chosen = generated.scans[scans]
     messages = [(s.person_id.encode(), s.to_bytes()) for s in chosen]
-    if extras:
-        for i in range(0, len(messages), 400):
-            messages.insert(i, (None, TICK))
     produce_all(producer, topics.scans_valid.name, messages)
     produce_all(producer, topics.visits.name,
                 [(v.person_id.encode(), v.to_bytes()) for v in generated.records[visits]])

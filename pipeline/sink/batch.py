@@ -9,7 +9,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from .routes import POSITION, TICK, Route
+from .routes import POSITION, Route
 
 Source = tuple[str, int]  # (topic, partition)
 # Where a row was read (topic partition, offset), the row's JSON line, and the message
@@ -48,10 +48,10 @@ class Batch:
             taken += 1
             value = message.value()
             route = routes[topic]
-            if value is not None and value != TICK:
+            if value is not None:
                 rows[route.table].append((source, offset, value.rstrip()[:-1] + POSITION % (partition, offset), value))
                 continue
-            row = route.row(message.key(), value, partition, offset)  # a tombstone or a tick
+            row = route.row(message.key(), value, partition, offset)  # a tombstone
             if row is not None:
                 rows[row.table].append((source, offset, row.line, row.value))
         self.messages += taken

@@ -27,9 +27,6 @@ from schemas.base import Record
 
 from ..topics import Topics
 
-# The worker's wall-clock ticks on scans.valid (pipeline/stream/worker.py); not scans.
-from ..stream.worker import TICK
-
 POSITION = b',"kafka_partition":%d,"kafka_offset":%d}'  # appended to a message's JSON
 
 
@@ -49,14 +46,12 @@ class Route:
     key_field: str | None = None  # registry topics: the id column a tombstone fills
 
     def row(self, key: bytes | None, value: bytes | None, partition: int, offset: int) -> Row | None:
-        """The row for one message; None for a message that is not data (a tick)."""
+        """The row for one message; None for a message that is not data."""
         if value is None:
             if self.key_field is None or key is None:
                 return None  # a tombstone on a stream topic means nothing
             body = json.dumps({self.key_field: key.decode("utf-8", "replace"), "deleted": True}).encode()
             return Row(self.table, body[:-1] + POSITION % (partition, offset), None)
-        if value == TICK:
-            return None
         return Row(self.table, value.rstrip()[:-1] + POSITION % (partition, offset), value)
 
     def checked_row(self, value: bytes, partition: int, offset: int) -> Row:
