@@ -5,9 +5,12 @@ set of topics, then measures, in the same run and on the same broker:
 
 - baseline: a bare confluent-kafka consumer loop reading those N messages;
 - the worker: one `ravao worker` process from its first visit out to its last, with raw
-  scans in and visits out (validate -> scans.valid -> pair -> visits).
+  scans in and visits out (keyed by person, as the gateway publishes them, a scan is
+  validated and paired in one step; `--key device` makes most of them take one more hop);
+- the Faust floor (`bench.faust_floor`): a Faust agent reading the same topic in the same
+  batches, first sending nothing, then as many messages per scan as the worker did; no work.
 
-It prints events/s for both and their ratio. The machine is shared and noisy: compare the
+It prints events/s for each and their ratios. The machine is shared and noisy: compare the
 ratio between runs, not the absolute figures.
 """
 
@@ -16,6 +19,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import re
 import signal
 import subprocess
 import sys
@@ -34,7 +38,8 @@ from bench.broker import bench_broker
 from pipeline.keys import parse_keys
 from pipeline.registry import token_hash
 from pipeline.settings import PROJECT_ROOT, Settings
-from pipeline.topics import topics_for
+from pipeline.stream.worker import STATE_TABLE
+from pipeline.topics import TopicSpec, topics_for
 from schemas.ids import new_id
 from schemas.qrcode import QrCodec
 from schemas.registry import STAYS, Device, DeviceKind, GateMode, Person, Venue, VenueCategory
@@ -42,7 +47,7 @@ from schemas.registry import STAYS, Device, DeviceKind, GateMode, Person, Venue,
 BENCH_KEYS = "KB=bench-key-not-for-real-codes-000"
 
 
-def generate(n: int, seed: int = 7) -> tuple[list[Venue], list[Device], list[Person], list[tuple[bytes, bytes]]]:
+def generate(n: int, seed: int = 7, by_device: bool = False) -> tuple[list[Venue], list[Device], list[Person], list[tuple[bytes, bytes]]]:
     rng = random.Random(seed)
     codec = QrCodec(parse_keys(BENCH_KEYS))
     categories = list(VenueCategory)
@@ -68,7 +73,8 @@ def generate(n: int, seed: int = 7) -> tuple[list[Venue], list[Device], list[Per
             at = clock[person] = start
         body = {"event_id": str(uuid.uuid4()), "source": "station", "person_qr": codes[person],
                 "device_id": device.device_id, "direction": "auto", "scanned_at": at.isoformat()}
-        scans.append((device.device_id.encode(), json.dumps(body).encode()))
+        key = device.device_id if by_device else person  # by person, as the gateway publishes them
+        scans.append((key.encode(), json.dumps(body).encode()))
     return venues, devices, persons, scans
 
 
@@ -108,7 +114,32 @@ def visit_span(bootstrap: str, topic: str) -> tuple[int, float, float]:
     return count, first, last
 
 
-def run(n: int = 100_000, profile: Path | None = None) -> dict[str, float]:
+def messages_in(bootstrap: str, topic: str) -> int:
+    """Messages in ``topic`` (sum of its partitions' end offsets; 0 if it does not exist)."""
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"bench-{uuid.uuid4().hex}"})
+    try:
+        meta = consumer.list_topics(topic, timeout=10).topics[topic]
+        if meta.error is not None:
+            return 0
+        return sum(consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1] for p in meta.partitions)
+    finally:
+        consumer.close()
+
+
+def faust_floor_rate(bootstrap: str, source: str, out: str, n: int, sends: float) -> float:
+    """Events/s of `bench.faust_floor`: Faust reading ``source`` and sending ``sends``
+    messages per event to ``out``, with no work."""
+    ensure_topics(bootstrap, [TopicSpec(out, 6, False, 3_600_000, "none")])
+    command = [sys.executable, "-m", "bench.faust_floor", "--bootstrap", bootstrap, "--topic", source,
+               "--out", out, "--count", str(n), "--sends", f"{sends:.3f}"]
+    done = subprocess.run(command, cwd=PROJECT_ROOT, capture_output=True, timeout=1800, start_new_session=True)
+    found = re.search(r'\{"rate": [0-9.e+-]+\}', done.stdout.decode(errors="replace"))  # after terminal codes
+    if found is None:
+        raise RuntimeError(f"the Faust floor run failed ({done.returncode}): {done.stderr.decode()[-2000:]}")
+    return json.loads(found.group())["rate"]
+
+
+def run(n: int = 100_000, profile: Path | None = None, by_device: bool = False) -> dict[str, float]:
     console = Console()
     base = Settings()
     bootstrap, broker = bench_broker(base)
@@ -119,7 +150,7 @@ def run(n: int = 100_000, profile: Path | None = None) -> dict[str, float]:
     try:
         ensure_topics(bootstrap, topics.all())
         with console.status(f"generating and loading {n:,} raw scans..."):
-            venues, devices, persons, scans = generate(n)
+            venues, devices, persons, scans = generate(n, by_device=by_device)
             producer = reliable_producer(bootstrap)
             produce_all(producer, topics.venues.name, [(v.venue_id.encode(), v.to_bytes()) for v in venues])
             produce_all(producer, topics.devices.name, [(d.device_id.encode(), d.to_bytes()) for d in devices])
@@ -142,23 +173,37 @@ def run(n: int = 100_000, profile: Path | None = None) -> dict[str, float]:
             group = f"{settings.topic_prefix}ravao-worker"
             from confluent_kafka.admin import AdminClient  # noqa: F401 - lag read below
 
-            cpu_used = _wait_consumed(settings, group, [topics.scans_raw.name, topics.scans_valid.name], worker)
+            cpu_used = _wait_consumed(settings, group, [topics.scans_raw.name, topics.scans_repartition.name], worker)
             os.killpg(worker.pid, signal.SIGTERM)
             worker.wait(120)
         visits, first, last = visit_span(bootstrap, topics.visits.name)
         rate = n / max(last - first, 1e-6)
-        table = Table(title=f"pipeline: {n:,} raw scans, {len(persons):,} people, "
-                            f"{settings.topic_partitions} partitions, one worker")
+        produced = sum(messages_in(bootstrap, name) for name in (
+            topics.scans_valid.name, topics.scans_dlq.name, topics.visits.name, topics.scans_repartition.name,
+            f"{group}-{STATE_TABLE}-changelog"))
+        sends = produced / n
+        with console.status("the floor: a Faust agent reading the raw scans, no work..."):
+            reading = faust_floor_rate(bootstrap, topics.scans_raw.name, settings.topic_prefix + "bench.floor", n, 0)
+        with console.status(f"the floor: a Faust agent sending {sends:.1f} messages per raw scan, no work..."):
+            floor = faust_floor_rate(bootstrap, topics.scans_raw.name, settings.topic_prefix + "bench.floor", n, sends)
+        table = Table(title=f"pipeline: {n:,} raw scans keyed by {'device' if by_device else 'person'}, "
+                            f"{len(persons):,} people, {settings.topic_partitions} partitions, one worker")
         for column in ("measure", "events/s", "vs. baseline"):
             table.add_column(column, justify="right" if column != "measure" else "left")
         table.add_row("bare confluent-kafka consumer (baseline)", f"{baseline:,.0f}", "1.00")
+        table.add_row("Faust reading only", f"{reading:,.0f}", f"{reading / baseline:.3f}")
+        table.add_row(f"Faust floor: no work, {sends:.1f} messages out per scan", f"{floor:,.0f}",
+                      f"{floor / baseline:.3f}")
         table.add_row(f"worker: raw in -> {visits:,} visits out", f"{rate:,.0f}", f"{rate / baseline:.3f}")
         console.print(table)
+        console.print(f"worker / Faust floor: {rate / floor:.2f} (the rest of the floor's time is Faust and aiokafka "
+                      "reading and sending the same messages)")
         console.print(f"worker CPU while processing: {cpu_used:.1f} s, {n / cpu_used:,.0f} raw scans per CPU-second "
                       "(less sensitive to other load on the machine than the wall-clock rate)")
         if profile:
             console.print(f"profile: {profile}")
-        return {"baseline": baseline, "worker": rate, "ratio": rate / baseline, "per_cpu_second": n / cpu_used}
+        return {"baseline": baseline, "reading": reading, "floor": floor, "worker": rate, "ratio": rate / baseline,
+                "per_cpu_second": n / cpu_used}
     finally:
         if broker is not None:
             broker.stop()
@@ -191,7 +236,7 @@ def _wait_consumed(settings: Settings, group: str, topics: list[str], worker: su
                     break
                 for tp in committed:
                     high = consumer.get_watermark_offsets(TopicPartition(topic, tp.partition), timeout=10)[1]
-                    lag += max(0, high - max(tp.offset, 0) - (len(parts) * 3 if topic.endswith("valid") else 0))
+                    lag += max(0, high - max(tp.offset, 0) - (len(parts) * 3 if topic.endswith("repartition") else 0))
             if cpu_at_start is None and lag and _committed_any(consumer, topics[0]):
                 cpu_at_start = _cpu_seconds(worker.pid)
             if lag == 0:

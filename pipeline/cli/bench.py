@@ -14,16 +14,21 @@ app = typer.Typer(help="Benchmarks that print ratios against a baseline measured
 def pipeline(
     scans: int = typer.Option(100_000, help="Raw scans to pre-load"),
     profile: Path = typer.Option(None, help="Run the worker under pyinstrument and write its text report here"),
+    key: str = typer.Option("person", help="Key of the raw scans: person (as the gateway publishes them) or "
+                            "device (as a station publishing straight to Kafka might: one more hop)"),
 ) -> None:
     """One worker's events/s end to end (raw scans in, visits out) against a bare
-    confluent-kafka consumer reading the same topic. Uses the local broker if one runs,
-    else starts a temporary one.
+    confluent-kafka consumer reading the same topic, and against Faust alone moving the
+    same messages with no work. Uses the local broker if one runs, else starts a
+    temporary one.
 
     Example: ravao bench pipeline --scans 200000
     """
     from bench.pipeline import run
 
-    run(scans, profile)
+    if key not in ("person", "device"):
+        raise typer.BadParameter("person or device", param_hint="--key")
+    run(scans, profile, by_device=key == "device")
 
 
 @app.command()
