@@ -43,7 +43,7 @@ def main() -> None:
     async def floor(stream):
         nonlocal seen, owed, started
         send = app.producer.send
-        async for events in stream.take_events(BATCH, within=BATCH_WAIT):
+        async for events in stream.noack_take(BATCH, within=BATCH_WAIT):
             if started is None:
                 started = time.perf_counter()
             for event in events:
@@ -53,6 +53,8 @@ def main() -> None:
                     await send(args.out, event.key, event.value, partition=None, timestamp=None, headers=None)
             if args.sends:
                 await app.producer.flush()  # as the worker does once per batch
+            for event in events:
+                await stream.ack(event)
             seen += len(events)
             if seen >= args.count:
                 rate = seen / (time.perf_counter() - started)

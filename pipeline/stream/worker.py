@@ -15,9 +15,10 @@ and of the table's changelog to the same worker.
 
 Events are taken in batches (`BATCH` events, or what came within `BATCH_WAIT`): Faust
 spends more per event it hands over than the work itself costs, and a batch lets each
-person's state be written once. Processing is at-least-once: Faust acknowledges a batch
-after it was processed and commits an offset only after the producer flushed what the
-events produced, so a crash replays, never loses. Replays are harmless downstream: a scan
+person's state be written once. Processing is at-least-once: a batch's events are
+acknowledged only once everything they produced was sent, and Faust commits an offset
+only when its event was acknowledged and after the producer flushed, so a crash or a stop
+replays, never loses. Replays are harmless downstream: a scan
 keeps its event id and a visit its id and version.
 
 The table keeps one `PersonState` per person (RocksDB through rocksdict, with a changelog
@@ -236,7 +237,7 @@ class Worker:
         else hand it to `pair_repartitioned` through scans.repartition."""
         await self.follower.ready.wait()
         partitions = self.topics.scans_repartition.partitions
-        async for events in stream.take_events(BATCH, within=BATCH_WAIT):
+        async for events in stream.noack_take(BATCH, within=BATCH_WAIT):
             batch = Batch()
             for event in events:
                 try:
@@ -257,7 +258,7 @@ class Worker:
                 else:
                     self.metrics.inc("scans_repartitioned")
                     await self._send(self.repartition_name, key, value, home)
-            await self._finish(batch)
+            await self._finish(batch, stream, events)
 
     async def _validate(self, event: EventT) -> ValidScan | None:
         """The scan if valid; else its dead letter is sent and None returned."""
@@ -290,14 +291,14 @@ class Worker:
 
     async def pair_repartitioned(self, stream) -> None:
         """scans.repartition: valid scans keyed by person, and the wall-clock ticks."""
-        async for events in stream.take_events(BATCH, within=BATCH_WAIT):
+        async for events in stream.noack_take(BATCH, within=BATCH_WAIT):
             batch = Batch()
             for event in events:
                 if event.value == TICK:
                     self._on_tick(event, batch)
                 else:
                     self._pair(event, ValidScan.model_validate_json(event.value), batch)
-            await self._finish(batch)
+            await self._finish(batch, stream, events)
 
     def _pair(self, event: EventT, scan: ValidScan, batch: Batch) -> None:
         """Apply one valid scan to its person's state; the new state and the visits it
@@ -317,8 +318,14 @@ class Worker:
         self._cache[key] = state
         self.open_visits.note(key, event.message.partition, state)
 
-    async def _finish(self, batch: Batch) -> None:
-        """Write the batch's states, wait until Kafka has them, then send their visits.
+    async def _finish(self, batch: Batch, stream, events: list[EventT]) -> None:
+        """Write the batch's states, wait until Kafka has them, send their visits, and
+        only then acknowledge the batch's events.
+
+        The events are taken unacknowledged (`noack_take`): Faust commits an offset once
+        its event is acknowledged, and a batch cut short (a rebalance, SIGTERM, a crash)
+        must leave its events to be processed again, not committed with their visits
+        unsent.
 
         In this order a visit version is never sent before the state that made it is in
         the changelog. A crash in between loses only visits not yet sent, which the
@@ -326,11 +333,12 @@ class Worker:
         a replay that meets a person's scans in another order (raw and repartitioned
         scans interleave by timing) could give an already-sent version other content."""
         self._write_states(batch.states)
-        if not batch.visits:
-            return
-        await self.app.producer.flush()
-        for key, partition, visits in batch.visits:
-            await self._send_visits(key, visits, partition)
+        if batch.visits:
+            await self.app.producer.flush()
+            for key, partition, visits in batch.visits:
+                await self._send_visits(key, visits, partition)
+        for event in events:
+            await stream.ack(event)
 
     def _state_of(self, key: str, event: EventT) -> PersonState:
         """The person's state: from the in-memory cache, else from the table. Only the
