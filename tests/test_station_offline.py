@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import random
+import signal
 import subprocess
 import time
 from collections import Counter, defaultdict
@@ -62,7 +63,7 @@ def raw_scans(settings: Settings, topics: Topics) -> list[tuple[int, int, RawSca
 
 @pytest.mark.kafka
 def test_a_station_loses_no_read_through_a_gateway_outage_and_its_own_crash(
-        settings: Settings, topics: Topics, tmp_path: Path) -> None:
+        settings: Settings, topics: Topics, tmp_path: Path, request: pytest.FixtureRequest) -> None:
     device, people = register(settings, topics)
     codec = load_codec(settings)
     rng = random.Random(5)
@@ -101,6 +102,8 @@ def test_a_station_loses_no_read_through_a_gateway_outage_and_its_own_crash(
 
     # The worker with debounce 0: the second read of a person, seconds later, is their exit.
     worker = start_worker(settings, "w1", tmp_path, RAVAO_DEBOUNCE_SECONDS="0")
+    # Whatever fails below, no worker outlives the test (the orderly stop is asserted at the end).
+    request.addfinalizer(lambda: worker.poll() is None and stop_worker(worker, signal.SIGKILL))
     gateway = start()
     station = StationProcess(settings, device.device_id, TOKEN, url, tmp_path)
     answers: list[dict] = []

@@ -144,9 +144,11 @@ def test_a_worker_killed_or_stopped_midstream_resumes_to_the_same_visits(
     day.publish(settings.kafka_bootstrap, topics)
     publish_day(settings, topics, day, parts=2, part=0)
     worker = start_worker(settings, "w1", tmp_path)
-    wait_for(lambda: len(visit_records(settings, topics.visits.name)) > 200, 120, "the first visits",
-             [worker], tmp_path)
-    stop_worker(worker, how)
+    try:
+        wait_for(lambda: len(visit_records(settings, topics.visits.name)) > 200, 120, "the first visits",
+                 [worker], tmp_path)
+    finally:
+        stop_worker(worker, how)
     publish_day(settings, topics, day, parts=2, part=1)
     worker = start_worker(settings, "w1", tmp_path)
     try:
