@@ -126,10 +126,11 @@ def messages_in(bootstrap: str, topic: str) -> int:
         consumer.close()
 
 
-def faust_floor_rate(bootstrap: str, source: str, out: str, n: int, sends: float) -> float:
+def faust_floor_rate(bootstrap: str, source: str, out: str, n: int, sends: float, partitions: int) -> float:
     """Events/s of `bench.faust_floor`: Faust reading ``source`` and sending ``sends``
-    messages per event to ``out``, with no work."""
-    ensure_topics(bootstrap, [TopicSpec(out, 6, False, 3_600_000, "none")])
+    messages per event to ``out`` (created with ``partitions``, as the worker's topics),
+    with no work."""
+    ensure_topics(bootstrap, [TopicSpec(out, partitions, False, 3_600_000, "none")])
     command = [sys.executable, "-m", "bench.faust_floor", "--bootstrap", bootstrap, "--topic", source,
                "--out", out, "--count", str(n), "--sends", f"{sends:.3f}"]
     done = subprocess.run(command, cwd=PROJECT_ROOT, capture_output=True, timeout=1800, start_new_session=True)
@@ -183,9 +184,11 @@ def run(n: int = 100_000, profile: Path | None = None, by_device: bool = False) 
             f"{group}-{STATE_TABLE}-changelog"))
         sends = produced / n
         with console.status("the floor: a Faust agent reading the raw scans, no work..."):
-            reading = faust_floor_rate(bootstrap, topics.scans_raw.name, settings.topic_prefix + "bench.floor", n, 0)
+            reading = faust_floor_rate(bootstrap, topics.scans_raw.name, settings.topic_prefix + "bench.floor", n, 0,
+                                       settings.topic_partitions)
         with console.status(f"the floor: a Faust agent sending {sends:.1f} messages per raw scan, no work..."):
-            floor = faust_floor_rate(bootstrap, topics.scans_raw.name, settings.topic_prefix + "bench.floor", n, sends)
+            floor = faust_floor_rate(bootstrap, topics.scans_raw.name, settings.topic_prefix + "bench.floor", n, sends,
+                                     settings.topic_partitions)
         table = Table(title=f"pipeline: {n:,} raw scans keyed by {'device' if by_device else 'person'}, "
                             f"{len(persons):,} people, {settings.topic_partitions} partitions, one worker")
         for column in ("measure", "events/s", "vs. baseline"):

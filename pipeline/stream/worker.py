@@ -18,8 +18,8 @@ spends more per event it hands over than the work itself costs, and a batch lets
 person's state be written once. Processing is at-least-once: a batch's events are
 acknowledged only once everything they produced was sent, and Faust commits an offset
 only when its event was acknowledged and after the producer flushed, so a crash or a stop
-replays, never loses. Replays are harmless downstream: a scan
-keeps its event id and a visit its id and version.
+replays, never loses. Replays are harmless downstream: a scan keeps its event id and a
+visit its id and version.
 
 The table keeps one `PersonState` per person (RocksDB through rocksdict, with a changelog
 topic for recovery). Faust lets a table be read and written only for the partition of the
@@ -63,7 +63,7 @@ from ..pairing import (
 )
 from ..registry_cache import RegistryCache
 from ..settings import Settings
-from ..topics import topics_for
+from ..topics import Topics, topics_for
 from ..validate import Limits, Position, validate
 from .guard import RejectRateGuard, TooManyRejects
 from .metrics import Metrics
@@ -108,7 +108,7 @@ class TopicLayoutError(RuntimeError):
     pass
 
 
-def check_partitions(bootstrap: str, topics) -> None:
+def check_partitions(bootstrap: str, topics: Topics) -> None:
     """The person-keyed topics must have the partitions the settings say: a person's state
     lives in table partition N, written while processing partition N of scans.raw or of
     scans.repartition, and Faust gives partition N of each to the same worker only when
