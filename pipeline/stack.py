@@ -1,10 +1,14 @@
-"""The embedded stack: the local broker and one process per service, started together
-and stopped together.
+"""The embedded stack: the local broker and one process per service, started together,
+kept running, and stopped together.
 
 Each service runs as `ravao <service>` in a process group of its own, so that Ctrl-C in
 the terminal reaches only this supervisor, which then stops the services in reverse order
-(SIGTERM, then SIGKILL after a grace period) and the broker it started. Logs go to
-RAVAO_DATA_DIR/logs/<service>.log; data stays for the next start.
+(SIGTERM, then SIGKILL after a grace period) and the broker it started. A service that
+exits on its own is started again after a pause that doubles with each failure in a row
+(1 s up to a minute; a service that ran for a minute starts over at 1 s), and the
+supervisor says so: one dead service never takes the others down, and nothing is lost
+meanwhile (scans wait on Kafka). Logs go to RAVAO_DATA_DIR/logs/<service>.log; data
+stays for the next start, private to the user who runs the stack (`private_files`).
 """
 
 from __future__ import annotations
@@ -21,14 +25,17 @@ from pathlib import Path
 
 from .kafka_io import ensure_topics
 from .kafka_local import LocalKafka
+from .private_files import make_private
 from .settings import PROJECT_ROOT, Settings
 from .topics import topics_for
 
 log = logging.getLogger(__name__)
 
 
-class ServiceDied(RuntimeError):
-    pass
+RESTART_FIRST_DELAY = 1.0  # seconds before the first restart of a failed service ...
+RESTART_MAX_DELAY = 60.0  # ... doubling up to this ...
+STABLE_AFTER = 60.0  # ... until a service has run this long: then its next failure waits RESTART_FIRST_DELAY
+STOP_GRACE = 10.0  # every service stops within this long of SIGTERM; after it, SIGKILL
 
 
 @dataclass
@@ -36,6 +43,13 @@ class Service:
     name: str
     args: list[str]
     process: subprocess.Popen | None = None
+    started_at: float = 0.0  # time.monotonic() of the latest start
+    failures: int = 0  # exits in a row, each within STABLE_AFTER of its start
+    restart_at: float | None = None  # when a failed service is due to start again
+    restarts: int = 0
+
+    def restart_delay(self) -> float:
+        return min(RESTART_MAX_DELAY, RESTART_FIRST_DELAY * 2 ** max(0, self.failures - 1))
 
 
 @dataclass
@@ -50,6 +64,10 @@ class Stack:
         return Path(self.settings.data_dir) / "logs"
 
     def start_kafka(self) -> str:
+        tightened = make_private(Path(self.settings.data_dir))
+        if tightened:
+            log.warning("%d files or folders under %s were readable by other users: now the owner's only",
+                        tightened, self.settings.data_dir)
         if self.settings.kafka_bootstrap:
             self.bootstrap = self.settings.kafka_bootstrap
         else:
@@ -69,16 +87,21 @@ class Stack:
         return env
 
     def start(self, name: str, *args: str) -> Service:
-        self.log_dir.mkdir(parents=True, exist_ok=True)
         service = Service(name, [sys.executable, "-m", "pipeline", *args])
-        with open(self.log_dir / f"{name}.log", "ab") as out:
+        self._launch(service)
+        self.services.append(service)
+        self._write_state()
+        return service
+
+    def _launch(self, service: Service) -> None:
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        with open(self.log_dir / f"{service.name}.log", "ab") as out:
             service.process = subprocess.Popen(
                 service.args, env=self.env(), cwd=PROJECT_ROOT, stdout=out, stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL, start_new_session=True,
             )
-        self.services.append(service)
-        self._write_state()
-        return service
+        service.started_at = time.monotonic()
+        service.restart_at = None
 
     def _write_state(self) -> None:
         """RAVAO_DATA_DIR/stack.json: the processes this stack runs, for operators and tests."""
@@ -87,17 +110,34 @@ class Stack:
             pids["kafka"] = self.broker.state().pid
         (Path(self.settings.data_dir) / "stack.json").write_text(json.dumps(pids))
 
-    def check(self) -> None:
-        """Raise if a service has exited: the stack is not whole any more."""
+    def supervise(self, now: float | None = None) -> list[str]:
+        """Start again what is due, schedule a restart for what has exited; returns what
+        happened, one line each, for the terminal."""
+        now = time.monotonic() if now is None else now
+        said: list[str] = []
         for service in self.services:
+            if service.restart_at is not None:
+                if now >= service.restart_at:
+                    self._launch(service)
+                    service.restarts += 1
+                    self._write_state()
+                    said.append(f"{service.name} started again (restart {service.restarts})")
+                continue
             code = service.process.poll() if service.process else None
-            if code is not None:
-                raise ServiceDied(f"{service.name} exited with status {code}; see {self.log_dir / service.name}.log")
+            if code is None:
+                continue
+            ran = now - service.started_at
+            service.failures = 1 if ran >= STABLE_AFTER else service.failures + 1
+            delay = service.restart_delay()
+            service.restart_at = now + delay
+            said.append(f"{service.name} exited with status {code} after {ran:.0f}s; starting it again in "
+                        f"{delay:.0f}s (see {self.log_dir / service.name}.log)")
+        return said
 
-    def stop(self, grace: float = 20.0) -> None:
+    def stop(self, grace: float = STOP_GRACE) -> None:
         for service in reversed(self.services):
             process = service.process
-            if process is None or process.poll() is not None:
+            if process is None or process.poll() is not None or service.restart_at is not None:
                 continue
             try:
                 os.killpg(process.pid, signal.SIGTERM)
@@ -115,9 +155,12 @@ class Stack:
             self.broker = None
         self._write_state()
 
-    def wait_forever(self, every: float = 1.0, on_tick=None) -> None:
+    def wait_forever(self, every: float = 1.0, on_tick=None, on_event=None) -> None:
+        """Supervise until interrupted; ``on_event`` gets each line `supervise` says
+        (default: the log)."""
         while True:
-            self.check()
+            for line in self.supervise():
+                (on_event or log.warning)(line)
             if on_tick is not None:
                 on_tick()
             time.sleep(every)

@@ -14,6 +14,7 @@ from pydantic import ValidationError
 
 from ..areas import AreaSourceError
 from ..kafka_local import KafkaSetupError
+from ..private_files import keep_new_files_private
 from ..keys import KeyConfigError
 from ..registry import RegistryError
 from ..warehouse import WarehouseError
@@ -56,6 +57,7 @@ USER_ERRORS = (AreaSourceError, KafkaSetupError, KeyConfigError, RegistryError, 
 
 
 def main() -> None:
+    keep_new_files_private()  # the data directory holds personal data: files are the service user's only
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         app()

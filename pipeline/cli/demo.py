@@ -12,7 +12,7 @@ from rich.live import Live
 from rich.table import Table
 
 from ..settings import get_settings
-from ..stack import ServiceDied, Stack
+from ..stack import Stack
 
 PROVINCE = "74"  # Tỉnh Bình Dương in the 2021 data
 
@@ -40,12 +40,9 @@ def _run_until_interrupted(stack: Stack, console: Console, on_tick=None) -> None
 
     signal.signal(signal.SIGTERM, interrupted)
     try:
-        stack.wait_forever(2.0, on_tick)
+        stack.wait_forever(2.0, on_tick, on_event=lambda line: console.print(f"[yellow]{line}[/]"))
     except KeyboardInterrupt:
         console.print("stopping...")
-    except ServiceDied as exc:
-        console.print(f"[red]{exc}[/]")
-        raise typer.Exit(1)
     finally:
         stack.stop()
         console.print("stopped; data kept in " + str(stack.settings.data_dir))
@@ -53,8 +50,9 @@ def _run_until_interrupted(stack: Stack, console: Console, on_tick=None) -> None
 
 def up() -> None:
     """Start the embedded stack in the foreground: the local Kafka broker, a worker, the
-    sink on the embedded warehouse, and the gateway. Ctrl-C stops all of it; data is kept
-    for the next start.
+    sink on the embedded warehouse, and the gateway. A service that exits is started again
+    (after 1 s, doubling up to a minute while it keeps failing) and the terminal says so.
+    Ctrl-C stops all of it; data is kept for the next start, readable by this user only.
 
     Example: ravao up
     """

@@ -118,6 +118,7 @@ def venue_qr(
     codec = load_codec(settings)
     code = codec.encode(venue.venue_id)
     render_venue_poster(venue, area_names, codec.venue_url(venue.venue_id, settings.public_url), code, output)
+    output.chmod(0o644)  # a poster is meant to be seen; the process's umask keeps everything else private
     typer.echo(f"wrote {output}")
 
 
