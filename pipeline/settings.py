@@ -157,6 +157,34 @@ class Settings(BaseSettings):
         10.0, gt=0, description="How long the gateway waits for Kafka to acknowledge scans before it answers "
         "503 (retry with the same event ids)."
     )
+    gateway_self_clock_skew_seconds: int = Field(
+        300, ge=1, description="A self check-in dated further than this from its arrival (either way) is refused "
+        "(too_late, future_scan): the check-in page sends at once and retries for minutes, never days."
+    )
+    gateway_client_rate: float = Field(
+        1.0, gt=0, description="Self check-ins per second one client address may send on average, forged or not "
+        "(token bucket; 429 above it)."
+    )
+    gateway_client_burst: int = Field(
+        30, ge=1, description="Self check-ins one client address may send at once before that rate applies."
+    )
+    gateway_auth_failure_rate: float = Field(
+        0.2, gt=0, description="Failed device log-ins per second one client address may make on average (429 above)."
+    )
+    gateway_auth_failure_burst: int = Field(
+        20, ge=1, description="Failed device log-ins one client address may make at once before that rate applies."
+    )
+    gateway_trusted_proxies: str = Field(
+        "127.0.0.1", description="Addresses of the TLS proxy in front of the gateway (comma-separated, or *) whose "
+        "X-Forwarded-For names the client; the per-address limits use it."
+    )
+    gateway_body_timeout_seconds: float = Field(
+        10.0, gt=0, description="Longest time to receive one request body, once the request was admitted; a slower "
+        "upload gets 408 and is closed."
+    )
+    gateway_max_connections: int = Field(
+        1000, ge=1, description="Open connections the gateway serves at once; beyond it new requests get 503."
+    )
 
     # --- station and simulator (producers/station, producers/simulator) ------------------
     station_gateway_url: str | None = Field(

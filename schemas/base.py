@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import ClassVar, Self
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict
+from pydantic import AwareDatetime, BaseModel, ConfigDict, StrictInt
 
 
 def utcnow() -> datetime:
@@ -22,7 +22,8 @@ class Record(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", str_strip_whitespace=True)
 
     SCHEMA_VERSION: ClassVar[int] = 1
-    schema_version: int = 1
+    # Strict: "1", 1.0 or true is not a version this reader knows (it would guess).
+    schema_version: StrictInt = 1
 
     def to_bytes(self) -> bytes:
         return self.model_dump_json().encode("utf-8")

@@ -31,7 +31,9 @@ def gateway(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> I
     stack = register(config)
     # Rates out of the way: this test is about the shape of the answers, not about throttling.
     process, base = start_gateway(config, home, RAVAO_GATEWAY_DEVICE_RATE="1000000", RAVAO_GATEWAY_DEVICE_BURST="1000000",
-                                  RAVAO_GATEWAY_SELF_RATE="1000000", RAVAO_GATEWAY_SELF_BURST="1000000")
+                                  RAVAO_GATEWAY_SELF_RATE="1000000", RAVAO_GATEWAY_SELF_BURST="1000000",
+                                  RAVAO_GATEWAY_CLIENT_RATE="1000000", RAVAO_GATEWAY_CLIENT_BURST="1000000",
+                                  RAVAO_GATEWAY_AUTH_FAILURE_RATE="1000000", RAVAO_GATEWAY_AUTH_FAILURE_BURST="1000000")
     try:
         yield stack, base
     finally:

@@ -56,3 +56,11 @@ def test_the_committed_json_schemas_are_up_to_date(tmp_path: Path) -> None:
         assert committed.exists(), f"run `ravao schemas export` and commit {committed.name}"
         assert json.loads(committed.read_text()) == json.loads(fresh.read_text()), (
             f"{committed.name} is stale: run `ravao schemas export`")
+
+
+@pytest.mark.parametrize("version", ['"1"', "1.0", "true"])
+def test_a_schema_version_that_is_not_an_integer_is_refused(version: str) -> None:
+    valid = (EXAMPLES / "raw_scan" / "valid" / "guard_phone_auto.json").read_text()
+    assert RawScan.from_bytes(valid).schema_version == 1
+    with pytest.raises(ValidationError, match="schema_version"):
+        RawScan.from_bytes(valid.replace('"schema_version": 1', f'"schema_version": {version}'))

@@ -4,9 +4,10 @@ to the real broker."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Iterator
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,8 @@ from pipeline.registry import token_hash
 from pipeline.settings import Settings
 from pipeline.topics import Topics
 from producers.station.gateway_client import GatewayClient, OperatorNeeded
+from producers.station.outbox import Outbox
+from producers.station.sender import Sender
 from schemas.ids import new_id
 from schemas.registry import Device, DeviceKind, GateMode
 from schemas.scans import RawScan, ScanSource
@@ -79,3 +82,33 @@ def test_a_wrong_token_or_a_wrong_url_needs_the_operator(settings: Settings, dev
         GatewayClient(gateway, device.device_id, "not-the-token").send(scans(settings, 1))
     with pytest.raises(OperatorNeeded, match="URL"):
         GatewayClient(gateway + "/somewhere", device.device_id, TOKEN).send(scans(settings, 1))
+
+
+@pytest.mark.kafka
+def test_a_backlog_the_gateway_refuses_is_set_aside_with_its_reasons_and_the_queue_goes_on(
+        settings: Settings, topics: Topics, device: Device, gateway: str, tmp_path: Path) -> None:
+    # Three days offline, a clock far ahead, another venue's poster read by mistake: refused
+    # at once and final, so the station keeps them aside and sends the rest.
+    codec, now = load_codec(settings), datetime.now(timezone.utc)
+    code = codec.encode(new_id("P"))
+    cases = [("too_late", now - timedelta(hours=72), None), ("future_scan", datetime(9999, 1, 1, tzinfo=timezone.utc), None),
+             ("device_not_authorised", now, codec.encode(new_id("V"))), (None, now - timedelta(hours=1), None)]
+    outbox = Outbox(tmp_path / "station.sqlite")
+    for _, at, venue_qr in cases * 50:
+        body = {"event_id": str(uuid.uuid4()), "person_qr": code, "direction": "in", "scanned_at": at.isoformat()}
+        if venue_qr:
+            body["venue_qr"] = venue_qr
+        outbox.put(body["event_id"], json.dumps(body))
+    sender = Sender(outbox, GatewayClient(gateway, device.device_id, TOKEN), batch_size=100, batch_seconds=0)
+    sender.start()
+    try:
+        assert sender.wait_until_empty(timeout=60)
+    finally:
+        sender.stop()
+    refused = outbox.refused()
+    assert sorted({reason for _, reason, _ in refused}) == ["device_not_authorised", "future_scan", "too_late"]
+    assert len(refused) == 150 and (sender.sent, sender.refused) == (50, 150)
+    published = {str(RawScan.from_bytes(v).event_id) for _, v, _, _ in
+                 read_to_end(settings.kafka_bootstrap, topics.scans_raw.name)}
+    assert len(published) == 50 and not published & {event_id for event_id, _, _ in refused}
+    outbox.close()

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import shutil
 import uuid
+from datetime import datetime, timedelta, timezone
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -26,6 +27,7 @@ playwright_api = pytest.importorskip("playwright.sync_api")
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 TIMEOUT_MS = 30_000
+SELF_WINDOW = 20  # seconds
 
 pytestmark = [pytest.mark.kafka,
               pytest.mark.skipif(shutil.which(CHROMIUM) is None,
@@ -43,7 +45,9 @@ def stack(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Sta
 
 @pytest.fixture(scope="module")
 def base(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    process, url = start_gateway(stack.settings, tmp_path_factory.mktemp("web-scanner-logs"))
+    # A short self check-in window, so that a page giving up an unsent check-in is seen quickly.
+    process, url = start_gateway(stack.settings, tmp_path_factory.mktemp("web-scanner-logs"),
+                                 RAVAO_GATEWAY_SELF_CLOCK_SKEW_SECONDS=str(SELF_WINDOW))
     try:
         yield url
     finally:
@@ -206,3 +210,51 @@ def test_a_scan_the_guard_page_cannot_send_is_kept_and_sent_again_with_the_same_
     assert page.evaluate("JSON.parse(localStorage.getItem('ravao.guard.pending'))") == []
     sent = [s for k, s in published(stack.settings) if str(s.event_id) == pending[0]["event_id"]]
     assert len(sent) == 1 and sent[0].device_id == stack.station[0]
+
+
+# This phone's clock is an hour slow: every Date the page makes is shifted.
+SLOW_CLOCK = """
+(() => {
+  const Real = Date, shift = -3600 * 1000;
+  class Slow extends Real {
+    constructor(...args) { if (args.length) super(...args); else super(Real.now() + shift); }
+    static now() { return Real.now() + shift; }
+  }
+  window.Date = Slow;
+})();
+"""
+
+
+def save_code(page, base: str, stack: Stack, person: int) -> None:
+    page.goto(f"{base}/s/{stack.market_code}")
+    page.locator("#register").wait_for(state="visible")
+    page.fill("#person-code", stack.codes[person])
+    page.click("#save-code")
+    page.locator("#checkin").wait_for(state="visible")
+
+
+def test_a_phone_with_a_wrong_clock_still_checks_in_dated_on_arrival(stack: Stack, base: str, page) -> None:
+    page.add_init_script(SLOW_CLOCK)
+    save_code(page, base, stack, 0)
+    page.click("#btn-in")
+    page.locator("#result[data-kind=ok]").wait_for()
+    sent = [s for _, s in scans_of(stack, 0) if s.source is ScanSource.self_checkin]
+    assert len(sent) == 1  # refused for its time, then the same event dated by the gateway
+    assert abs(datetime.now(timezone.utc) - sent[0].scanned_at) < timedelta(minutes=1)
+
+
+def test_a_checkin_that_cannot_be_sent_in_time_is_given_up_and_the_person_taps_again(
+        stack: Stack, base: str, page) -> None:
+    save_code(page, base, stack, 1)
+    before = len(scans_of(stack, 1))
+    page.route("**/api/v1/checkins", lambda route: route.abort())  # the network is down
+    page.click("#btn-out")
+    page.locator("#result[data-kind=pending]").wait_for()
+    # The gateway takes a check-in dated at most SELF_WINDOW seconds from its arrival: the
+    # page stops resending it before that, and says so.
+    page.locator("#result[data-kind=refused]").wait_for(timeout=(SELF_WINDOW + 15) * 1000)
+    assert "tap again" in page.inner_text("#result")
+    page.unroute("**/api/v1/checkins")
+    page.click("#btn-out")
+    page.locator("#result[data-kind=ok]").wait_for()
+    assert len(scans_of(stack, 1)) == before + 1

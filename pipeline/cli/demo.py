@@ -27,7 +27,7 @@ def _start(stack: Stack, console: Console) -> None:
     settings = stack.settings
     console.print(f"worker       metrics at http://127.0.0.1:{settings.worker_port}/metrics")
     console.print(f"sink         warehouse in {settings.warehouse_dir} (ravao sql / ravao trace go through it)")
-    console.print(f"gateway      {settings.public_url} (API docs at /docs, guard page at /guard)")
+    console.print(f"gateway      {settings.public_url} (OpenAPI at /openapi.json, guard page at /guard)")
     console.print(f"logs         {stack.log_dir}/")
 
 

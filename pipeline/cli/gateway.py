@@ -17,7 +17,7 @@ def gateway(
     """Run the HTTP gateway: devices post scans (Authorization: Bearer DEVICE_ID:TOKEN),
     the gateway publishes them to Kafka and answers once Kafka acknowledged them. Also
     serves the self check-in page of each venue poster (/s/CODE), the guard page
-    (/guard) and the API documentation (/docs).
+    (/guard) and the OpenAPI document (/openapi.json). Serve it behind a TLS proxy.
 
     Example: ravao gateway --port 8080
     """
@@ -28,5 +28,10 @@ def gateway(
     settings = get_settings()
     bootstrap_servers(settings)  # fail now, with the fix, when no broker is reachable
     load_codec(settings)
+    # Connections are capped (503 beyond), idle keep-alive ones closed after 5 s; bodies
+    # have their own time limit in the app (producers/gateway/body.py). Client addresses
+    # come from X-Forwarded-For only when the TLS proxy in front is trusted.
     uvicorn.run(create_app(settings), host=host or settings.gateway_host, port=settings.gateway_port if port is None else port,
-                log_level=loglevel, access_log=loglevel == "debug", timeout_graceful_shutdown=15)
+                log_level=loglevel, access_log=loglevel == "debug", timeout_graceful_shutdown=15,
+                limit_concurrency=settings.gateway_max_connections, timeout_keep_alive=5,
+                proxy_headers=True, forwarded_allow_ips=settings.gateway_trusted_proxies)

@@ -8,6 +8,7 @@ from datetime import datetime, timezone
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.types import Scope
 
 from schemas.qrcode import InvalidCode
 
@@ -36,14 +37,17 @@ bearer = HTTPBearer(auto_error=False, scheme_name="device",
 
 def errors(*statuses: int) -> dict:
     meaning = {400: "malformed JSON", 401: "no credentials, unknown device or wrong token",
-               403: "the device is deactivated", 413: "the body is too large",
+               403: "the device is deactivated", 408: "the body did not arrive in time: send it again",
+               413: "the body is too large",
                422: "the JSON does not match the API", 429: "too many scans: wait Retry-After seconds",
                503: "Kafka did not acknowledge in time, or the gateway is starting: send again (same event ids) "
                     "after Retry-After seconds"}
     return {s: {"model": ErrorBody, "description": meaning[s]} for s in statuses}
 
 
-SCAN_ERRORS = errors(400, 401, 403, 413, 422, 429, 503)
+SCAN_ERRORS = errors(400, 401, 403, 408, 413, 422, 429, 503)
+DEVICE_POSTS = {"/api/v1/scans", "/api/v1/scans/batch"}  # authenticated before their body is read
+CHECKIN_POST = "/api/v1/checkins"
 
 
 def gateway(request: Request) -> Gateway:
@@ -54,20 +58,53 @@ def now() -> datetime:
     return datetime.now(timezone.utc)
 
 
-async def device(credentials: HTTPAuthorizationCredentials | None = Depends(bearer),
+def client_address(scope: Scope) -> str:
+    """The client's address (the TLS proxy's X-Forwarded-For when it is trusted: uvicorn's
+    proxy headers, RAVAO_GATEWAY_TRUSTED_PROXIES)."""
+    client = scope.get("client")
+    return client[0] if client else "unknown"
+
+
+def bearer_credentials(scope: Scope) -> str | None:
+    header = dict(scope.get("headers") or []).get(b"authorization", b"").decode("latin-1")
+    scheme, _, credentials = header.partition(" ")
+    if scheme.lower() != "bearer":
+        return None
+    return credentials.strip() or None
+
+
+async def admit(gw: Gateway, scope: Scope) -> None:
+    """What is decided on the headers alone, before the body is read (`body.BodyGuard`):
+    a device's scans need a device; a self check-in takes its address's token."""
+    path = scope["path"]
+    if path in DEVICE_POSTS:
+        scope.setdefault("state", {})["device"] = await gw.authenticate(bearer_credentials(scope),
+                                                                        client_address(scope))
+    elif path == CHECKIN_POST:
+        gw.require_ready()
+        gw.limit_client(client_address(scope))
+
+
+async def device(request: Request, credentials: HTTPAuthorizationCredentials | None = Depends(bearer),
                  gw: Gateway = Depends(gateway)):
-    return await gw.authenticate(credentials.credentials if credentials else None)
+    admitted = getattr(request.state, "device", None)
+    if admitted is not None:
+        return admitted
+    return await gw.authenticate(credentials.credentials if credentials else None, client_address(request.scope))
 
 
 @router.post("/scans", response_model=ScanAnswer, responses=SCAN_ERRORS, summary="Submit one scan")
 async def submit_scan(scan: ScanIn, who=Depends(device), gw: Gateway = Depends(gateway)) -> ScanAnswer:
     """One scan by a guard phone or a reader station. Answers after Kafka acknowledged it,
-    with what the screen should show. A code that is not genuine is refused at once (status
-    `refused`, with the reason) and not published. Sending the same event id again publishes
-    it again; the pipeline counts it once."""
+    with what the screen should show. What the gateway can already tell is wrong is refused
+    at once (status `refused`, with the reason) and not published: a code that is not
+    genuine, another venue's code, a time older than the accepted lateness or too far ahead.
+    A refusal is final: do not send that scan again. Sending the same event id again
+    publishes it again; the pipeline counts it once."""
     info, auth = who
     gw.limit_device(info.device_id, 1)
-    result = device_scan(scan, info, auth, codec=gw.codec, directory=gw.directory, now=now())
+    result = device_scan(scan, info, auth, codec=gw.codec, directory=gw.directory, now=now(),
+                         window=gw.device_window)
     if isinstance(result, Outgoing):
         await gw.publish([result])
         return result.answer
@@ -83,29 +120,32 @@ async def submit_batch(batch: BatchIn, who=Depends(device), gw: Gateway = Depend
     info, auth = who
     gw.limit_device(info.device_id, len(batch.scans))
     at = now()
-    results = [device_scan(s, info, auth, codec=gw.codec, directory=gw.directory, now=at) for s in batch.scans]
+    results = [device_scan(s, info, auth, codec=gw.codec, directory=gw.directory, now=at, window=gw.device_window)
+               for s in batch.scans]
     outgoing = [r for r in results if isinstance(r, Outgoing)]
     await gw.publish(outgoing)
     answers = [r.answer if isinstance(r, Outgoing) else r for r in results]
     return BatchAnswer(accepted=len(outgoing), refused=len(answers) - len(outgoing), results=answers)
 
 
-@router.post("/checkins", response_model=ScanAnswer, responses=errors(400, 413, 422, 429, 503),
+@router.post("/checkins", response_model=ScanAnswer, responses=errors(400, 408, 413, 422, 429, 503),
              summary="Self check-in from the venue poster's page")
-async def submit_checkin(checkin: SelfCheckIn, gw: Gateway = Depends(gateway)) -> ScanAnswer:
+async def submit_checkin(checkin: SelfCheckIn, request: Request, gw: Gateway = Depends(gateway)) -> ScanAnswer:
     """A person checks in or out at a venue with their own phone: the page at /s/<venue code>
-    sends the venue code and the person's own code. No device and no credentials; limited
-    per person. The answer carries no name."""
+    sends the venue code and the person's own code, at once. No device and no credentials;
+    limited per client address and per person at that address. A time further from the
+    arrival than a few minutes (RAVAO_GATEWAY_SELF_CLOCK_SKEW_SECONDS) is refused (`too_late`,
+    `future_scan`). The answer carries no name."""
     gw.require_ready()
-    result = self_checkin(checkin, codec=gw.codec, now=now())
+    result = self_checkin(checkin, codec=gw.codec, now=now(), window=gw.self_window)
     if isinstance(result, Outgoing):
-        gw.limit_person(result.key.decode())
+        gw.limit_person(result.key.decode(), client_address(request.scope))
         await gw.publish([result])
         return result.answer
     return result
 
 
-@router.get("/device", response_model=DeviceAnswer, responses=errors(401, 403, 503),
+@router.get("/device", response_model=DeviceAnswer, responses=errors(401, 403, 429, 503),
             summary="The authenticated device")
 async def whoami(who=Depends(device), gw: Gateway = Depends(gateway)) -> DeviceAnswer:
     """What the guard page shows after log-in: the device, its mode and its venue."""

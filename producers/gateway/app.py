@@ -10,7 +10,8 @@ from fastapi.staticfiles import StaticFiles
 from pipeline.settings import Settings
 
 from . import api, pages
-from .errors import BodyLimit, install_error_handlers
+from .body import BodyGuard
+from .errors import install_error_handlers
 from .service import Gateway
 
 DESCRIPTION = """\
@@ -25,6 +26,10 @@ none.
 `event_id`s. A scan sent twice is published twice and counted once by the pipeline.
 
 **Errors**: every error is JSON `{"error": ..., "message": ...}`.
+
+This document is served as `/openapi.json` only: no documentation page runs on the
+gateway's origin, where the guard page keeps its device token. Open it in an OpenAPI
+viewer served from another origin.
 """
 
 
@@ -39,10 +44,18 @@ def create_app(settings: Settings) -> FastAPI:
         finally:
             await gateway.stop()
 
-    app = FastAPI(title="ravao gateway", version="1", description=DESCRIPTION, lifespan=lifespan)
+    # No /docs or /redoc: those pages load their scripts from a CDN, on the origin whose
+    # localStorage holds the guard page's device token.
+    app = FastAPI(title="ravao gateway", version="1", description=DESCRIPTION, lifespan=lifespan,
+                  docs_url=None, redoc_url=None)
     app.state.gateway = gateway
     install_error_handlers(app)
-    app.add_middleware(BodyLimit, limit=settings.gateway_max_body_bytes)
+
+    async def admit(scope) -> None:
+        await api.admit(gateway, scope)
+
+    app.add_middleware(BodyGuard, limit=settings.gateway_max_body_bytes,
+                       timeout=settings.gateway_body_timeout_seconds, admit=admit)
     app.include_router(api.router)
     app.include_router(api.health_router)
     app.include_router(pages.router)

@@ -1,4 +1,4 @@
-"""What the gateway's API takes and answers. These models are the OpenAPI schema at /docs.
+"""What the gateway's API takes and answers. These models are the OpenAPI schema at /openapi.json.
 
 A device sends the codes it read; the gateway adds who sent them (the authenticated
 device) and publishes a `schemas.scans.RawScan`. Every answer tells the scanning screen
@@ -70,7 +70,8 @@ class SelfCheckIn(Strict):
     venue_qr: str = Field(min_length=1, max_length=MAX_CODE_CHARS, description="The venue code (or poster URL)")
     person_qr: str = Field(min_length=1, max_length=MAX_CODE_CHARS, description="The person's own code")
     direction: Direction = Field(description="in or out (the button tapped); auto toggles")
-    scanned_at: Time | None = Field(None, description="The phone's clock; default: when received")
+    scanned_at: Time | None = Field(None, description="The phone's clock at the tap; default: when received. "
+                                    "Further from the arrival than RAVAO_GATEWAY_SELF_CLOCK_SKEW_SECONDS: refused")
 
 
 class CodeCheckIn(Strict):
@@ -93,8 +94,10 @@ class ScanAnswer(BaseModel):
                                         "decides from the person's last scan)")
     name: str | None = Field(None, description="the person's name, masked (in full at privileged venues); "
                              "staff and station scans only, when known")
-    reason: str | None = Field(None, description="why it was refused (a QR code error: truncated, bad_check, "
-                               "bad_signature, lowercase, keyboard_layout, wrong_kind, ...)")
+    reason: str | None = Field(None, description="why it was refused, for good: a QR code error (truncated, "
+                               "bad_check, bad_signature, lowercase, keyboard_layout, wrong_kind, ...), "
+                               "device_not_authorised (another venue's code), too_late or future_scan (the scan "
+                               "time is outside the accepted window)")
     message: str | None = Field(None, description="the reason for a human, in English")
 
 
@@ -132,7 +135,7 @@ class Health(BaseModel):
 class ErrorBody(BaseModel):
     """Every error the gateway answers has this body."""
 
-    error: str = Field(description="machine-readable: malformed_json, invalid_request, body_too_large, "
+    error: str = Field(description="machine-readable: malformed_json, invalid_request, body_too_large, body_timeout, "
                        "missing_credentials, unknown_device, bad_token, device_inactive, rate_limited, "
                        "kafka_unavailable, not_ready, not_found, method_not_allowed, internal_error")
     message: str = Field(description="what happened and what to do, in English")

@@ -1,4 +1,5 @@
-"""Token buckets, one per device (or per person for self check-ins).
+"""Token buckets, one per key: a device; a person at a client address (self check-ins);
+a client address (every self check-in it sends, and its failed device log-ins).
 
 A bucket holds up to ``burst`` tokens and refills at ``rate`` per second; a scan costs
 one. A batch is taken whole or refused whole: it passes when the bucket holds as many
@@ -31,6 +32,22 @@ class TokenBuckets:
 
     def take(self, key: str, cost: int = 1) -> float:
         """0.0 if ``cost`` tokens were taken, else the seconds to wait before asking again."""
+        bucket = self._refilled(key)
+        needed = min(float(cost), self.burst)
+        if bucket.tokens >= needed:
+            bucket.tokens -= cost
+            return 0.0
+        return (needed - bucket.tokens) / self.rate
+
+    def wait(self, key: str) -> float:
+        """The seconds until one token is there (0.0: now), taking nothing."""
+        bucket = self._buckets.get(key)
+        if bucket is None:
+            return 0.0
+        tokens = min(self.burst, bucket.tokens + (self.clock() - bucket.at) * self.rate)
+        return 0.0 if tokens >= 1 else (1 - tokens) / self.rate
+
+    def _refilled(self, key: str) -> Bucket:
         now = self.clock()
         bucket = self._buckets.get(key)
         if bucket is None:
@@ -40,11 +57,7 @@ class TokenBuckets:
         else:
             bucket.tokens = min(self.burst, bucket.tokens + (now - bucket.at) * self.rate)
             bucket.at = now
-        needed = min(float(cost), self.burst)
-        if bucket.tokens >= needed:
-            bucket.tokens -= cost
-            return 0.0
-        return (needed - bucket.tokens) / self.rate
+        return bucket
 
     def _forget_full(self, now: float) -> None:
         full_after = self.burst / self.rate

@@ -1,18 +1,22 @@
 """From a request to what is published and what the screen shows: plain functions.
 
-The gateway checks only what it can check alone and at once: that each code is a
-genuine code of the right kind (`QrCodec.decode`). A code that fails is refused here with
-its reason and never published. Everything else is published to `scans.raw` and the
-worker decides (unknown person, venue not the device's, too late, ...).
+The gateway refuses at once, with a machine-readable reason, what it can already tell is
+wrong, and never publishes it: a code that is not genuine or not of the right kind
+(`QrCodec.decode`'s reasons), a venue code that is not the bound device's own venue
+(`device_not_authorised`), and a scan time outside the accepted window (`too_late`,
+`future_scan`: for devices the worker's lateness and future tolerance; for self check-ins
+a few minutes either side of arrival, since the page sends at once). Everything else is
+published to `scans.raw` and the worker decides (unknown person, deactivated venue, ...).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from pipeline.privacy import mask_name
 from pipeline.registry_cache import DeviceInfo
+from schemas.dlq import RejectReason
 from schemas.qrcode import InvalidCode, QrCodec
 from schemas.registry import DeviceKind, GateMode
 from schemas.scans import Direction, RawScan, ScanSource
@@ -33,9 +37,32 @@ class Outgoing:
     answer: ScanAnswer
 
 
+@dataclass(frozen=True, slots=True)
+class TimeWindow:
+    """How far before and after its arrival a scan may be dated."""
+
+    past: timedelta
+    future: timedelta
+
+
 def refused(event_id, error: InvalidCode) -> ScanAnswer:
     return ScanAnswer(event_id=event_id, status=Status.refused, show="refused", reason=error.reason.value,
                       message=error.message)
+
+
+def refusal(event_id, reason: RejectReason, message: str) -> ScanAnswer:
+    return ScanAnswer(event_id=event_id, status=Status.refused, show="refused", reason=reason.value, message=message)
+
+
+def outside(event_id, at: datetime, now: datetime, window: TimeWindow, fix: str) -> ScanAnswer | None:
+    """A refusal if ``at`` is outside ``window`` around ``now``; None if it is inside."""
+    if at < now - window.past:
+        return refusal(event_id, RejectReason.too_late, f"scanned at {at.isoformat()}, more than "
+                       f"{window.past} before it arrived: {fix}")
+    if at > now + window.future:
+        return refusal(event_id, RejectReason.future_scan, f"scanned at {at.isoformat()}, more than "
+                       f"{window.future} after it arrived: {fix}")
+    return None
 
 
 def effective_direction(asked: Direction, mode: GateMode) -> Direction:
@@ -46,17 +73,24 @@ def effective_direction(asked: Direction, mode: GateMode) -> Direction:
 
 
 def device_scan(scan: ScanIn, device: DeviceInfo, auth: DeviceAuth, *, codec: QrCodec,
-                directory: GatewayDirectory, now: datetime) -> Outgoing | ScanAnswer:
+                directory: GatewayDirectory, now: datetime, window: TimeWindow) -> Outgoing | ScanAnswer:
     """A scan by an authenticated guard phone or station: what to publish, or a refusal."""
     try:
         person = codec.decode(scan.person_qr, expect="P")
-        if scan.venue_qr:
-            codec.decode(scan.venue_qr, expect="V")
+        venue = codec.decode(scan.venue_qr, expect="V") if scan.venue_qr else None
     except InvalidCode as error:
         return refused(scan.event_id, error)
+    if venue is not None and venue.entity_id != device.venue_id:
+        return refusal(scan.event_id, RejectReason.device_not_authorised,
+                       "this is another venue's code: this device records scans of its own venue only")
+    scanned_at = scan.scanned_at or now
+    late = outside(scan.event_id, scanned_at, now, window, "check the device clock; a scan older than the "
+                   "accepted lateness is not counted")
+    if late is not None:
+        return late
     raw = RawScan(event_id=scan.event_id, source=SOURCE_BY_KIND[auth.kind], person_qr=scan.person_qr,
                   venue_qr=scan.venue_qr or None, device_id=device.device_id, direction=scan.direction,
-                  scanned_at=scan.scanned_at or now, sent_at=scan.sent_at)
+                  scanned_at=scanned_at, sent_at=scan.sent_at)
     label = directory.venue_labels.get(device.venue_id)
     full_name = directory.full_name(person.entity_id)
     name = None
@@ -68,15 +102,21 @@ def device_scan(scan: ScanIn, device: DeviceInfo, auth: DeviceAuth, *, codec: Qr
     return Outgoing(person.entity_id.encode(), raw.to_bytes(), answer)
 
 
-def self_checkin(checkin: SelfCheckIn, *, codec: QrCodec, now: datetime) -> Outgoing | ScanAnswer:
+def self_checkin(checkin: SelfCheckIn, *, codec: QrCodec, now: datetime, window: TimeWindow) -> Outgoing | ScanAnswer:
     """A person's own check-in from the poster page, keyed by the person id (no device).
-    No name in the answer: the page is not authenticated."""
+    No name in the answer: the page is not authenticated. Its time must be close to its
+    arrival: a visit cannot be backdated, nor an exit planted ahead."""
     try:
         person = codec.decode(checkin.person_qr, expect="P")
         codec.decode(checkin.venue_qr, expect="V")
     except InvalidCode as error:
         return refused(checkin.event_id, error)
+    scanned_at = checkin.scanned_at or now
+    late = outside(checkin.event_id, scanned_at, now, window, "a check-in is sent when it happens; set the "
+                   "phone's clock automatically and tap again")
+    if late is not None:
+        return late
     raw = RawScan(event_id=checkin.event_id, source=ScanSource.self_checkin, person_qr=checkin.person_qr,
-                  venue_qr=checkin.venue_qr, direction=checkin.direction, scanned_at=checkin.scanned_at or now)
+                  venue_qr=checkin.venue_qr, direction=checkin.direction, scanned_at=scanned_at)
     answer = ScanAnswer(event_id=checkin.event_id, status=Status.accepted, show="ok", direction=checkin.direction)
     return Outgoing(person.entity_id.encode(), raw.to_bytes(), answer)

@@ -4,6 +4,11 @@ the Kafka publisher and the rate limiters; and how a device is authenticated.
 Authentication: ``Authorization: Bearer <device id>:<token>``, the id and the token
 printed by `ravao device add`. The registry keeps only the token's SHA-256; the gateway
 compares hashes in constant time.
+
+Rate limits: a device's scans (its own bucket); every self check-in of a client address,
+genuine or forged (the address's bucket), then a genuine one also in the bucket of that
+person at that address, so a flood from one address spends neither another address's
+nor the person's own phone's; failed device log-ins of a client address.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ import hmac
 import logging
 import time
 from collections.abc import Sequence
+from datetime import timedelta
 
 from pipeline.kafka_io import ensure_topics
 from pipeline.kafka_local import bootstrap_servers
@@ -26,7 +32,7 @@ from .directory import DeviceAuth, GatewayDirectory, GatewayFollower
 from .errors import ApiError
 from .publisher import NotAcknowledged, Publisher
 from .rate_limit import TokenBuckets
-from .scans import Outgoing
+from .scans import Outgoing, TimeWindow
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +52,12 @@ class Gateway:
         self.directory = GatewayDirectory()
         self.device_buckets = TokenBuckets(settings.gateway_device_rate, settings.gateway_device_burst)
         self.person_buckets = TokenBuckets(settings.gateway_self_rate, settings.gateway_self_burst)
+        self.client_buckets = TokenBuckets(settings.gateway_client_rate, settings.gateway_client_burst)
+        self.auth_failures = TokenBuckets(settings.gateway_auth_failure_rate, settings.gateway_auth_failure_burst)
+        self.device_window = TimeWindow(past=timedelta(hours=settings.accepted_lateness_hours),
+                                        future=timedelta(minutes=settings.future_tolerance_minutes))
+        skew = timedelta(seconds=settings.gateway_self_clock_skew_seconds)
+        self.self_window = TimeWindow(past=skew, future=skew)
         self.bootstrap: str | None = None
         self.follower: GatewayFollower | None = None
         self.publisher: Publisher | None = None
@@ -92,9 +104,20 @@ class Gateway:
                            "in a moment", retry_after=2)
 
     # --- devices -----------------------------------------------------------------------------
-    async def authenticate(self, credentials: str | None) -> tuple[DeviceInfo, DeviceAuth]:
-        """The device named by ``<device id>:<token>``, or ApiError 401/403."""
+    async def authenticate(self, credentials: str | None, client: str) -> tuple[DeviceInfo, DeviceAuth]:
+        """The device named by ``<device id>:<token>``, or ApiError 401/403; 429 once ``client``
+        failed too often. Each check is a hash compared in constant time, so a right token is
+        let in even then: the limit bounds the work and the noise of guessing (a token has
+        192 random bits), and never locks out a device that shares an address with a guesser."""
         self.require_ready()
+        try:
+            return await self._authenticate(credentials, client)
+        except ApiError as error:
+            if error.status == 401:
+                self._failed(client)
+            raise
+
+    async def _authenticate(self, credentials: str | None, client: str) -> tuple[DeviceInfo, DeviceAuth]:
         if not credentials:
             raise unauthorised("missing_credentials", "send 'Authorization: Bearer <device id>:<token>', "
                                "the id and token printed by `ravao device add`")
@@ -102,8 +125,9 @@ class Gateway:
         if not sep or not device_id or not token:
             raise unauthorised("missing_credentials", "the bearer token must be '<device id>:<token>'")
         device, auth = self.directory.device(device_id), self.directory.device_auth.get(device_id)
-        if device is None or auth is None:
-            # Registered a moment ago? Read the registry topics to their end first.
+        if (device is None or auth is None) and not self.auth_failures.wait(client):
+            # Registered a moment ago? Read the registry topics to their end first (not for
+            # an address that keeps failing: each read costs seconds).
             try:
                 await asyncio.wait_for(self.follower.catch_up(if_older_than=time.time()), CATCH_UP_SECONDS)
             except TimeoutError:
@@ -121,14 +145,29 @@ class Gateway:
             raise ApiError(403, "device_inactive", "this device was deactivated by the venue")
         return device, auth
 
+    def _failed(self, client: str) -> None:
+        wait = self.auth_failures.take(client)
+        if wait:
+            raise ApiError(429, "rate_limited", "too many failed log-ins from this address: check the device id "
+                           "and token, and wait before trying again", retry_after=wait)
+
     def limit_device(self, device_id: str, scans: int) -> None:
         wait = self.device_buckets.take(device_id, scans)
         if wait:
             raise ApiError(429, "rate_limited", f"this device sends more than {self.settings.gateway_device_rate:g} "
                            "scans per second: wait and send again", retry_after=wait)
 
-    def limit_person(self, person_id: str) -> None:
-        wait = self.person_buckets.take(person_id)
+    def limit_client(self, client: str) -> None:
+        """Every self check-in an address sends, before its body is read."""
+        wait = self.client_buckets.take(client)
+        if wait:
+            raise ApiError(429, "rate_limited", "too many check-ins from this address: wait a moment",
+                           retry_after=wait)
+
+    def limit_person(self, person_id: str, client: str) -> None:
+        """A genuine self check-in: the person's bucket at this address (a flood elsewhere
+        does not spend the person's own)."""
+        wait = self.person_buckets.take(f"{person_id} {client}")
         if wait:
             raise ApiError(429, "rate_limited", "too many check-ins in a short time: wait a moment",
                            retry_after=wait)

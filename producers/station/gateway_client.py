@@ -10,8 +10,8 @@ Answers, and what the station does:
 
 | answer | meaning | the station |
 |---|---|---|
-| 200 ``{"results": [{"event_id", "status", "reason"}, ...]}`` | per scan: ``accepted`` (Kafka has it) or ``refused`` (final) | forgets accepted scans, moves refused ones to the local ``refused`` table; a scan missing from the results is sent again |
-| 429, 503 (``Retry-After``), 500, 502, 504, no answer | try later | retries the same batch with backoff |
+| 200 ``{"results": [{"event_id", "status", "reason"}, ...]}`` | per scan: ``accepted`` (Kafka has it) or ``refused`` (final: a code that is not genuine, another venue's code, ``too_late``, ``future_scan``) | forgets accepted scans, moves refused ones with their reason to the local ``refused`` table and goes on with the queue; a scan missing from the results is sent again |
+| 408 (the body was too slow), 429, 503 (``Retry-After``), 500, 502, 504, no answer | try later | retries the same batch with backoff |
 | 401, 403 | the device or its token is not accepted | keeps everything queued, tells the operator, retries slowly |
 | 404, 405 | no such endpoint: a wrong gateway URL | the same |
 | 413 | the batch is too large | halves the batch |
@@ -33,7 +33,7 @@ log = logging.getLogger(__name__)
 BATCH_PATH = "/api/v1/scans/batch"
 CHECKIN_PATH = "/api/v1/checkins"  # self check-ins, no device (the simulator sends them)
 ACKNOWLEDGED = {"accepted", "duplicate"}
-RETRYABLE = {429, 500, 502, 503, 504}
+RETRYABLE = {408, 429, 500, 502, 503, 504}
 OPERATOR = {401: "the gateway does not accept this station's token",
             403: "the gateway refuses this device (deactivated, or not a reader station?)",
             404: "the gateway has no scan endpoint there: is the gateway URL right?",

@@ -7,6 +7,11 @@
   var config = JSON.parse(document.body.dataset.config);
   var STORE = "ravao.personCode";
   var pending = null;  // the check-in being sent: resent with the same event id until stored
+  var tappedAt = 0;  // when it was tapped (this phone's clock; only the difference counts)
+  // The gateway takes a check-in dated at most maxAgeSeconds from its arrival: an unsent one
+  // is given up a little before that, and the person taps again.
+  var maxAgeMs = Math.max(10, (config.maxAgeSeconds || 300) - 10) * 1000;
+  var WINDOW_REASONS = { too_late: 1, future_scan: 1 };
   var retryTimer = null;
   var camera = null;
 
@@ -39,8 +44,18 @@
     });
   }
 
+  function giveUp() {
+    pending = null;
+    clearTimeout(retryTimer);
+    el("retry").hidden = true;
+    el("btn-in").disabled = el("btn-out").disabled = false;
+    R.showResult("refused", ["CHƯA GỬI ĐƯỢC: hãy bấm lại", "Not sent in time: tap again"],
+                 ["Lượt bấm cũ đã bị huỷ", "The earlier tap was dropped"]);
+  }
+
   function send() {
     var body = pending;
+    if (Date.now() - tappedAt > maxAgeMs) { giveUp(); return; }
     el("btn-in").disabled = el("btn-out").disabled = true;
     R.showResult("pending", ["Đang gửi…", "Sending…"]);
     R.call("POST", "/api/v1/checkins", body).then(function (answer) {
@@ -51,6 +66,11 @@
         var title = body.direction === "in" ? ["ĐÃ VÀO", "Checked in"] : ["ĐÃ RA", "Checked out"];
         var venue = el("venue-name").textContent;
         R.showResult("ok", title, [(venue ? venue + " · " : "") + R.timeNow(), "Cảm ơn bạn! Thank you!"]);
+      } else if (answer.ok && WINDOW_REASONS[answer.body.reason] && body.scanned_at && Date.now() - tappedAt < 60000) {
+        // Just tapped, yet refused for its time: this phone's clock is wrong. The same
+        // check-in again without a time: the gateway dates it on arrival.
+        delete body.scanned_at;
+        send();
       } else if (answer.ok) {
         pending = null;
         el("retry").hidden = true;
@@ -70,8 +90,9 @@
 
   function checkin(direction) {
     if (pending) { send(); return; }  // a tap while one is waiting: send that one again
+    tappedAt = Date.now();
     pending = { event_id: R.uuid4(), venue_qr: config.venueCode, person_qr: stored(), direction: direction,
-                scanned_at: new Date().toISOString() };
+                scanned_at: new Date(tappedAt).toISOString() };
     send();
   }
 

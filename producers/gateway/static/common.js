@@ -24,9 +24,14 @@ var Ravao = (function () {
     bad_token: ["Sai mã bí mật", "Wrong token"],
     missing_credentials: ["Chưa đăng nhập", "Not logged in"],
     device_inactive: ["Thiết bị đã bị khoá", "Device deactivated"],
-    invalid_request: ["Yêu cầu không hợp lệ", "Invalid request"]
+    invalid_request: ["Yêu cầu không hợp lệ", "Invalid request"],
+    too_late: ["Giờ quét quá cũ: kiểm tra đồng hồ", "Scan time too old: check the clock"],
+    future_scan: ["Giờ quét ở tương lai: kiểm tra đồng hồ", "Scan time in the future: check the clock"],
+    device_not_authorised: ["Mã của địa điểm khác", "Another venue's code"],
+    body_timeout: ["Mạng chậm: đang thử lại", "Slow network: retrying"]
   };
-  var RETRYABLE = { rate_limited: 1, kafka_unavailable: 1, not_ready: 1, network: 1, internal_error: 1 };
+  var RETRYABLE = { rate_limited: 1, kafka_unavailable: 1, not_ready: 1, network: 1, internal_error: 1,
+                    body_timeout: 1 };
 
   function reasonText(reason) {
     return REASONS[reason] || [reason || "Lỗi", reason || "Error"];
