@@ -112,7 +112,8 @@ def trace(
     fmt: str = typer.Option("table", "--format", "-f", help="table, csv or json"),
     with_names: bool = typer.Option(False, "--with-names", help="Add names, phones and ID numbers (tracing "
                                     "role); writes who asked to the audit log first"),
-    actor: str = typer.Option(None, help="Who is asking, for the audit log (default: the login name)"),
+    actor: str = typer.Option(None, help="Whom you ask for, kept in the audit row as a claim; the row's "
+                              "actor is the account the warehouse's door sees"),
 ) -> None:
     """List a case's contacts: F1 (at the same venue at the same time, for at least the
     minimum overlap in total) and, with --depth 2, F2. Ranked by total overlap, with the
@@ -141,7 +142,7 @@ def trace(
             raise QueryInputError("--to must be after --from")
         result = run_trace(warehouse, request)
         if with_names:
-            result = add_names(warehouse, result, request, actor)
+            result = add_names(warehouse, result, request, on_behalf_of=actor)
     sys.stdout.write(render(result, fmt))
 
 
