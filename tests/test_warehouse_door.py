@@ -9,6 +9,7 @@ listener, and leaves the engine taking writes."""
 from __future__ import annotations
 
 import itertools
+import os
 import socket
 import threading
 import uuid
@@ -17,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from conftest import run_cli
 from pipeline.cli.warehouse import sql as sql_command
 from pipeline.settings import Settings
 from pipeline.sink.endpoint import Endpoint
@@ -284,3 +286,18 @@ def test_a_writer_opened_beside_the_door_still_writes(door: Door) -> None:
     with open_warehouse(door.settings) as writer:
         assert writer is door.warehouse
         door.write_still_succeeds()
+
+
+def test_ravao_sql_with_a_hostile_file_exits_2_with_the_refusal(door: Door) -> None:
+    env = {**os.environ, "RAVAO_DATA_DIR": str(door.settings.data_dir), "RAVAO_SINK_PORT": "0"}
+    env.pop("RAVAO_CLICKHOUSE_URL", None)
+    path = door.tmp / "hostile.sql"
+    for attack in ("KILL QUERY WHERE query ILIKE 'INSERT%' SYNC",
+                   f"SELECT 1 INTO OUTFILE '{door.tmp}/outfile.csv'",
+                   "SELECT * FROM file('/etc/passwd', 'LineAsString')"):
+        path.write_text(attack)
+        result = run_cli("sql", str(path), env=env, check=False)
+        assert result.returncode == 2 and "refused: " in result.stderr, result.stderr
+        assert "root:" not in result.stdout + result.stderr
+    assert not (door.tmp / "outfile.csv").exists()
+    door.write_still_succeeds()

@@ -129,6 +129,7 @@ def admit(sql: str, params: Mapping[str, Any], engine: Engine, *, personal: bool
     _check_statement(tree)
     table_functions, databases, current = engine.catalogue()
     table_functions = {name.lower() for name in table_functions}
+    databases = {name.lower() for name in databases}
     for node in tree:
         _check_node(node, table_functions, databases, current, personal)
     _check_clauses(tree)
@@ -218,6 +219,7 @@ def _check_clauses(tree: list[Node]) -> None:
 
 
 def _check_node(node: Node, table_functions: set[str], databases: set[str], current: str, personal: bool) -> None:
+    """``table_functions`` and ``databases`` in lower case: the checks ignore case, to refuse more, not less."""
     if node.kind == "Set":
         raise Refused("refused: a SETTINGS clause; reads run with fixed settings and limits, so remove it")
     if node.kind == "Function":
@@ -237,8 +239,7 @@ def _check_node(node: Node, table_functions: set[str], databases: set[str], curr
             raise Refused(f"refused: {node.name} holds personal data (names, phones, ID numbers, or who read "
                           "them); it is read only by the named queries that need it, e.g. `ravao trace PERSON "
                           "--with-names`, which writes the audit row")
-        lowered_databases = {d.lower() for d in databases}
-        if len(parts) >= 2 and parts[0].lower() in lowered_databases and parts[0] != current:
+        if len(parts) >= 2 and parts[0].lower() in databases and parts[0] != current:
             if not (parts[0] == "system" and parts[1] in SYSTEM_TABLES):
                 raise Refused(f"refused: {node.name}; the door reads this warehouse's tables and the catalogue "
                               "(system." + ", system.".join(sorted(SYSTEM_TABLES)) + ") only")
@@ -248,6 +249,9 @@ def _article(word: str) -> str:
     return "an" if word[:1].upper() in "AEIOU" else "a"
 
 
-def _first_line(exc: Exception) -> str:
+def _first_line(exc: Exception, limit: int = 300) -> str:
+    """The engine's message, without the echo of the whole statement it was handed."""
     text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
+    line = text.splitlines()[0] if text else type(exc).__name__
+    line = line.split(": In scope ")[0]
+    return line if len(line) <= limit else line[:limit] + "..."
