@@ -140,6 +140,10 @@ class Settings(BaseSettings):
     query_max_result_bytes: int = Field(
         256 * 1024 * 1024, ge=1, description="Most bytes a read through the door may return (more: an error).",
     )
+    query_max_memory_bytes: int = Field(
+        2 * 1024 ** 3, ge=1, description="Most memory a read through the door may use (more: an error), so "
+        "that an analyst's query cannot take the memory of the process that writes.",
+    )
 
     # --- the gateway (HTTP API and web scanner pages) -----------------------------------
     gateway_host: str = Field(

@@ -85,7 +85,7 @@ class Door:
 def door(tmp_path_factory: pytest.TempPathFactory):
     tmp = tmp_path_factory.mktemp("door")
     settings = Settings(data_dir=tmp / "data", clickhouse_url=None, sink_port=0)
-    limits = read_settings(TIMEOUT_SECONDS, 1000, 1024 * 1024)
+    limits = read_settings(TIMEOUT_SECONDS, 1000, 1024 * 1024, 256 * 1024 ** 2)
     warehouse = open_embedded(settings.warehouse_dir, limits)
     migrate(warehouse, 30)
     warehouse.insert_json("personal_data", PersonalData(person_id=PERSON, full_name="Trần Thị Bình",
@@ -256,6 +256,9 @@ def test_limits_stop_a_read_and_the_next_read_gets_its_own_answer(door: Door) ->
     with pytest.raises(WarehouseError, match="TIMEOUT_EXCEEDED|Timeout exceeded"):
         door.warehouse.query("SELECT count() FROM system.numbers")
     assert door.warehouse.query("SELECT 43 AS n").rows == [[43]]
+    with pytest.raises(WarehouseError, match="MEMORY_LIMIT_EXCEEDED|memory limit"):
+        door.warehouse.query("SELECT length(groupArray(number)) FROM numbers(1000000000)")
+    assert door.warehouse.query("SELECT 44 AS n").rows == [[44]]
     door.write_still_succeeds()
 
 

@@ -105,11 +105,13 @@ class Node:
     name: str
 
 
-def read_settings(timeout_seconds: float, max_result_rows: int, max_result_bytes: int) -> dict[str, Any]:
-    """The second wall, for every reader: no changes, and bounded time and result size.
-    ``readonly`` comes last: once it is set, a session takes no further settings."""
+def read_settings(timeout_seconds: float, max_result_rows: int, max_result_bytes: int,
+                  max_memory_bytes: int) -> dict[str, Any]:
+    """The second wall, for every reader: no changes, and bounded time, memory and result
+    size. ``readonly`` comes last: once it is set, a session takes no further settings."""
     return {"max_execution_time": timeout_seconds, "max_result_rows": max_result_rows,
-            "max_result_bytes": max_result_bytes, "result_overflow_mode": "throw", "readonly": 1}
+            "max_result_bytes": max_result_bytes, "result_overflow_mode": "throw",
+            "max_memory_usage": max_memory_bytes, "readonly": 1}
 
 
 def configured_read_settings() -> dict[str, Any]:
@@ -118,7 +120,7 @@ def configured_read_settings() -> dict[str, Any]:
 
     settings = get_settings()
     return read_settings(settings.query_timeout_seconds, settings.query_max_result_rows,
-                         settings.query_max_result_bytes)
+                         settings.query_max_result_bytes, settings.query_max_memory_bytes)
 
 
 def admit(sql: str, params: Mapping[str, Any], engine: Engine, *, personal: bool = False) -> str:
