@@ -174,6 +174,9 @@ ATTACKS = [
     ("dictGet()", "SELECT dictGet('leak', 'phone', toUInt64(1))", "dictGet()"),
     ("dictHas()", "SELECT dictHas('leak', toUInt64(1))", "dictHas()"),
     ("dictionary()", "SELECT * FROM dictionary('leak')", "dictionary()"),
+    ("an AI function sends data out", "SELECT aiGenerate('Trần Thị Bình, 0981234791')", "AI provider"),
+    ("an AI function in upper case", "SELECT AIEmbed(person_id) FROM persons", "AI provider"),
+    ("a classifier loads a model", "SELECT naiveBayesClassifier('model', 'text')", "model"),
     ("CREATE DICTIONARY from a file",
      "CREATE DICTIONARY d (a UInt64) PRIMARY KEY a SOURCE(FILE(path '/etc/passwd' format 'TSV')) "
      "LAYOUT(FLAT()) LIFETIME(0)", "CREATE statement"),

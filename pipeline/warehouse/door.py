@@ -55,7 +55,14 @@ DENIED_FUNCTIONS = {
     "addresstoline": "introspects the engine", "addresstolinewithinlines": "introspects the engine",
     "addresstosymbol": "introspects the engine", "demangle": "introspects the engine",
 }
-DICTIONARY_FUNCTIONS = "dict"  # dictGet, dictHas, dictIsIn, ...: a dictionary's source may be anything
+# Families, by prefix: a dictionary's source may be a file, a URL, a server or a program
+# (dictGet, dictHas, dictIsIn, ...); the AI functions send their input to a provider over
+# the network (aiGenerate, AIEmbed, ...); the Bayes classifiers load a model from disk.
+DENIED_PREFIXES = {
+    "dict": "reads a dictionary, whose source may be a file, a URL, a server or a program",
+    "ai": "sends its input to an AI provider over the network",
+    "naivebayes": "loads a model from the server's files",
+}
 # The catalogue: what an analyst (and `ravao warehouse status`) may ask of `system`.
 SYSTEM_TABLES = frozenset({"one", "numbers", "numbers_mt", "zeros", "zeros_mt", "tables", "columns", "parts",
                            "databases", "functions", "table_functions", "data_type_families", "formats"})
@@ -230,9 +237,8 @@ def _check_node(node: Node, table_functions: set[str], databases: set[str], curr
             raise Refused(f"refused: the table function {node.name}(); it reaches outside the warehouse's own "
                           "tables (files, URLs, other servers, programs, or tables by pattern). Allowed: "
                           + ", ".join(sorted(ALLOWED_TABLE_FUNCTIONS)))
-        why = DENIED_FUNCTIONS.get(lowered) or ("reads a dictionary, whose source may be a file, a URL, "
-                                                "a server or a program" if lowered.startswith(DICTIONARY_FUNCTIONS)
-                                                else None)
+        why = DENIED_FUNCTIONS.get(lowered) or next(
+            (reason for prefix, reason in DENIED_PREFIXES.items() if lowered.startswith(prefix)), None)
         if why:
             raise Refused(f"refused: the function {node.name}(); it {why}")
     if node.kind in ("Identifier", "TableIdentifier"):
