@@ -6,6 +6,7 @@ Without a live sink, readers open chdb directly."""
 from __future__ import annotations
 
 import json
+import socket
 import urllib.error
 import urllib.request
 from dataclasses import replace
@@ -15,6 +16,7 @@ import pytest
 
 from pipeline.settings import Settings
 from pipeline.sink.endpoint import Endpoint
+from pipeline.sink.peer import loopback_peer_account
 from pipeline.warehouse import WarehouseError, open_for_reading, open_warehouse
 from pipeline.warehouse.connect import running_sink
 from pipeline.warehouse.door import local_account
@@ -99,3 +101,11 @@ def test_without_a_live_sink_readers_open_the_warehouse_directly(tmp_path: Path)
     with open_for_reading(settings) as warehouse:
         assert isinstance(warehouse, EmbeddedWarehouse)
         assert warehouse.query("SELECT 1").rows == [[1]]
+
+
+def test_the_account_on_the_other_end_of_a_loopback_connection_is_the_kernels_word() -> None:
+    with socket.create_server(("127.0.0.1", 0)) as server, socket.create_connection(server.getsockname()) as client:
+        accepted, (_, client_port) = server.accept()
+        with accepted:
+            assert loopback_peer_account(client_port, server.getsockname()[1]) == local_account()
+    assert loopback_peer_account(1, 2) is None  # no such connection

@@ -104,7 +104,7 @@ class EmbeddedWarehouse(Warehouse):
     def query(self, sql: str, params: Mapping[str, Any] | None = None) -> Result:
         return Result.from_json(self.query_raw(sql, bind(params)))
 
-    def query_raw(self, sql: str, bound: Mapping[str, str], personal: bool = False) -> bytes:
+    def query_raw(self, sql: str, bound: Mapping[str, str], *, personal: bool = False) -> bytes:
         """The engine's JSONCompact answer, for parameters already in ClickHouse's text
         form (the sink's endpoint passes on what its client encoded), if the door admits
         ``sql``; `door.Refused` otherwise."""

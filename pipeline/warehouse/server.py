@@ -76,7 +76,7 @@ class ServerWarehouse(Warehouse):
             "SELECT (SELECT groupArray(name) FROM system.databases), currentDatabase()", {}, "JSONCompact")).rows[0]
         return self._table_functions, set(databases), current
 
-    def query(self, sql: str, params: Mapping[str, Any] | None = None, personal: bool = False) -> Result:
+    def query(self, sql: str, params: Mapping[str, Any] | None = None, *, personal: bool = False) -> Result:
         params = dict(params or {})
         admitted = door.admit(sql, params, self, personal=personal)
         return Result.from_json(self._ask(admitted, params, "JSONCompact"))
