@@ -130,6 +130,20 @@ class Settings(BaseSettings):
         description="Port on 127.0.0.1 where the embedded sink answers read-only SQL for `ravao sql` and "
         "`ravao trace`; 0: any free port (written to RAVAO_DATA_DIR/sink.json).",
     )
+    query_timeout_seconds: float = Field(
+        300.0, gt=0, description="Longest a read through the warehouse's door (`ravao sql`, `ravao trace`, the "
+        "sink's endpoint) may run before the engine stops it.",
+    )
+    query_max_result_rows: int = Field(
+        1_000_000, ge=1, description="Most rows a read through the door may return (more: an error, not a cut).",
+    )
+    query_max_result_bytes: int = Field(
+        256 * 1024 * 1024, ge=1, description="Most bytes a read through the door may return (more: an error).",
+    )
+    query_max_memory_bytes: int = Field(
+        2 * 1024 ** 3, ge=1, description="Most memory a read through the door may use (more: an error), so "
+        "that an analyst's query cannot take the memory of the process that writes.",
+    )
 
     # --- the gateway (HTTP API and web scanner pages) -----------------------------------
     gateway_host: str = Field(

@@ -21,6 +21,7 @@ from pipeline.settings import Settings
 from pipeline.topics import Topics
 from pipeline.warehouse import open_warehouse
 from pipeline.warehouse.connect import running_sink
+from pipeline.warehouse.door import local_account
 from pipeline.warehouse.via_sink import read_state
 from scenario import scripted_day
 from schemas import PersonalData
@@ -79,5 +80,7 @@ def test_a_scripted_day_lands_as_its_planned_visits_and_is_queried_through_the_s
         assert got == want
         assert warehouse.query("SELECT count() FROM dead_letters FINAL WHERE reason = 'bad_signature'").scalar() \
             == day.forged
-        audit = warehouse.query("SELECT actor, action, subject FROM audit_log").rows
-        assert audit == [["tracer-7", "trace_with_names", contact]]
+        trail = warehouse.read_personal("audit_trail", {}, action="audit_trail", subject="", detail={}).rows
+        audit = [(actor, action, subject) for _, actor, action, subject, _, _ in trail if action != "audit_trail"]
+        assert audit == [(local_account(), "trace_with_names", contact)]  # the actor the sink saw, not a claim
+        assert json.loads(trail[0][4])["claimed"]["on_behalf_of"] == "tracer-7"

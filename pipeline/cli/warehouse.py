@@ -71,9 +71,11 @@ def sql(
                                     "2026-03-01T08:00 (UTC unless an offset is given), now or now-14d"),
     fmt: str = typer.Option("table", "--format", "-f", help="table, csv or json"),
 ) -> None:
-    """Run a query of the library, or any read-only .sql file, with typed {name:Type}
-    parameters. Goes through the running sink if it holds the embedded warehouse.
-    Personal data is read only by `ravao trace --with-names`.
+    """Run a query of the library, or a .sql file holding one read (SELECT, WITH ...
+    SELECT), with typed {name:Type} parameters. The warehouse's door refuses anything
+    else: writes, KILL, SYSTEM, SETTINGS, INTO OUTFILE, table functions that reach files,
+    URLs, servers or programs, and personal tables (read only by `ravao trace
+    --with-names`). Goes through the running sink if it holds the embedded warehouse.
 
     Example: ravao sql f1_contacts -p person=PBCDEFGHIJKLNOP -p from=now-14d -p to=now -p min_overlap_seconds=15m
     """
@@ -89,9 +91,6 @@ def sql(
             typer.echo(f"{item.name:24} {item.summary}\n{'':24} ({params})")
         return
     chosen = load(query)
-    if chosen.reads_personal_data:
-        raise QueryInputError("this query reads personal data: use `ravao trace PERSON --with-names`, "
-                              "which writes an audit row first")
     values = {}
     for item in param:
         name, sep, value = item.partition("=")
@@ -113,7 +112,8 @@ def trace(
     fmt: str = typer.Option("table", "--format", "-f", help="table, csv or json"),
     with_names: bool = typer.Option(False, "--with-names", help="Add names, phones and ID numbers (tracing "
                                     "role); writes who asked to the audit log first"),
-    actor: str = typer.Option(None, help="Who is asking, for the audit log (default: the login name)"),
+    actor: str = typer.Option(None, help="Whom you ask for, kept in the audit row as a claim; the row's "
+                              "actor is the account the warehouse's door sees"),
 ) -> None:
     """List a case's contacts: F1 (at the same venue at the same time, for at least the
     minimum overlap in total) and, with --depth 2, F2. Ranked by total overlap, with the
@@ -142,7 +142,7 @@ def trace(
             raise QueryInputError("--to must be after --from")
         result = run_trace(warehouse, request)
         if with_names:
-            result = add_names(warehouse, result, request, actor)
+            result = add_names(warehouse, result, request, on_behalf_of=actor)
     sys.stdout.write(render(result, fmt))
 
 

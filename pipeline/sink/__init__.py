@@ -5,5 +5,6 @@
     writer.py    writing a batch: rows, scans once per event id, then the position
     sink.py      the consumer loop: batching, back-pressure, rebalances, stopping
     endpoint.py  read-only SQL on 127.0.0.1 while the sink holds the embedded engine
+    peer.py      the account on the other end of an endpoint connection, for audit rows
     service.py   `ravao sink`: all of the above in one process
 """

@@ -1,12 +1,15 @@
 """The embedded sink's read-only SQL endpoint on 127.0.0.1, for `ravao sql` and
 `ravao trace` while the sink holds the chdb directory (`pipeline.warehouse.via_sink`).
 
-    POST /health                         {"warehouse": path, "pid": n}
-    POST /query   {"sql", "params"}      the engine's JSONCompact result
-    POST /insert  {"table", "rows"}      audit_log rows only (JSONEachRow)
+    POST /health                                 {"warehouse": path, "pid": n}
+    POST /query     {"sql", "params"}            the engine's JSONCompact result
+    POST /personal  {"query", "params", "action", "subject", "detail"}
+                                                 a named personal query, audited
 
-Every request carries the token from the state file. Queries run on the engine's
-read-only session (``readonly=2``): SELECTs and settings, nothing that changes data.
+Every request carries the token from the state file. Queries pass the warehouse's door
+(`pipeline.warehouse.door`) and run on the reader session (``readonly=1``, limits). No
+route writes for the caller: the audit row of a personal read is written here, with the
+account that owns the caller's socket as its actor.
 """
 
 from __future__ import annotations
@@ -20,7 +23,8 @@ from pathlib import Path
 
 from ..warehouse.base import WarehouseError
 from ..warehouse.embedded import EmbeddedWarehouse
-from ..warehouse.via_sink import WRITABLE_THROUGH_SINK, SinkState, remove_state, write_state
+from ..warehouse.via_sink import SinkState, remove_state, write_state
+from .peer import loopback_peer_account
 
 log = logging.getLogger(__name__)
 MAX_BODY = 64 * 1024 * 1024
@@ -89,12 +93,14 @@ class Endpoint:
                         params = {str(k): str(v) for k, v in (body.get("params") or {}).items()}
                         result = endpoint.warehouse.query_raw(str(body["sql"]), params)
                         return self._reply(200, result)
-                    if self.path == "/insert":
-                        table = str(body.get("table"))
-                        if table not in WRITABLE_THROUGH_SINK:
-                            return self._error(403, f"only {', '.join(sorted(WRITABLE_THROUGH_SINK))} can be written here")
-                        endpoint.warehouse.insert_json(table, str(body["rows"]).encode())
-                        return self._reply(200, b"{}")
+                    if self.path == "/personal":
+                        actor = loopback_peer_account(self.client_address[1], endpoint.port) or "unknown local account"
+                        result = endpoint.warehouse.read_personal(
+                            str(body["query"]), dict(body.get("params") or {}), action=str(body["action"]),
+                            subject=str(body["subject"]), detail=dict(body.get("detail") or {}), actor=actor)
+                        answer = {"meta": [{"name": c, "type": t} for c, t in zip(result.columns, result.types)],
+                                  "data": result.rows}
+                        return self._reply(200, json.dumps(answer).encode())
                     return self._error(404, f"no {self.path}")
                 except WarehouseError as exc:
                     return self._error(400, str(exc))

@@ -4,6 +4,9 @@
                                 chdb on RAVAO_DATA_DIR/warehouse (this process only)
     open_for_reading(settings)  an analyst's: the server, else the running sink over local
                                 HTTP, else chdb opened directly (see `connect`)
+
+Every read of either passes the door (`door.admit`): reads of the warehouse's own tables
+only, judged on the engine's parse; personal tables only by `Warehouse.read_personal`.
 """
 
 from __future__ import annotations

@@ -125,13 +125,22 @@ class Warehouse(ABC):
 
     @abstractmethod
     def query(self, sql: str, params: Mapping[str, Any] | None = None) -> Result:
-        """Run one SELECT; the whole result in memory. Must not change data."""
+        """Run one SELECT through the warehouse's door (`door.admit`); the whole result in
+        memory. Refuses (`door.Refused`) anything that is not a read of the warehouse's own
+        non-personal tables."""
 
     @abstractmethod
     def insert_json(self, table: str, payload: bytes, token: str | None = None) -> None:
         """Insert rows given as JSONEachRow lines in one INSERT. With ``token``, an insert
         whose token the table has already seen (within ``non_replicated_deduplication_window``
         blocks) is dropped by the engine: retrying a batch cannot duplicate it."""
+
+    def read_personal(self, name: str, params: Mapping[str, Any], *, action: str, subject: str,
+                      detail: Mapping[str, Any]) -> Result:
+        """Run ``name``, a query of `door.PERSONAL_QUERIES`, after the door (not the caller)
+        wrote an audit row: the actor as the door knows it, ``action`` and ``subject`` as the
+        caller states them, ``detail`` and the bound values. No audit row, no data."""
+        raise WarehouseError(f"{self.location} does not serve personal data")
 
     def insert(self, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]],
                token: str | None = None) -> None:

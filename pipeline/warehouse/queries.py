@@ -16,8 +16,6 @@ from .migrations import SQL_DIR, statement
 QUERIES_DIR = SQL_DIR / "queries"
 PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\s*:\s*([^{}]+?)\s*\}")
 DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*(d|h|m|s)", re.I)
-# Tables only `ravao trace --with-names` reads (it writes the audit row first).
-PERSONAL_TABLES = re.compile(r"\bpersonal_data\b", re.I)
 
 
 class QueryInputError(WarehouseError):
@@ -49,10 +47,6 @@ class Query:
         text = " ".join(lines)
         ends = [i for i in (text.find(": "), text.find(". "), text.find("? ")) if i >= 0]
         return text[: min(ends) + (1 if text[min(ends)] == "?" else 0)] if ends else text
-
-    @property
-    def reads_personal_data(self) -> bool:
-        return bool(PERSONAL_TABLES.search(self.sql))
 
 
 def library() -> list[Query]:

@@ -1,14 +1,13 @@
 """`ravao trace`: a case's contacts, F1 and (depth 2) F2, through the query library.
 
 Output is person ids only. Names, phones and ID numbers are added only on request
-(``with_names``), and only after a row saying who read whose data is in the audit log:
-if that write fails, nothing personal is read.
+(``with_names``), through the warehouse's door (`Warehouse.read_personal`), which writes
+the audit row itself, with the actor it knows, before it reads: if that write fails,
+nothing personal is read.
 """
 
 from __future__ import annotations
 
-import getpass
-import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
@@ -52,17 +51,17 @@ def trace(warehouse: Warehouse, request: TraceRequest) -> Result:
     return Result(COLUMNS, [], rows)
 
 
-def add_names(warehouse: Warehouse, result: Result, request: TraceRequest, actor: str | None = None) -> Result:
-    """The result with each person's personal data, after writing the audit row."""
+def add_names(warehouse: Warehouse, result: Result, request: TraceRequest, on_behalf_of: str | None = None) -> Result:
+    """The result with each person's personal data; the door writes the audit row first.
+    ``on_behalf_of``: whom the caller says it asks for, kept in the row as a claim beside
+    the actor the door records."""
     persons = sorted({row[1] for row in result.rows})
-    actor = actor or getpass.getuser()
-    detail = json.dumps({"query": "trace", "depth": request.depth, "from": request.start.isoformat(),
-                         "to": request.end.isoformat(), "min_overlap_seconds": request.min_overlap_seconds,
-                         "persons": persons}, sort_keys=True)
-    warehouse.insert("audit_log", ["at", "actor", "action", "subject", "detail", "rows"],
-                     [(datetime.now(timezone.utc), actor, "trace_with_names", request.person, detail, len(persons))])
-    found = {}
-    if persons:
-        found = {r["person_id"]: r for r in run(warehouse, load("personal_data_of"), {"persons": persons}).dicts()}
+    detail = {"query": "trace", "depth": request.depth, "from": request.start.isoformat(),
+              "to": request.end.isoformat(), "min_overlap_seconds": request.min_overlap_seconds}
+    if on_behalf_of:
+        detail["on_behalf_of"] = on_behalf_of
+    read = warehouse.read_personal("personal_data_of", {"persons": persons}, action="trace_with_names",
+                                   subject=request.person, detail=detail)
+    found = {r["person_id"]: r for r in read.dicts()}
     rows = [row + [found.get(row[1], {}).get(c, "") for c in NAME_COLUMNS] for row in result.rows]
     return Result(result.columns + NAME_COLUMNS, [], rows)

@@ -4,6 +4,8 @@ chdb locks its directory to one process, the sink. While the sink runs, it answe
 read-only SQL on 127.0.0.1 (`pipeline.sink.endpoint`) and says where in a state file,
 ``RAVAO_DATA_DIR/sink.json`` (mode 600, with a random token that every request must
 carry: only the user who runs the sink can read it). `SinkClient` is the reading side.
+The sink's door decides what runs (`door.admit`); it takes no writes from others, and a
+personal read's audit row is written by the sink itself, with the account it sees.
 """
 
 from __future__ import annotations
@@ -21,7 +23,6 @@ from typing import Any
 from .base import Result, Warehouse, WarehouseError, WarehouseUnavailable, bind
 
 STATE_FILE = "sink.json"
-WRITABLE_THROUGH_SINK = {"audit_log"}
 
 
 @dataclass(frozen=True)
@@ -66,7 +67,7 @@ def remove_state(data_dir: Path, state: SinkState) -> None:
 
 
 class SinkClient(Warehouse):
-    """Queries (and audit rows) through the sink's endpoint; everything else is refused."""
+    """Reads through the sink's endpoint; everything else is refused."""
 
     def __init__(self, state: SinkState, timeout: float = 600.0) -> None:
         self.state = state
@@ -105,8 +106,11 @@ class SinkClient(Warehouse):
     def query(self, sql: str, params: Mapping[str, Any] | None = None) -> Result:
         return Result.from_json(self._post("/query", {"sql": sql, "params": bind(params)}))
 
+    def read_personal(self, name: str, params: Mapping[str, Any], *, action: str, subject: str,
+                      detail: Mapping[str, Any]) -> Result:
+        body = {"query": name, "params": dict(params), "action": action, "subject": subject, "detail": dict(detail)}
+        return Result.from_json(self._post("/personal", body))
+
     def insert_json(self, table: str, payload: bytes, token: str | None = None) -> None:
-        if table not in WRITABLE_THROUGH_SINK:
-            raise WarehouseError(f"the sink writes only {', '.join(sorted(WRITABLE_THROUGH_SINK))} for others; "
-                                 f"stop `ravao sink` to write {table}")
-        self._post("/insert", {"table": table, "rows": payload.decode("utf-8")})
+        raise WarehouseError(f"the warehouse is open in the sink, which takes no writes from others; "
+                             f"stop `ravao sink` to write {table}")
