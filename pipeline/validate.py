@@ -17,7 +17,7 @@ from typing import Protocol
 from pydantic import ValidationError
 
 from schemas.dlq import MAX_DEAD_LETTER_MESSAGE, DeadLetter, RejectReason, raw_fields
-from schemas.qrcode import InvalidCode, QrCodec, QrError
+from schemas.qrcode import InvalidCode, QrCodec, QrError, claimed_id
 from schemas.registry import GateMode, VenueCategory
 from schemas.scans import MAX_RAW_SCAN_BYTES, Direction, RawScan, ScanSource, ValidScan
 
@@ -93,6 +93,18 @@ def validate(raw: bytes | None, *, codec: QrCodec, registry: RegistryView, now: 
         source_topic=position.topic, source_partition=position.partition, source_offset=position.offset,
         event_id=event_id, rejected_at=now,
     )
+
+
+def source_of(raw: bytes | None) -> str | None:
+    """Who sent a refused scan: its device, or for a self check-in the venue its code
+    names (not verified); None for what is not a scan."""
+    try:
+        scan = RawScan.model_validate_json(raw)  # type: ignore[arg-type]
+    except (ValidationError, TypeError, ValueError):
+        return None
+    if scan.source is ScanSource.self_checkin:
+        return claimed_id(scan.venue_qr or "")
+    return scan.device_id
 
 
 def _parse(raw: bytes | None) -> RawScan:
