@@ -19,7 +19,7 @@ from pipeline.keys import load_codec
 from pipeline.settings import Settings
 from pipeline.topics import Topics
 from scenario import scripted_day
-from schemas import ValidScan
+from schemas import RejectReason, ValidScan
 from schemas.dlq import MAX_DEAD_LETTER_RAW_BYTES
 from stream_helpers import LARGEST_VALUE, dead_letters, hostile_producer, start_worker, timed_stop, wait_for
 
@@ -30,6 +30,7 @@ JSON_VALUES = st.recursive(
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
     max_leaves=8,
 )
+EXAMPLES = 4  # each a batch of messages through the one worker of the test
 BOUNDED_DEAD_LETTER = 4 * MAX_DEAD_LETTER_RAW_BYTES  # base64 of the prefix, the message, the rest
 
 
@@ -103,7 +104,7 @@ def test_every_message_the_broker_accepts_ends_valid_or_as_a_bounded_dead_letter
     keys = st.one_of(st.none(), st.binary(max_size=16), st.sampled_from([p.person_id.encode() for p in day.persons]))
     worker = start_worker(settings, "w1", tmp_path)
 
-    @hypothesis_settings(max_examples=4, deadline=None, phases=[Phase.explicit, Phase.generate], database=None,
+    @hypothesis_settings(max_examples=EXAMPLES, deadline=None, phases=[Phase.explicit, Phase.generate], database=None,
                          suppress_health_check=list(HealthCheck))
     @given(st.lists(st.tuples(keys, raw_messages(valid)), min_size=1, max_size=25))
     def every_message_is_accounted_for(messages: list[tuple[bytes | None, bytes]]) -> None:
@@ -125,6 +126,9 @@ def test_every_message_the_broker_accepts_ends_valid_or_as_a_bounded_dead_letter
     try:
         every_message_is_accounted_for()
         assert worker.poll() is None
+        # The examples did run, each with its two messages larger than a scan.
+        letters = dead_letters(settings, topics.scans_dlq.name)
+        assert sum(d.reason is RejectReason.oversized and d.raw_truncated for d in letters) >= 2 * EXAMPLES
     finally:
         code, seconds = timed_stop(worker)
     assert code == 0 and seconds < 10, (code, seconds)

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from conftest import run_cli, settings_env
-from pipeline.kafka_io import produce_all, read_to_end, reliable_producer
+from pipeline.kafka_io import admin, produce_all, read_to_end, reliable_producer
 from pipeline.keys import load_codec
 from pipeline.pairing import compute_visits
 from pipeline.registry_cache import RegistryCache
@@ -32,6 +32,7 @@ from stream_helpers import (
     as_tuples,
     dead_letters,
     hostile_producer,
+    lag,
     latest_visits,
     settle,
     start_worker,
@@ -376,3 +377,27 @@ def test_a_worker_refuses_topics_whose_partitions_disagree_with_the_settings(set
     assert result.returncode == 2
     assert f"{topics.scans_raw.name} has 3" in result.stderr
     assert "RAVAO_TOPIC_PARTITIONS is 6" in result.stderr and "Set RAVAO_TOPIC_PARTITIONS" in result.stderr
+
+
+@pytest.mark.kafka
+def test_a_message_the_broker_refuses_after_the_send_stops_the_worker_before_its_offset_is_committed(
+        settings: Settings, topics: Topics, tmp_path: Path) -> None:
+    """The producer takes a dead letter, the broker then refuses it (here: scans.dlq limited
+    to 1,000 bytes). The flush before a commit does not fail for that: the offset of the
+    message it came from was committed and the dead letter lost. The worker now stops,
+    saying why, with that offset uncommitted."""
+    from confluent_kafka.admin import AlterConfigOpType, ConfigEntry, ConfigResource
+
+    resource = ConfigResource("topic", topics.scans_dlq.name, incremental_configs=[
+        ConfigEntry("max.message.bytes", "1000", incremental_operation=AlterConfigOpType.SET)])
+    client = admin(settings.kafka_bootstrap)
+    for future in client.incremental_alter_configs([resource]).values():
+        future.result(30)
+    produce_all(hostile_producer(settings), topics.scans_raw.name, [(None, b"x" * 20_000)])
+    worker = start_worker(settings, "w1", tmp_path)
+    try:
+        assert worker.wait(120) == 5
+    finally:
+        stop_worker(worker, signal.SIGKILL)
+    assert "the broker refused a message the worker produced" in (tmp_path / "w1.log").read_text()
+    assert lag(settings, f"{settings.topic_prefix}ravao-worker", topics.scans_raw.name) == 1

@@ -32,6 +32,7 @@ of that partition whose maximum stay has passed.
 from __future__ import annotations
 
 import logging
+import os
 import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -79,6 +80,7 @@ REGISTRY_REASONS = {RejectReason.unknown_venue, RejectReason.unknown_device, Rej
 STATE_TABLE = "person-state"
 EXIT_TOO_MANY_REJECTS = 3
 EXIT_BATCH_FAILED = 4
+EXIT_SEND_REFUSED = 5
 STATE_CACHE_SIZE = 200_000  # persons whose decoded state is kept in memory (a few KB each)
 BATCH = 1000  # events an agent takes at a time ...
 BATCH_WAIT = 0.05  # ... or what came within this many seconds: at most this much latency added
@@ -429,7 +431,22 @@ class Worker:
     async def _send(self, topic: str, key: bytes | None, value: bytes, partition: int | None = None) -> None:
         # The producer directly: Topic.send wraps every message in channel futures that
         # cost more than the work. Faust flushes this producer before it commits offsets.
-        await self.app.producer.send(topic, key, value, partition=partition, timestamp=None, headers=None)
+        sent = await self.app.producer.send(topic, key, value, partition=partition, timestamp=None, headers=None)
+        sent.add_done_callback(self._check_sent)
+
+    def _check_sent(self, sent) -> None:
+        """A message the broker refused after the producer took it (a topic's size limit,
+        replicas missing past the retries): the flush that precedes a commit does not
+        fail for it, so the offsets of what made it would be committed and the message
+        lost. Exit at once, before the commit that waits on the same flush can run (the
+        loop runs this callback first): the next start processes it all again."""
+        if sent.cancelled() or sent.exception() is None:
+            return
+        log.critical("the broker refused a message the worker produced (%r): the worker stops, and the next "
+                     "start processes again what it was made from; check the topic's max.message.bytes and "
+                     "its replicas", sent.exception())
+        logging.shutdown()
+        os._exit(EXIT_SEND_REFUSED)
 
     async def _send_visits(self, key: str, visits: list, partition: int) -> None:
         """``partition``: the person's (`check_partitions`)."""
