@@ -11,7 +11,7 @@ import pytest
 
 from pipeline.keys import parse_keys
 from pipeline.registry_cache import DeviceInfo, RegistryCache, VenueInfo
-from pipeline.validate import Position, validate
+from pipeline.validate import Position, source_of, validate
 from schemas import DeadLetter, RejectReason, ValidScan
 from schemas.dlq import MAX_DEAD_LETTER_RAW_BYTES
 from schemas.qrcode import QrCodec
@@ -112,3 +112,12 @@ def test_a_long_unknown_field_name_is_refused_not_raised() -> None:
     result = run(json.dumps(scan).encode())
     assert result.reason is RejectReason.undecodable
     assert len(result.message) <= 1000
+
+
+def test_a_refused_scan_names_its_source_without_trusting_it() -> None:
+    station = (EXAMPLES / "raw_scan" / "invalid" / "bad_signature__tampered_id.json").read_bytes()
+    assert source_of(station) == "DEXBBBBBBBBBBBB"
+    self_checkin = next(json.loads(p.read_text()) for p in sorted((EXAMPLES / "raw_scan" / "valid").glob("*"))
+                        if json.loads(p.read_text())["source"] == "self")
+    assert source_of(json.dumps(self_checkin).encode()) == CODEC.decode(self_checkin["venue_qr"]).entity_id
+    assert source_of(b"garbage") is None and source_of(None) is None
