@@ -21,6 +21,13 @@ only when its event was acknowledged and after the producer flushed, so a crash 
 replays, never loses. Replays are harmless downstream: a scan keeps its event id and a
 visit its id and version.
 
+Failures stay as small as they are. One scan's (a bug, a send refused) makes that scan an
+`internal_error` dead letter; the batch goes on. A whole batch's (the producer, the table)
+stops the worker with the batch unacknowledged: Faust would restart the agent past it,
+and then wait for it forever when asked to stop. A message the broker refuses after the
+producer took it exits the worker before the next commit. And any stop ends within
+`stopping.STOP_GRACE_SECONDS`; what was not committed is processed at the next start.
+
 The table keeps one `PersonState` per person (RocksDB through rocksdict, with a changelog
 topic for recovery). Faust lets a table be read and written only for the partition of the
 event being processed; within a batch each write is made on behalf of its own event
@@ -44,7 +51,6 @@ import faust
 from aiokafka.partitioner import murmur2
 from faust.streams import _current_event
 from faust.types import EventT
-
 from pydantic import ValidationError
 
 from schemas.dlq import DeadLetter, RejectReason, raw_fields
