@@ -60,6 +60,10 @@ class RegistryCache:
         if close is not None:
             close()
 
+    def is_empty(self) -> bool:
+        """No venue and no device: the registry topics were not loaded (or not found)."""
+        return not self.venues and not self.devices
+
     # --- RegistryView ------------------------------------------------------------------
     def venue(self, venue_id: str) -> VenueInfo | None:
         return self.venues.get(venue_id)

@@ -102,12 +102,14 @@ class Settings(BaseSettings):
     tick_seconds: float = Field(
         30.0, gt=0, description="How often the wall clock closes visits left open past their maximum stay."
     )
-    reject_guard_window: int = Field(
-        2000, ge=1, description="Scans over which the reject-rate guard judges (see next)."
+    reject_guard_sources: int = Field(
+        10, ge=1, description="Sources (devices, or venues for self check-ins) over which the reject guard "
+        "judges: the last this many heard from (see next)."
     )
     reject_guard_ratio: float = Field(
         0.5, gt=0, le=1,
-        description="The worker stops if more than this share of the last window was rejected.",
+        description="The worker stops if more than this share of those sources had every recent scan refused "
+        "under every key (bad_signature, expired_key) or by an empty registry; other refusals never count.",
     )
 
     # --- warehouse ----------------------------------------------------------------------

@@ -2,12 +2,12 @@
 
 `validate` takes the bytes of one `scans.raw` message and returns either a `ValidScan`
 or a `DeadLetter` with a machine-readable reason. It never raises on input: anything
-unexpected becomes an `internal_error` dead letter and a logged stack trace.
+unexpected becomes an `internal_error` dead letter and a logged stack trace. A dead
+letter keeps at most `MAX_DEAD_LETTER_RAW_BYTES` of the message, and its length.
 """
 
 from __future__ import annotations
 
-import base64
 import json
 import logging
 from dataclasses import dataclass
@@ -16,8 +16,8 @@ from typing import Protocol
 
 from pydantic import ValidationError
 
-from schemas.dlq import DeadLetter, RejectReason
-from schemas.qrcode import InvalidCode, QrCodec, QrError
+from schemas.dlq import MAX_DEAD_LETTER_MESSAGE, DeadLetter, RejectReason, raw_fields
+from schemas.qrcode import InvalidCode, QrCodec, QrError, claimed_id
 from schemas.registry import GateMode, VenueCategory
 from schemas.scans import MAX_RAW_SCAN_BYTES, Direction, RawScan, ScanSource, ValidScan
 
@@ -89,10 +89,22 @@ def validate(raw: bytes | None, *, codec: QrCodec, registry: RegistryView, now: 
         log.exception("validation failed at %s[%d]@%d", position.topic, position.partition, position.offset)
         reason, message = RejectReason.internal_error, "the validator failed on this message"
     return DeadLetter(
-        reason=reason, message=message, raw_base64=base64.b64encode(raw or b"").decode("ascii"),
+        reason=reason, message=message[:MAX_DEAD_LETTER_MESSAGE], **raw_fields(raw),
         source_topic=position.topic, source_partition=position.partition, source_offset=position.offset,
         event_id=event_id, rejected_at=now,
     )
+
+
+def source_of(raw: bytes | None) -> str | None:
+    """Who sent a refused scan: its device, or for a self check-in the venue its code
+    names (not verified); None for what is not a scan."""
+    try:
+        scan = RawScan.model_validate_json(raw)  # type: ignore[arg-type]
+    except (ValidationError, TypeError, ValueError):
+        return None
+    if scan.source is ScanSource.self_checkin:
+        return claimed_id(scan.venue_qr or "")
+    return scan.device_id
 
 
 def _parse(raw: bytes | None) -> RawScan:

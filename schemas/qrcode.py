@@ -166,6 +166,15 @@ class QrCodec:
         return decoded
 
 
+def claimed_id(raw: str) -> str | None:
+    """The id a well-formed code names, its signature not checked: to tell whose refused
+    scans they are, never to trust it. None for text that is not shaped like a code."""
+    text = _strip(raw)
+    if _shape_error(text) is not None:
+        return None
+    return text[HEADER_LENGTH : HEADER_LENGTH + ID_LENGTH]
+
+
 def display_form(code: str) -> str:
     """The code in groups of four, for printing under the QR."""
     return " ".join(code[i : i + 4] for i in range(0, len(code), 4))

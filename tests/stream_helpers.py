@@ -12,7 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from conftest import ROOT, settings_env
-from pipeline.kafka_io import read_to_end
+from pipeline.kafka_io import read_to_end, reliable_producer
 from pipeline.settings import Settings
 from schemas import DeadLetter, Visit
 
@@ -32,6 +32,26 @@ def stop_worker(process: subprocess.Popen, sig: int = signal.SIGTERM, timeout: f
     if process.poll() is None:
         os.killpg(process.pid, sig)
     return process.wait(timeout)
+
+
+def timed_stop(process: subprocess.Popen, timeout: float = 60) -> tuple[int, float]:
+    """SIGTERM, then the exit status and the seconds the process took to exit."""
+    assert process.poll() is None, f"the worker had already exited ({process.returncode})"
+    started = time.monotonic()
+    code = stop_worker(process, signal.SIGTERM, timeout)
+    return code, time.monotonic() - started
+
+
+# The local broker's message.max.bytes (Kafka's default): the largest record batch it takes.
+BROKER_MAX_MESSAGE_BYTES = 1_048_588
+LARGEST_VALUE = BROKER_MAX_MESSAGE_BYTES - 512  # what fits in one batch with its key and headers
+
+
+def hostile_producer(settings: Settings):
+    """A producer that sends what the broker accepts, uncompressed: a value of about 1 MiB
+    reaches the broker at its real size."""
+    return reliable_producer(settings.kafka_bootstrap, **{"message.max.bytes": BROKER_MAX_MESSAGE_BYTES,
+                                                          "compression.type": "none"})
 
 
 def visit_records(settings: Settings, topic: str) -> list[Visit]:

@@ -3,6 +3,7 @@ visits, whatever the delivery order, retries, a killed worker or a second worker
 
 from __future__ import annotations
 
+import base64
 import json
 import random
 import signal
@@ -15,23 +16,28 @@ from pathlib import Path
 import pytest
 
 from conftest import run_cli, settings_env
-from pipeline.kafka_io import produce_all, reliable_producer
+from pipeline.kafka_io import admin, produce_all, read_to_end, reliable_producer
 from pipeline.keys import load_codec
 from pipeline.pairing import compute_visits
 from pipeline.registry_cache import RegistryCache
 from pipeline.settings import Settings
 from pipeline.topics import Topics
 from pipeline.validate import Position, validate
-from scenario import Day, scripted_day
+from scenario import Day, _scan, scripted_day
 from schemas import RejectReason, ValidScan
+from schemas.dlq import MAX_DEAD_LETTER_RAW_BYTES
 from schemas.qrcode import InvalidCode
 from stream_helpers import (
+    LARGEST_VALUE,
     as_tuples,
     dead_letters,
+    hostile_producer,
+    lag,
     latest_visits,
     settle,
     start_worker,
     stop_worker,
+    timed_stop,
     visit_records,
     wait_for,
 )
@@ -79,7 +85,7 @@ def publish_day(settings: Settings, topics: Topics, day: Day, parts: int = 1, pa
         produce_all(producer, topics.scans_raw.name, keyed(settings, day.late))
 
 
-def assert_planned(settings: Settings, topics: Topics, day: Day) -> None:
+def assert_planned(settings: Settings, topics: Topics, day: Day, also_refused: Counter | None = None) -> None:
     latest = latest_visits(visit_records(settings, topics.visits.name))
     got = as_tuples(latest)
     missing, extra = day.expected - got, got - day.expected
@@ -87,7 +93,7 @@ def assert_planned(settings: Settings, topics: Topics, day: Day) -> None:
                                       f"{len(extra)} unexpected, e.g. {sorted(extra)[:3]}"
     # At-least-once: a dead letter may be written twice (after a kill), never with another reason.
     rejected = {(d.event_id, d.reason) for d in dead_letters(settings, topics.scans_dlq.name)}
-    assert Counter(reason for _, reason in rejected) == {RejectReason.bad_signature: day.forged}
+    assert Counter(reason for _, reason in rejected) == {RejectReason.bad_signature: day.forged, **(also_refused or {})}
 
 
 def test_the_plan_of_the_day_and_the_pairing_rules_agree(settings: Settings) -> None:
@@ -226,17 +232,112 @@ def test_every_example_raw_scan_ends_where_its_name_says(settings: Settings, top
 
 
 @pytest.mark.kafka
-def test_the_reject_guard_stops_a_worker_that_refuses_almost_everything(settings: Settings, topics: Topics,
-                                                                        tmp_path: Path) -> None:
-    produce_all(reliable_producer(settings.kafka_bootstrap), topics.scans_raw.name,
-                [(None, b"not a scan %d" % i) for i in range(120)])
-    worker = start_worker(settings, "w1", tmp_path, RAVAO_REJECT_GUARD_WINDOW="100")
+def test_a_wrong_key_for_everything_still_stops_the_worker_with_its_message(settings: Settings, topics: Topics,
+                                                                          day: Day, tmp_path: Path) -> None:
+    """Every code refused under every key, from every device and venue: a broken deployment."""
+    day.publish(settings.kafka_bootstrap, topics)
+    publish_day(settings, topics, day)
+    worker = start_worker(settings, "w1", tmp_path, RAVAO_QR_KEYS="KB=a-key-that-signed-none-of-these-codes")
     try:
-        assert worker.wait(120) != 0
+        assert worker.wait(120) == 3
     finally:
         stop_worker(worker, signal.SIGKILL)
     log = (tmp_path / "w1.log").read_text()
-    assert "of the last 100 scans were rejected" in log
+    assert "of the last 10 sources (devices, or venues for self check-ins)" in log
+    assert "check that RAVAO_QR_KEYS holds the keys the codes were signed with" in log
+
+
+@pytest.mark.kafka
+def test_a_station_backlog_too_late_and_floods_of_wrong_venue_and_far_future_scans_never_stop_the_worker(
+        settings: Settings, topics: Topics, tmp_path: Path) -> None:
+    """Refused input is not a broken deployment, however much of it: a station's offline
+    backlog older than the lateness, a device sending another venue's code, scans dated
+    9999. The worker refuses them with their reasons and goes on with the valid scans."""
+    codec = load_codec(settings)
+    day = scripted_day(codec, persons=40)
+    day.publish(settings.kafka_bootstrap, topics)
+    station, other_venue = day.devices[0], next(v for v in day.venues if v.venue_id != day.devices[0].venue_id)
+    person = day.persons[0].person_id
+    old = datetime.now(timezone.utc) - timedelta(hours=72)
+    backlog = [_scan(codec, person, old + timedelta(seconds=i), device=station) for i in range(2000)]
+    wrong_venue = []
+    for i in range(2000):
+        scan = json.loads(_scan(codec, person, datetime.now(timezone.utc) - timedelta(minutes=5), device=station))
+        scan["venue_qr"] = codec.encode(other_venue.venue_id)
+        wrong_venue.append(json.dumps(scan).encode())
+    far = [_scan(codec, person, datetime(9999, 12, 31, 23, tzinfo=timezone.utc), venue=day.venues[i % 5])
+           for i in range(500)]
+    producer = reliable_producer(settings.kafka_bootstrap)
+    produce_all(producer, topics.scans_raw.name, [(station.device_id.encode(), raw) for raw in backlog + wrong_venue]
+                + [(None, raw) for raw in far])
+    publish_day(settings, topics, day)  # after the floods, the day's valid scans
+    # A guard over 3 sources: the old one, judging 2,000 scans, stopped on this.
+    worker = start_worker(settings, "w1", tmp_path, RAVAO_REJECT_GUARD_SOURCES="3")
+    try:
+        settle(settings, [worker], tmp_path)
+        assert_planned(settings, topics, day, Counter({RejectReason.too_late: 2000,
+                                                       RejectReason.device_not_authorised: 2000,
+                                                       RejectReason.future_scan: 500}))
+        assert worker.poll() is None
+    finally:
+        code, seconds = timed_stop(worker)
+    assert code == 0 and seconds < 10
+
+
+@pytest.mark.kafka
+def test_an_oversized_message_amid_valid_scans_is_a_bounded_dead_letter_and_loses_no_scan(
+        settings: Settings, topics: Topics, day: Day, tmp_path: Path) -> None:
+    """Its dead letter once carried it whole, larger than the producer may send: the agent
+    crashed and the rest of its batch was lost; the worker then hung on SIGTERM."""
+    day.publish(settings.kafka_bootstrap, topics)
+    huge = b'{"event_id": "' + random.Random(1).randbytes(LARGEST_VALUE // 2).hex().encode()[:LARGEST_VALUE - 20] + b'"}'
+    scans = keyed(settings, day.scans)
+    middle = len(scans) // 2
+    producer = hostile_producer(settings)
+    produce_all(producer, topics.scans_raw.name, scans[:middle] + [(b"PBBBBBBBBBBBBBB", huge)] + scans[middle:])
+    produce_all(producer, topics.scans_raw.name, keyed(settings, day.late))
+    worker = start_worker(settings, "w1", tmp_path)
+    try:
+        settle(settings, [worker], tmp_path)
+        assert_planned(settings, topics, day, Counter({RejectReason.oversized: 1}))
+        accepted = {str(ValidScan.from_bytes(v).event_id) for _, v, _, _ in
+                    read_to_end(settings.kafka_bootstrap, topics.scans_valid.name)}
+        sent = {json.loads(raw)["event_id"] for _, raw in day.scans + day.late}
+        assert len(sent - accepted) == day.forged  # every valid scan reached scans.valid
+        [letter] = [d for d in dead_letters(settings, topics.scans_dlq.name) if d.reason is RejectReason.oversized]
+        assert letter.raw_length == len(huge) and letter.raw_truncated
+        assert base64.b64decode(letter.raw_base64) == huge[:MAX_DEAD_LETTER_RAW_BYTES]
+        assert worker.poll() is None
+    finally:
+        code, seconds = timed_stop(worker)
+    assert code == 0 and seconds < 10
+
+
+@pytest.mark.kafka
+def test_a_worker_stops_within_ten_seconds_of_sigterm_mid_batch_and_its_replay_loses_nothing(
+        settings: Settings, topics: Topics, day: Day, tmp_path: Path) -> None:
+    """Faust waits for every event taken to be acknowledged before it stops: with a batch
+    that never would be, the worker ignored SIGTERM for minutes. It now stops within 10 s,
+    whatever it was doing, and the next start processes what was not acknowledged."""
+    day.publish(settings.kafka_bootstrap, topics)
+    huge = b"[" + b"1," * (LARGEST_VALUE // 2 - 2) + b"1]"
+    producer = hostile_producer(settings)
+    produce_all(producer, topics.scans_raw.name, [(None, huge)])
+    publish_day(settings, topics, day)
+    worker = start_worker(settings, "w1", tmp_path)
+    try:
+        wait_for(lambda: len(visit_records(settings, topics.visits.name)) > 100, 120, "the first visits",
+                 [worker], tmp_path)
+    finally:
+        code, seconds = timed_stop(worker)
+    assert code == 0 and seconds < 10, (code, seconds)
+    worker = start_worker(settings, "w1", tmp_path)
+    try:
+        settle(settings, [worker], tmp_path)
+        assert_planned(settings, topics, day, Counter({RejectReason.oversized: 1}))
+    finally:
+        code, seconds = timed_stop(worker)
+    assert code == 0 and seconds < 10, (code, seconds)
 
 
 @pytest.mark.kafka
@@ -276,3 +377,27 @@ def test_a_worker_refuses_topics_whose_partitions_disagree_with_the_settings(set
     assert result.returncode == 2
     assert f"{topics.scans_raw.name} has 3" in result.stderr
     assert "RAVAO_TOPIC_PARTITIONS is 6" in result.stderr and "Set RAVAO_TOPIC_PARTITIONS" in result.stderr
+
+
+@pytest.mark.kafka
+def test_a_message_the_broker_refuses_after_the_send_stops_the_worker_before_its_offset_is_committed(
+        settings: Settings, topics: Topics, tmp_path: Path) -> None:
+    """The producer takes a dead letter, the broker then refuses it (here: scans.dlq limited
+    to 1,000 bytes). The flush before a commit does not fail for that: the offset of the
+    message it came from was committed and the dead letter lost. The worker now stops,
+    saying why, with that offset uncommitted."""
+    from confluent_kafka.admin import AlterConfigOpType, ConfigEntry, ConfigResource
+
+    resource = ConfigResource("topic", topics.scans_dlq.name, incremental_configs=[
+        ConfigEntry("max.message.bytes", "1000", incremental_operation=AlterConfigOpType.SET)])
+    client = admin(settings.kafka_bootstrap)
+    for future in client.incremental_alter_configs([resource]).values():
+        future.result(30)
+    produce_all(hostile_producer(settings), topics.scans_raw.name, [(None, b"x" * 20_000)])
+    worker = start_worker(settings, "w1", tmp_path)
+    try:
+        assert worker.wait(120) == 5
+    finally:
+        stop_worker(worker, signal.SIGKILL)
+    assert "the broker refused a message the worker produced" in (tmp_path / "w1.log").read_text()
+    assert lag(settings, f"{settings.topic_prefix}ravao-worker", topics.scans_raw.name) == 1

@@ -11,8 +11,9 @@ import pytest
 
 from pipeline.keys import parse_keys
 from pipeline.registry_cache import DeviceInfo, RegistryCache, VenueInfo
-from pipeline.validate import Position, validate
+from pipeline.validate import Position, source_of, validate
 from schemas import DeadLetter, RejectReason, ValidScan
+from schemas.dlq import MAX_DEAD_LETTER_RAW_BYTES
 from schemas.qrcode import QrCodec
 from schemas.registry import GateMode, VenueCategory
 
@@ -58,7 +59,8 @@ def test_invalid_examples_go_to_the_dead_letters_with_their_reason(path: Path) -
     result = run(raw)
     assert isinstance(result, DeadLetter), result
     assert result.reason is RejectReason(path.name.split("__")[0]), result.message
-    assert base64.b64decode(result.raw_base64) == raw
+    assert base64.b64decode(result.raw_base64) == raw[:MAX_DEAD_LETTER_RAW_BYTES]
+    assert result.raw_length == len(raw) and result.raw_truncated == (len(raw) > MAX_DEAD_LETTER_RAW_BYTES)
     assert (result.source_topic, result.source_partition, result.source_offset) == ("scans.raw", 2, 41)
 
 
@@ -81,3 +83,41 @@ def test_dead_letter_messages_carry_no_personal_data_and_input_values() -> None:
 @pytest.mark.parametrize("raw", [None, b"", b"\xff\xfe", b"[]", b"null", b"1e999999", b'{"schema_version": "x"}'])
 def test_garbage_never_raises(raw: bytes | None) -> None:
     assert isinstance(run(raw), DeadLetter)
+
+
+def test_an_oversized_message_becomes_a_bounded_dead_letter_with_its_length() -> None:
+    """The broker takes about 1 MiB; a dead letter carrying all of it (as base64) could not
+    be sent. It keeps a prefix, the length, and says it was cut."""
+    raw = b'{"event_id": "' + b"A" * (1 << 20) + b'"}'
+    result = run(raw)
+    assert result.reason is RejectReason.oversized
+    assert result.raw_length == len(raw) and result.raw_truncated
+    assert base64.b64decode(result.raw_base64) == raw[:MAX_DEAD_LETTER_RAW_BYTES]
+    assert len(result.to_bytes()) < 4 * MAX_DEAD_LETTER_RAW_BYTES
+    assert DeadLetter.from_bytes(result.to_bytes()) == result
+
+
+def test_a_dead_letter_keeps_every_byte_of_what_may_be_a_scan() -> None:
+    raw = b"x" * MAX_DEAD_LETTER_RAW_BYTES
+    result = run(raw)
+    assert base64.b64decode(result.raw_base64) == raw
+    assert result.raw_length == len(raw) and not result.raw_truncated
+
+
+def test_a_long_unknown_field_name_is_refused_not_raised() -> None:
+    """The refusal names the fields that failed; a field name of thousands of characters
+    must not make the dead letter itself invalid."""
+    scan = json.loads((EXAMPLES / "raw_scan" / "valid" / "guard_phone_auto.json").read_text())
+    scan["N" * 3000] = 1
+    result = run(json.dumps(scan).encode())
+    assert result.reason is RejectReason.undecodable
+    assert len(result.message) <= 1000
+
+
+def test_a_refused_scan_names_its_source_without_trusting_it() -> None:
+    station = (EXAMPLES / "raw_scan" / "invalid" / "bad_signature__tampered_id.json").read_bytes()
+    assert source_of(station) == "DEXBBBBBBBBBBBB"
+    self_checkin = next(json.loads(p.read_text()) for p in sorted((EXAMPLES / "raw_scan" / "valid").glob("*"))
+                        if json.loads(p.read_text())["source"] == "self")
+    assert source_of(json.dumps(self_checkin).encode()) == CODEC.decode(self_checkin["venue_qr"]).entity_id
+    assert source_of(b"garbage") is None and source_of(None) is None

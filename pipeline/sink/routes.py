@@ -14,7 +14,6 @@ stopping the sink.
 
 from __future__ import annotations
 
-import base64
 import json
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -24,6 +23,7 @@ from pydantic import ValidationError
 
 from schemas import Alert, Area, Case, DeadLetter, Device, Person, PersonalData, ValidScan, Venue, Visit
 from schemas.base import Record
+from schemas.dlq import raw_fields
 
 from ..topics import Topics
 
@@ -71,7 +71,7 @@ def dead_letter_row(route: Route, value: bytes, partition: int, offset: int, exc
     row: dict[str, Any] = {
         "reason": "undecodable",
         "message": f"the sink could not read a {route.model.__name__} ({problems})"[:1000],
-        "raw_base64": base64.b64encode(value).decode(),
+        **raw_fields(value),  # bounded: a topic may hold messages of about 1 MiB
         "source_topic": route.topic,
         "source_partition": partition,
         "source_offset": offset,

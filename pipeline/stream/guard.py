@@ -1,35 +1,78 @@
-"""Stops the worker when most of what it reads is rejected: a sign of a bad deploy (a
-wrong key, an empty registry), not of bad input. Bad input alone never stops it."""
+"""Stops the worker when what it refuses says the deployment is broken, never for input.
+
+A wrong key refuses every code (`bad_signature`, `expired_key`), and an empty registry
+every venue and device (`unknown_*` while the worker knows none): then every source fails.
+Anything else that is refused (a backlog older than the lateness, a date in 9999, another
+venue's code, garbage) is input, however much of it there is, and is never judged. And
+each source (a device, or the venue of a self check-in) has one vote, whatever it sends:
+one device's flood cannot stop the worker.
+"""
 
 from __future__ import annotations
 
-from collections import deque
+from collections import OrderedDict, deque
+
+from schemas.dlq import RejectReason
+
+# Refused under every key the worker has: the keys are wrong (or not those of the gateway).
+KEY_REASONS = frozenset({RejectReason.bad_signature, RejectReason.expired_key})
+# Refused for an id the registry does not hold: broken only when it holds none at all.
+REGISTRY_REASONS = frozenset({RejectReason.unknown_venue, RejectReason.unknown_device, RejectReason.unknown_person})
+SOURCE_HISTORY = 5  # a source fails when its last this many judged scans (or all it sent) failed
 
 
 class TooManyRejects(RuntimeError):
     pass
 
 
-class RejectRateGuard:
-    """Over the last ``window`` messages, at most ``max_ratio`` may be rejected. Nothing
-    is decided before the window has filled once, so a few bad scans at start are fine."""
+def signals_broken_deployment(reason: RejectReason, registry_empty: bool) -> bool:
+    """Whether a refusal for ``reason`` says something about the deployment, not the input."""
+    return reason in KEY_REASONS or (registry_empty and reason in REGISTRY_REASONS)
 
-    def __init__(self, window: int = 2000, max_ratio: float = 0.5) -> None:
-        if window < 1 or not 0 < max_ratio <= 1:
-            raise ValueError("window must be positive and max_ratio in (0, 1]")
-        self.window = window
+
+class RejectGuard:
+    """Over the last ``sources`` distinct sources heard from, the worker stops when more
+    than ``max_ratio`` of them fail: every one of their recent scans was refused for a
+    reason of `signals_broken_deployment`. Nothing is decided before that many sources
+    were heard from. A source's accepted scans count for it; refusals for input do not
+    count at all."""
+
+    def __init__(self, sources: int = 10, max_ratio: float = 0.5) -> None:
+        if sources < 1 or not 0 < max_ratio <= 1:
+            raise ValueError("sources must be positive and max_ratio in (0, 1]")
+        self.sources = sources
         self.max_ratio = max_ratio
-        self._outcomes: deque[bool] = deque(maxlen=window)
-        self._rejected = 0
+        self._recent: OrderedDict[str, deque[bool]] = OrderedDict()  # source -> its last outcomes (True: failed)
+        self._failing: set[str] = set()
 
-    def record(self, rejected: bool) -> None:
-        if len(self._outcomes) == self.window and self._outcomes[0]:
-            self._rejected -= 1
-        self._outcomes.append(rejected)
-        self._rejected += rejected
-        if len(self._outcomes) == self.window and self._rejected > self.max_ratio * self.window:
+    def accepted(self, source: str) -> None:
+        self._record(source, False)
+
+    def refused(self, source: str | None, reason: RejectReason, registry_empty: bool) -> None:
+        """Raises `TooManyRejects` when the deployment looks broken. A refusal that names
+        no source (garbage) or is about the input is not judged."""
+        if source is not None and signals_broken_deployment(reason, registry_empty):
+            self._record(source, True)
+
+    def _record(self, source: str, failed: bool) -> None:
+        outcomes = self._recent.get(source)
+        if outcomes is None:
+            outcomes = self._recent[source] = deque(maxlen=SOURCE_HISTORY)
+            if len(self._recent) > self.sources:
+                gone, _ = self._recent.popitem(last=False)
+                self._failing.discard(gone)
+        else:
+            self._recent.move_to_end(source)
+        outcomes.append(failed)
+        if failed and all(outcomes):
+            self._failing.add(source)
+        else:
+            self._failing.discard(source)
+        if len(self._recent) == self.sources and len(self._failing) > self.max_ratio * self.sources:
             raise TooManyRejects(
-                f"{self._rejected} of the last {self.window} scans were rejected (more than "
-                f"{self.max_ratio:.0%}): check RAVAO_QR_KEYS and that the registry topics are loaded; "
-                "see `ravao stats` and scans.dlq for the reasons"
+                f"{len(self._failing)} of the last {self.sources} sources (devices, or venues for self check-ins) "
+                f"had every recent scan refused under every key, or for ids of an empty registry (more than "
+                f"{self.max_ratio:.0%}): check that RAVAO_QR_KEYS holds the keys the codes were signed with (the "
+                "gateway's), and that the registry topics are loaded (RAVAO_TOPIC_PREFIX); see `ravao stats` "
+                "and scans.dlq for the reasons"
             )

@@ -21,6 +21,13 @@ only when its event was acknowledged and after the producer flushed, so a crash 
 replays, never loses. Replays are harmless downstream: a scan keeps its event id and a
 visit its id and version.
 
+Failures stay as small as they are. One scan's (a bug, a send refused) makes that scan an
+`internal_error` dead letter; the batch goes on. A whole batch's (the producer, the table)
+stops the worker with the batch unacknowledged: Faust would restart the agent past it,
+and then wait for it forever when asked to stop. A message the broker refuses after the
+producer took it exits the worker before the next commit. And any stop ends within
+`stopping.STOP_GRACE_SECONDS`; what was not committed is processed at the next start.
+
 The table keeps one `PersonState` per person (RocksDB through rocksdict, with a changelog
 topic for recovery). Faust lets a table be read and written only for the partition of the
 event being processed; within a batch each write is made on behalf of its own event
@@ -33,7 +40,6 @@ from __future__ import annotations
 
 import logging
 import os
-import threading
 import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -45,8 +51,9 @@ import faust
 from aiokafka.partitioner import murmur2
 from faust.streams import _current_event
 from faust.types import EventT
+from pydantic import ValidationError
 
-from schemas.dlq import DeadLetter, RejectReason
+from schemas.dlq import DeadLetter, RejectReason, raw_fields
 from schemas.scans import ValidScan
 
 from ..kafka_io import ensure_topics, partition_counts
@@ -64,10 +71,11 @@ from ..pairing import (
 from ..registry_cache import RegistryCache
 from ..settings import Settings
 from ..topics import Topics, topics_for
-from ..validate import Limits, Position, validate
-from .guard import RejectRateGuard, TooManyRejects
+from ..validate import Limits, Position, source_of, validate
+from .guard import RejectGuard, TooManyRejects, signals_broken_deployment
 from .metrics import Metrics
 from .registry_follower import RegistryFollower
+from .stopping import STOP_GRACE_SECONDS, FaustProcess, exit_unless_stopped
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +85,8 @@ REGISTRY_REASONS = {RejectReason.unknown_venue, RejectReason.unknown_device, Rej
                     RejectReason.inactive_venue, RejectReason.device_not_authorised}
 STATE_TABLE = "person-state"
 EXIT_TOO_MANY_REJECTS = 3
+EXIT_BATCH_FAILED = 4
+EXIT_SEND_REFUSED = 5
 STATE_CACHE_SIZE = 200_000  # persons whose decoded state is kept in memory (a few KB each)
 BATCH = 1000  # events an agent takes at a time ...
 BATCH_WAIT = 0.05  # ... or what came within this many seconds: at most this much latency added
@@ -177,11 +187,12 @@ class Worker:
         self.horizon = self.limits.lateness + EXIT_AFTER_TIMEOUT_WINDOW
         self.debounce = timedelta(seconds=settings.debounce_seconds)
         self.metrics = Metrics()
-        self.guard = RejectRateGuard(settings.reject_guard_window, settings.reject_guard_ratio)
+        self.guard = RejectGuard(settings.reject_guard_sources, settings.reject_guard_ratio)
         datadir = Path(settings.data_dir).resolve() / "worker" / name
         self.registry = RegistryCache.on_disk(datadir / "registry")
         self.follower = RegistryFollower(self.bootstrap, self.topics, self.registry)
         self.open_visits = OpenVisits()
+        self.exit_code = 0  # set by a fatal error (`_stop_for`)
         port = settings.worker_port if web_port is None else web_port
         self.app = faust.App(
             f"{settings.topic_prefix}ravao-worker",
@@ -236,29 +247,39 @@ class Worker:
         """scans.raw: validate; pair at once when the scan is in its person's partition,
         else hand it to `pair_repartitioned` through scans.repartition."""
         await self.follower.ready.wait()
-        partitions = self.topics.scans_repartition.partitions
         async for events in stream.noack_take(BATCH, within=BATCH_WAIT):
             batch = Batch()
-            for event in events:
-                try:
-                    scan = await self._validate(event)
-                except TooManyRejects as exc:
-                    await self._stop_for_rejects(exc)
-                    return
-                if scan is None:
-                    continue
-                key = scan.person_id.encode()
-                value = scan.to_bytes()
-                # The person's partition, the same in every person-keyed topic and in the
-                # table (`check_partitions`); computed once and given to the producer.
-                home = partition_of(key, partitions)
-                await self._send(self.valid_name, key, value, home)
-                if event.message.partition == home:
-                    self._pair(event, scan, batch)
-                else:
-                    self.metrics.inc("scans_repartitioned")
-                    await self._send(self.repartition_name, key, value, home)
-            await self._finish(batch, stream, events)
+            try:
+                for event in events:
+                    await self._take_raw(event, batch)
+                await self._finish(batch, stream, events)
+            except Exception as exc:  # noqa: BLE001 - not one scan's failure: see _stop_for
+                await self._stop_for(exc)
+                return
+
+    async def _take_raw(self, event: EventT, batch: Batch) -> None:
+        """One raw scan: validated, paired or handed on, and sent. A failure handling it
+        (a bug, a send refused) makes it an `internal_error` dead letter and leaves the
+        rest of the batch alone; only a failure to send that dead letter goes further."""
+        try:
+            scan = await self._validate(event)
+            if scan is None:
+                return
+            key = scan.person_id.encode()
+            value = scan.to_bytes()
+            # The person's partition, the same in every person-keyed topic and in the
+            # table (`check_partitions`); computed once and given to the producer.
+            home = partition_of(key, self.topics.scans_repartition.partitions)
+            if event.message.partition == home:
+                self._pair(event, scan, batch)
+            await self._send(self.valid_name, key, value, home)
+            if event.message.partition != home:
+                self.metrics.inc("scans_repartitioned")
+                await self._send(self.repartition_name, key, value, home)
+        except TooManyRejects:
+            raise
+        except Exception:  # noqa: BLE001 - one scan's failure must not stop the others
+            await self._refuse(event, RejectReason.internal_error, "the worker failed on this message", failed=True)
 
     async def _validate(self, event: EventT) -> ValidScan | None:
         """The scan if valid; else its dead letter is sent and None returned."""
@@ -273,32 +294,79 @@ class Worker:
         if isinstance(result, DeadLetter):
             self.metrics.inc("scans_rejected", result.reason.value)
             await self._send(self.dlq_name, (result.event_id or "").encode() or None, result.to_bytes())
-            self.guard.record(True)  # raises TooManyRejects when most of the window was rejected
+            empty = self.registry.is_empty()
+            if signals_broken_deployment(result.reason, empty):
+                # Raises TooManyRejects when most recent sources fail this way.
+                self.guard.refused(self._known_source(source_of(event.value), empty), result.reason, empty)
             return None
         self.metrics.inc("scans_accepted")
-        self.guard.record(False)
+        self.guard.accepted(result.device_id or result.venue_id)
         return result
 
-    async def _stop_for_rejects(self, exc: TooManyRejects) -> None:
-        log.critical("%s", exc)
-        # Faust's shutdown after a crash can hang (seen waiting on its services); the
-        # worker must stop all the same: exit hard if it has not within 20 s. Nothing is
-        # lost: offsets not yet committed are processed again.
-        deadline = threading.Timer(20.0, os._exit, args=(EXIT_TOO_MANY_REJECTS,))
-        deadline.daemon = True  # must not itself keep the process alive
-        deadline.start()
+    def _known_source(self, source: str | None, registry_empty: bool) -> str | None:
+        """A source the registry holds (any, while it holds nothing): an id made up in a
+        forged scan is nobody's vote."""
+        if source is None or registry_empty:
+            return source
+        return source if self.registry.device(source) or self.registry.venue(source) else None
+
+    async def _refuse(self, event: EventT, reason: RejectReason, message: str, failed: bool = False) -> None:
+        """A dead letter for a message the worker could not handle (not a validation
+        refusal: `validate` makes those)."""
+        where = event.message
+        if failed:
+            log.exception("handling %s[%d]@%d failed: kept as an %s dead letter", where.topic, where.partition,
+                          where.offset, reason.value)
+        letter = DeadLetter(reason=reason, message=message, **raw_fields(event.value), source_topic=where.topic,
+                            source_partition=where.partition, source_offset=where.offset, rejected_at=self.clock())
+        self.metrics.inc("scans_rejected", reason.value)
+        await self._send(self.dlq_name, None, letter.to_bytes())
+
+    async def _stop_for(self, exc: Exception) -> None:
+        """Stop the worker, non-zero, for a failure that is not one scan's: the guard, or
+        the producer or the table failing for a whole batch. The batch stays unacknowledged:
+        acknowledging it would lose it, and an agent restarted by Faust would never see it
+        again while the consumer waited for it. The next start processes it again."""
+        if isinstance(exc, TooManyRejects):
+            log.critical("%s", exc)
+            code = EXIT_TOO_MANY_REJECTS
+        else:
+            log.critical("a batch failed as a whole: the worker stops, and the next start processes it again",
+                         exc_info=exc)
+            code = EXIT_BATCH_FAILED
+        self.exit_code = code
+        # Faust's stop waits for the batch, which will never be acknowledged (`stopping`).
+        exit_unless_stopped(STOP_GRACE_SECONDS, code, "the stop after a fatal error")
         await self.app.crash(exc)  # stops the worker with a non-zero exit status
 
     async def pair_repartitioned(self, stream) -> None:
         """scans.repartition: valid scans keyed by person, and the wall-clock ticks."""
         async for events in stream.noack_take(BATCH, within=BATCH_WAIT):
             batch = Batch()
-            for event in events:
-                if event.value == TICK:
-                    self._on_tick(event, batch)
-                else:
-                    self._pair(event, ValidScan.model_validate_json(event.value), batch)
-            await self._finish(batch, stream, events)
+            try:
+                for event in events:
+                    await self._take_repartitioned(event, batch)
+                await self._finish(batch, stream, events)
+            except Exception as exc:  # noqa: BLE001 - not one scan's failure: see _stop_for
+                await self._stop_for(exc)
+                return
+
+    async def _take_repartitioned(self, event: EventT, batch: Batch) -> None:
+        if event.value == TICK:
+            try:
+                self._on_tick(event, batch)
+            except Exception:  # noqa: BLE001 - the next tick tries again
+                log.exception("a tick of %s[%d] failed", event.message.topic, event.message.partition)
+            return
+        try:
+            scan = ValidScan.model_validate_json(event.value)
+        except (ValidationError, TypeError):  # only the worker writes there; someone else did
+            await self._refuse(event, RejectReason.undecodable, "not a valid scan (only the worker writes this topic)")
+            return
+        try:
+            self._pair(event, scan, batch)
+        except Exception:  # noqa: BLE001 - one scan's failure must not stop the others
+            await self._refuse(event, RejectReason.internal_error, "the worker failed on this message", failed=True)
 
     def _pair(self, event: EventT, scan: ValidScan, batch: Batch) -> None:
         """Apply one valid scan to its person's state; the new state and the visits it
@@ -369,7 +437,22 @@ class Worker:
     async def _send(self, topic: str, key: bytes | None, value: bytes, partition: int | None = None) -> None:
         # The producer directly: Topic.send wraps every message in channel futures that
         # cost more than the work. Faust flushes this producer before it commits offsets.
-        await self.app.producer.send(topic, key, value, partition=partition, timestamp=None, headers=None)
+        sent = await self.app.producer.send(topic, key, value, partition=partition, timestamp=None, headers=None)
+        sent.add_done_callback(self._check_sent)
+
+    def _check_sent(self, sent) -> None:
+        """A message the broker refused after the producer took it (a topic's size limit,
+        replicas missing past the retries): the flush that precedes a commit does not
+        fail for it, so the offsets of what made it would be committed and the message
+        lost. Exit at once, before the commit that waits on the same flush can run (the
+        loop runs this callback first): the next start processes it all again."""
+        if sent.cancelled() or sent.exception() is None:
+            return
+        log.critical("the broker refused a message the worker produced (%r): the worker stops, and the next "
+                     "start processes again what it was made from; check the topic's max.message.bytes and "
+                     "its replicas", sent.exception())
+        logging.shutdown()
+        os._exit(EXIT_SEND_REFUSED)
 
     async def _send_visits(self, key: str, visits: list, partition: int) -> None:
         """``partition``: the person's (`check_partitions`)."""
@@ -433,18 +516,15 @@ class Worker:
         return self.app.web.text(self.metrics.prometheus(), content_type="text/plain; version=0.0.4")
 
     def run(self, loglevel: str = "info") -> None:
-        """Run until SIGINT/SIGTERM; a fatal error (the reject guard) exits non-zero."""
-        from faust.worker import Worker as FaustWorker
-
-        class QuietWorker(FaustWorker):
-            def on_setup_root_logger(self, logger: logging.Logger, level: int) -> None:
-                # Faust's terminal spinner sets the root logger to DEBUG so that it spins on
-                # every record: each message sent then builds a debug record holding its
-                # key and value. Keep the level asked for, and no spinner.
-                self.spinner = None
-                logger.setLevel(level)
-
-        QuietWorker(self.app, loglevel=loglevel, quiet=True).execute_from_commandline()
+        """Run until SIGINT/SIGTERM (stopping within 10 s); a fatal error (the reject guard,
+        a batch failing as a whole) exits non-zero."""
+        try:
+            FaustProcess(self.app, loglevel=loglevel, quiet=True).execute_from_commandline()
+        except SystemExit as exit:
+            # Faust exits 1 after any crash; say which fatal error it was.
+            if exit.code and self.exit_code:
+                raise SystemExit(self.exit_code) from None
+            raise
 
 
 def read_stats(bootstrap: str, settings: Settings):
