@@ -31,7 +31,7 @@ from ..topics import topics_for
 from ..warehouse import Warehouse, WarehouseUnavailable
 from .batch import Batch
 from .routes import routes_for
-from .writer import stored_positions, write_batch
+from .writer import BatchIncomplete, stored_positions, write_batch
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +56,7 @@ class Sink:
         self.ends: dict[tuple[str, int], int] = {}  # --until-caught-up: end offsets at assignment
         self.done: dict[tuple[str, int], int] = {}  # next offset written, per partition
         self.outage = False
+        self.failed = False  # an attempt at writing the current batch failed part-way
         self.totals: dict[str, int] = {}
         self._report_at = time.monotonic() + REPORT_EVERY
         self.consumer: Consumer | None = None
@@ -111,31 +112,41 @@ class Sink:
 
     # --- writing, with back-pressure ----------------------------------------------------------
     def flush(self) -> None:
-        """Write the batch; while the warehouse is down, pause and retry until it is written
-        (or the process is told to stop: then nothing is committed and the batch is read
-        again at the next start)."""
+        """Write the batch; while the warehouse is down, or a step of the batch fails for a
+        reason that is not its rows (`BatchIncomplete`: the insert cancelled, the engine out
+        of memory...), pause and retry the same batch until it is written (or the process is
+        told to stop: then nothing is committed and the batch is read again at the next
+        start). An attempt after a failed one also checks the tier counts (writer.py)."""
         delay = 0.5
         while self.batch:
             try:
                 self._write()
                 return
-            except WarehouseUnavailable as exc:
+            except (WarehouseUnavailable, BatchIncomplete) as exc:
+                self.failed = True
                 if not self.outage:
                     self.outage = True
                     self.consumer.pause(self._assignment())
                 if self.stopping:
-                    log.error("stopping with %d messages unwritten (the warehouse is down); they will be "
-                              "read again at the next start", self.batch.messages)
+                    log.error("stopping with %d messages unwritten (%s); they will be read again at the next start",
+                              self.batch.messages, "the warehouse is down" if isinstance(exc, WarehouseUnavailable)
+                              else "a step of their batch failed")
                     self.batch = Batch()
                     return
-                log.warning("warehouse unavailable, consuming paused, retrying in %.1fs: %s", delay, exc)
+                if isinstance(exc, WarehouseUnavailable):
+                    log.warning("warehouse unavailable, consuming paused, retrying in %.1fs: %s", delay, exc)
+                else:
+                    log.warning("writing a batch of %d messages failed part-way, consuming paused; writing it again "
+                                "in %.1fs, then checking the counts (nothing is skipped): %s",
+                                self.batch.messages, delay, exc)
                 self._wait(delay)
                 delay = min(delay * 2, self.settings.sink_retry_max_seconds)
 
     def _write(self) -> None:
         """One attempt at writing the batch, then the bookkeeping; never polls Kafka (it
         also runs inside a rebalance callback)."""
-        written = write_batch(self.warehouse, self.batch, self.routes)
+        written = write_batch(self.warehouse, self.batch, self.routes, after_failure=self.failed)
+        self.failed = False
         if self.outage:
             self.outage = False
             self.consumer.resume(self._assignment())
@@ -204,8 +215,8 @@ class Sink:
         if self.batch and not self.outage:
             try:
                 self._write()
-            except WarehouseUnavailable:
-                pass
+            except (WarehouseUnavailable, BatchIncomplete):
+                self.failed = True
         if self.batch:
             dropped = self.batch.forget(revoked)
             if dropped:
