@@ -41,10 +41,11 @@ from .routes import Route, refused_row
 log = logging.getLogger(__name__)
 
 # ClickHouse error codes that mean "these rows do not fit the table" (a parse or type
-# error): retrying cannot help, the rows go to dead letters. Every other code is about
-# the engine, not the rows, and the batch is written again.
+# error, a CHECK constraint): retrying cannot help, the rows go to dead letters. Every
+# other code is about the engine, not the rows, and the batch is written again. (The
+# engine is lenient: out-of-range dates saturate and integers wrap rather than fail.)
 DATA_ERRORS = frozenset({
-    6, 26, 27, 32, 33, 38, 41, 53, 62, 69, 70, 72, 117, 130, 131, 190, 321, 349, 376, 407, 441, 467, 691,
+    6, 26, 27, 32, 33, 38, 41, 53, 62, 69, 70, 72, 117, 130, 131, 190, 321, 349, 376, 407, 441, 467, 469, 691,
 })
 CODE = re.compile(r"Code: (\d+)\.")
 
@@ -85,8 +86,8 @@ def _isolate(warehouse: Warehouse, table: str, entries: list[Entry], token: str,
         (source, offset, _, value), = entries
         log.warning("the warehouse refuses a valid %s record (%s, offset %d) for a reason about its values: "
                     "kept as a dead letter with the engine's message", table, f"{source[0]}[{source[1]}]", offset)
-        refused.append((source, offset, refused_row(routes[source[0]], value or b"", source[1], offset, str(error)).line,
-                        value))
+        row = refused_row(routes[source[0]], value or b"", source[1], offset, str(error))
+        refused.append((source, offset, row.line, value))
         return 0
     half = len(entries) // 2
     inserted = 0
@@ -151,7 +152,8 @@ def _reconcile(warehouse: Warehouse) -> list:
     return []
 
 
-def write_batch(warehouse: Warehouse, batch: Batch, routes: dict[str, Route], *, after_failure: bool = False) -> Written:
+def write_batch(warehouse: Warehouse, batch: Batch, routes: dict[str, Route], *,
+                after_failure: bool = False) -> Written:
     """Write the batch, then its position. ``after_failure``: an earlier attempt of this
     batch failed part-way (step 3 of the module's docstring)."""
     identity = batch.identity()
