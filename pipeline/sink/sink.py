@@ -10,9 +10,11 @@ Life cycle of one process:
 3. loop: read messages into a `Batch`; when it holds RAVAO_SINK_BATCH_ROWS messages or is
    RAVAO_SINK_BATCH_SECONDS old, write it (`write_batch`), then commit the offsets to
    Kafka, which only serves lag monitoring;
-4. when the warehouse is down: pause every partition, keep polling (librdkafka leaves
-   the group if poll() is not called within max.poll.interval.ms) and retry the same
-   batch with doubling waits; never drop it, never commit past it;
+4. when the warehouse is down, or a step of the batch failed for a reason that is not its
+   rows (`BatchIncomplete`: cancelled, out of parts or memory): pause every partition,
+   keep polling (librdkafka leaves the group if poll() is not called within
+   max.poll.interval.ms) and retry the same batch with doubling waits; never drop it,
+   never commit past it; the attempt after a failure repairs the tier counts first;
 5. on SIGTERM/SIGINT: write what is read, commit, leave the group, close.
 """
 
