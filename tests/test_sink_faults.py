@@ -9,6 +9,7 @@ import logging
 import subprocess
 import sys
 import threading
+import uuid
 from pathlib import Path
 
 import pytest
@@ -183,3 +184,35 @@ def test_valid_records_the_engine_refuses_become_dead_letters_and_the_rest_lands
         assert warehouse.query("SELECT count() FROM dead_letters FINAL").scalar() == 7
         assert warehouse.query("SELECT uniqExact(event_id) FROM scans").scalar() == len({s.event_id for s in day.scans})
     assert any("the warehouse refuses a valid cases record" in r.getMessage() for r in caplog.records)
+
+
+def test_a_valid_record_that_makes_every_insert_fail_becomes_a_dead_letter_and_the_sink_goes_on(
+        settings: Settings, topics: Topics, caplog: pytest.LogCaptureFixture) -> None:
+    """A visit of seventy years is a valid record, and its view would write a part for
+    every day: the engine refuses the insert with TOO_MANY_PARTS, the code it gives when
+    merges lag behind, so it is retried; when it keeps failing, halving finds the record."""
+    from datetime import datetime, timezone
+
+    from pipeline.kafka_io import produce_all, reliable_producer
+
+    day = generate_day(persons=150, seed=17)
+    publish_day(settings.kafka_bootstrap, topics, day)
+    visit = day.records[0]
+    endless = visit.model_copy(update={"visit_id": uuid.uuid4(), "t_out": datetime(2099, 1, 1, tzinfo=timezone.utc)})
+    produce_all(reliable_producer(settings.kafka_bootstrap), topics.visits.name,
+                [(endless.person_id.encode(), endless.to_bytes())])
+    quick = settings.model_copy(update={"sink_retry_max_seconds": 0.2})
+    caplog.set_level(logging.INFO, logger="pipeline.sink")
+    with open_warehouse(quick) as warehouse:
+        migrate(warehouse, quick.retention_days)
+        Sink(quick, warehouse, settings.kafka_bootstrap, until_caught_up=True).run()
+        letters = warehouse.query("SELECT message FROM dead_letters FINAL WHERE source_topic = {t:String}",
+                                  {"t": topics.visits.name}).rows
+        assert sum("Code: 252. TOO_MANY_PARTS" in m for m, in letters) == 1, letters
+        assert_equals_recount(warehouse, day, dead_letters=7)  # and nothing of the endless visit
+        for table in ("visits", "visits_by_person", "visit_slots"):
+            assert not warehouse.query(f"SELECT count() FROM {table} WHERE visit_id = {{v:UUID}}",
+                                       {"v": endless.visit_id}).scalar(), table
+    messages = [r.getMessage() for r in caplog.records]
+    assert any("looking for a record the engine refuses alone" in m for m in messages)
+    assert any("on every attempt, and only it" in m for m in messages)

@@ -38,6 +38,7 @@ from .writer import BatchIncomplete, stored_positions, write_batch
 log = logging.getLogger(__name__)
 
 POLL_MESSAGES = 5_000
+ISOLATE_AFTER = 3  # failed attempts of one batch before looking for a record that makes them fail
 REPORT_EVERY = 30.0
 
 
@@ -59,6 +60,7 @@ class Sink:
         self.done: dict[tuple[str, int], int] = {}  # next offset written, per partition
         self.outage = False
         self.failed = False  # an attempt at writing the current batch failed part-way
+        self.failures = 0  # attempts at the current batch that failed for a reason not its rows
         self.totals: dict[str, int] = {}
         self._report_at = time.monotonic() + REPORT_EVERY
         self.consumer: Consumer | None = None
@@ -126,6 +128,7 @@ class Sink:
                 return
             except (WarehouseUnavailable, BatchIncomplete) as exc:
                 self.failed = True
+                self.failures += isinstance(exc, BatchIncomplete)
                 if not self.outage:
                     self.outage = True
                     self.consumer.pause(self._assignment())
@@ -141,14 +144,18 @@ class Sink:
                     log.warning("writing a batch of %d messages failed part-way, consuming paused; writing it again "
                                 "in %.1fs, then checking the counts (nothing is skipped): %s",
                                 self.batch.messages, delay, exc)
+                    if self.failures == ISOLATE_AFTER:
+                        log.warning("the batch failed %d times in a row: the next attempts halve it, looking for a "
+                                    "record the engine refuses alone (it would become a dead letter)", self.failures)
                 self._wait(delay)
                 delay = min(delay * 2, self.settings.sink_retry_max_seconds)
 
     def _write(self) -> None:
         """One attempt at writing the batch, then the bookkeeping; never polls Kafka (it
         also runs inside a rebalance callback)."""
-        written = write_batch(self.warehouse, self.batch, self.routes, after_failure=self.failed)
-        self.failed = False
+        written = write_batch(self.warehouse, self.batch, self.routes, after_failure=self.failed,
+                              isolate=self.failures >= ISOLATE_AFTER)
+        self.failed, self.failures = False, 0
         if self.outage:
             self.outage = False
             self.consumer.resume(self._assignment())

@@ -17,9 +17,12 @@ rather than loses, and re-reading changes nothing (sql/README.md, "Exact counts"
 Failures. An engine error that is about the rows (a value the table cannot hold) sends
 the rows that are not valid records to dead letters; if all of them are valid records,
 the batch is split in halves until the rows the engine refuses alone are found, and
-those become dead letters (with the engine's message), the rest is inserted. Any other
+those become dead letters (with the engine's error code), the rest is inserted. Any other
 error (the insert cancelled, too many parts, out of memory, ...) is `BatchIncomplete`:
-the caller writes the same batch again, with the same tokens, and step 3 runs.
+the caller writes the same batch again, with the same tokens, and step 3 runs. When
+that keeps failing (``isolate``), the halving looks for a record that makes the engine
+fail (a valid visit lasting decades makes its view write one part per day: more than one
+insert may create): a record is blamed only when the engine takes the other half.
 
 `checkpoint` is called between the steps ("before:TABLE", "after:TABLE", "repair",
 "before:sink_positions", "after:sink_positions"); tests replace it to raise, cancel or
@@ -34,6 +37,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 
 from ..warehouse import Warehouse, WarehouseError, WarehouseUnavailable
+from ..warehouse.base import check_identifier
 from ..warehouse.tier_counts import days_to_rebuild, repair
 from .batch import Batch, Entry
 from .routes import Route, refused_row
@@ -47,6 +51,8 @@ log = logging.getLogger(__name__)
 DATA_ERRORS = frozenset({
     6, 26, 27, 32, 33, 38, 41, 53, 62, 69, 70, 72, 117, 130, 131, 190, 321, 349, 376, 407, 441, 467, 469, 691,
 })
+QUERY_WAS_CANCELLED = 394
+STORED_IN = {"scans_incoming": "scans"}  # the table that keeps what the sink inserts into a Null table
 CODE = re.compile(r"Code: (\d+)\.")
 
 
@@ -67,9 +73,18 @@ class Written:
     rebuilt: list  # days whose tier counts were rebuilt after a failed attempt
 
 
-def is_data_error(exc: WarehouseError) -> bool:
+def _code(exc: WarehouseError) -> int | None:
     match = CODE.search(str(exc))
-    return match is not None and int(match.group(1)) in DATA_ERRORS
+    return int(match.group(1)) if match else None
+
+
+def is_data_error(exc: WarehouseError) -> bool:
+    return _code(exc) in DATA_ERRORS
+
+
+def is_cancelled(exc: WarehouseError) -> bool:
+    """KILL QUERY (or a cancelled client): never a row's fault."""
+    return _code(exc) == QUERY_WAS_CANCELLED
 
 
 def _send(warehouse: Warehouse, table: str, entries: list[Entry], token: str) -> None:
@@ -79,18 +94,27 @@ def _send(warehouse: Warehouse, table: str, entries: list[Entry], token: str) ->
 
 
 def _isolate(warehouse: Warehouse, table: str, entries: list[Entry], token: str, routes: dict[str, Route],
-             refused: list[Entry], error: WarehouseError) -> int:
+             refused: list[Entry], error: WarehouseError, *, persistent: bool = False) -> int:
     """Valid records the engine still refuses: halve until the rows it refuses alone are
-    found (dead letters); insert the rest. Returns the rows inserted."""
+    found (dead letters); insert the rest. Returns the rows inserted.
+
+    ``persistent``: the error is not about values (its code is not a data error) but it
+    came back on every attempt. A row is blamed only when the engine takes its sibling
+    half: when it refuses both halves the engine is at fault, not a row, and the batch is
+    written again later."""
     if len(entries) == 1:
         (source, offset, _, value), = entries
-        log.warning("the warehouse refuses a valid %s record (%s, offset %d) for a reason about its values: "
-                    "kept as a dead letter with the engine's message", table, f"{source[0]}[{source[1]}]", offset)
+        log.warning("the warehouse refuses a valid %s record (%s, offset %d) %s: kept as a dead letter with the "
+                    "engine's error code", table, f"{source[0]}[{source[1]}]", offset,
+                    "on every attempt, and only it" if persistent else "for a reason about its values")
         row = refused_row(routes[source[0]], value or b"", source[1], offset, str(error))
         refused.append((source, offset, row.line, value))
+        if persistent:
+            _forget(warehouse, table, source[1], offset)
         return 0
     half = len(entries) // 2
     inserted = 0
+    failed: list[tuple[list[Entry], str, WarehouseError]] = []
     for part, name in ((entries[:half], "a"), (entries[half:], "b")):
         try:
             _send(warehouse, table, part, f"{token}{name}")
@@ -98,17 +122,37 @@ def _isolate(warehouse: Warehouse, table: str, entries: list[Entry], token: str,
         except WarehouseUnavailable:
             raise
         except WarehouseError as exc:
-            if not is_data_error(exc):
+            if is_data_error(exc):
+                inserted += _isolate(warehouse, table, part, f"{token}{name}", routes, refused, exc)
+            elif persistent and not is_cancelled(exc):
+                failed.append((part, name, exc))
+            else:
                 raise BatchIncomplete(f"insert into {table} failed: {exc}") from None
-            inserted += _isolate(warehouse, table, part, f"{token}{name}", routes, refused, exc)
+    if len(failed) == 2:
+        raise BatchIncomplete(f"the engine refuses both halves of the {table} rows, so not one row's fault: "
+                              f"{failed[0][2]}")
+    for part, name, exc in failed:
+        inserted += _isolate(warehouse, table, part, f"{token}{name}", routes, refused, exc, persistent=True)
     return inserted
 
 
+def _forget(warehouse: Warehouse, table: str, partition: int, offset: int) -> None:
+    """Remove what the failed inserts of a dead-lettered record left in its table: an
+    error in a view of ``visits`` comes after the visits part was committed (measured).
+    Its views did not get it (the error was theirs), so the record is a dead letter only."""
+    if table == "dead_letters":
+        return  # rows from several topics share partition and offset numbers there
+    warehouse.command(f"DELETE FROM {check_identifier(STORED_IN.get(table, table))} "
+                      "WHERE kafka_partition = {partition:UInt16} AND kafka_offset = {offset:UInt64}",
+                      {"partition": partition, "offset": offset})
+
+
 def _insert(warehouse: Warehouse, table: str, entries: list[Entry], token: str, routes: dict[str, Route],
-            refused: list[Entry]) -> int:
+            refused: list[Entry], isolate: bool = False) -> int:
     """Insert one table's rows; if the engine refuses them for their values, check each
     against its model and insert those that pass (the others go to ``refused``). Returns
-    the rows inserted."""
+    the rows inserted. ``isolate``: this batch failed on every recent attempt; look for
+    the rows that make it fail (`_isolate`)."""
     try:
         _send(warehouse, table, entries, token)
         return len(entries)
@@ -116,6 +160,9 @@ def _insert(warehouse: Warehouse, table: str, entries: list[Entry], token: str, 
         raise
     except WarehouseError as exc:
         if not is_data_error(exc):
+            if isolate and len(entries) > 1 and not is_cancelled(exc):
+                return _isolate(warehouse, table, entries, token + ":isolating:", routes, refused, exc,
+                                persistent=True)
             raise BatchIncomplete(str(exc)) from None
         good: list[Entry] = []
         for source, offset, line, value in entries:
@@ -130,7 +177,7 @@ def _insert(warehouse: Warehouse, table: str, entries: list[Entry], token: str, 
                     table)
         if not good:
             return 0
-        return _insert(warehouse, table, good, token + ":checked", routes, refused)
+        return _insert(warehouse, table, good, token + ":checked", routes, refused, isolate)
 
 
 def _reconcile(warehouse: Warehouse) -> list:
@@ -153,16 +200,17 @@ def _reconcile(warehouse: Warehouse) -> list:
 
 
 def write_batch(warehouse: Warehouse, batch: Batch, routes: dict[str, Route], *,
-                after_failure: bool = False) -> Written:
+                after_failure: bool = False, isolate: bool = False) -> Written:
     """Write the batch, then its position. ``after_failure``: an earlier attempt of this
-    batch failed part-way (step 3 of the module's docstring)."""
+    batch failed part-way (step 3 of the module's docstring). ``isolate``: the recent
+    attempts all failed; look for rows that make the engine fail (see `_isolate`)."""
     identity = batch.identity()
     rows: dict[str, int] = {}
     refused: list[Entry] = []
     try:
         for table, entries in batch.rows.items():
             if entries:
-                rows[table] = _insert(warehouse, table, entries, f"{table}:{identity}", routes, refused)
+                rows[table] = _insert(warehouse, table, entries, f"{table}:{identity}", routes, refused, isolate)
         if refused:
             _send(warehouse, "dead_letters", refused, f"dead_letters:refused:{identity}")
             rows["dead_letters"] = rows.get("dead_letters", 0) + len(refused)
