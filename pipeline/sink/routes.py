@@ -15,6 +15,7 @@ stopping the sink.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, NamedTuple
@@ -68,9 +69,25 @@ def dead_letter_row(route: Route, value: bytes, partition: int, offset: int, exc
     """A message the sink cannot read, kept with its bytes. The message names the fields
     that failed, never their values (they may be personal data)."""
     problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'value'}: {e['type']}" for e in exc.errors()[:5])
+    return _dead_letter(route, value, partition, offset, f"the sink could not read a {route.model.__name__} "
+                                                         f"({problems})")
+
+
+def refused_row(route: Route, value: bytes, partition: int, offset: int, error: str) -> Row:
+    """A valid record the warehouse refuses for its values, kept with its bytes. The
+    engine's message quotes the row, so only its error code and name are kept."""
+    code = re.search(r"Code: \d+\.", error)
+    names = re.findall(r"\(([A-Z_]+)\)", error)
+    what = " ".join(([code.group(0)] if code else []) + names[-1:]) or "no code"
+    return _dead_letter(route, value, partition, offset,
+                        f"the warehouse refused this {route.model.__name__} ({what}); fix the table or the "
+                        "record, then replay its offset")
+
+
+def _dead_letter(route: Route, value: bytes, partition: int, offset: int, message: str) -> Row:
     row: dict[str, Any] = {
         "reason": "undecodable",
-        "message": f"the sink could not read a {route.model.__name__} ({problems})"[:1000],
+        "message": message[:1000],
         **raw_fields(value),  # bounded: a topic may hold messages of about 1 MiB
         "source_topic": route.topic,
         "source_partition": partition,

@@ -10,9 +10,11 @@ Life cycle of one process:
 3. loop: read messages into a `Batch`; when it holds RAVAO_SINK_BATCH_ROWS messages or is
    RAVAO_SINK_BATCH_SECONDS old, write it (`write_batch`), then commit the offsets to
    Kafka, which only serves lag monitoring;
-4. when the warehouse is down: pause every partition, keep polling (librdkafka leaves
-   the group if poll() is not called within max.poll.interval.ms) and retry the same
-   batch with doubling waits; never drop it, never commit past it;
+4. when the warehouse is down, or a step of the batch failed for a reason that is not its
+   rows (`BatchIncomplete`: cancelled, out of parts or memory): pause every partition,
+   keep polling (librdkafka leaves the group if poll() is not called within
+   max.poll.interval.ms) and retry the same batch with doubling waits; never drop it,
+   never commit past it; the attempt after a failure repairs the tier counts first;
 5. on SIGTERM/SIGINT: write what is read, commit, leave the group, close.
 """
 
@@ -31,11 +33,12 @@ from ..topics import topics_for
 from ..warehouse import Warehouse, WarehouseUnavailable
 from .batch import Batch
 from .routes import routes_for
-from .writer import stored_positions, write_batch
+from .writer import BatchIncomplete, stored_positions, write_batch
 
 log = logging.getLogger(__name__)
 
 POLL_MESSAGES = 5_000
+ISOLATE_AFTER = 3  # failed attempts of one batch before looking for a record that makes them fail
 REPORT_EVERY = 30.0
 
 
@@ -56,6 +59,8 @@ class Sink:
         self.ends: dict[tuple[str, int], int] = {}  # --until-caught-up: end offsets at assignment
         self.done: dict[tuple[str, int], int] = {}  # next offset written, per partition
         self.outage = False
+        self.failed = False  # an attempt at writing the current batch failed part-way
+        self.failures = 0  # attempts at the current batch that failed for a reason not its rows
         self.totals: dict[str, int] = {}
         self._report_at = time.monotonic() + REPORT_EVERY
         self.consumer: Consumer | None = None
@@ -111,31 +116,46 @@ class Sink:
 
     # --- writing, with back-pressure ----------------------------------------------------------
     def flush(self) -> None:
-        """Write the batch; while the warehouse is down, pause and retry until it is written
-        (or the process is told to stop: then nothing is committed and the batch is read
-        again at the next start)."""
+        """Write the batch; while the warehouse is down, or a step of the batch fails for a
+        reason that is not its rows (`BatchIncomplete`: the insert cancelled, the engine out
+        of memory...), pause and retry the same batch until it is written (or the process is
+        told to stop: then nothing is committed and the batch is read again at the next
+        start). An attempt after a failed one also checks the tier counts (writer.py)."""
         delay = 0.5
         while self.batch:
             try:
                 self._write()
                 return
-            except WarehouseUnavailable as exc:
+            except (WarehouseUnavailable, BatchIncomplete) as exc:
+                self.failed = True
+                self.failures += isinstance(exc, BatchIncomplete)
                 if not self.outage:
                     self.outage = True
                     self.consumer.pause(self._assignment())
                 if self.stopping:
-                    log.error("stopping with %d messages unwritten (the warehouse is down); they will be "
-                              "read again at the next start", self.batch.messages)
+                    log.error("stopping with %d messages unwritten (%s); they will be read again at the next start",
+                              self.batch.messages, "the warehouse is down" if isinstance(exc, WarehouseUnavailable)
+                              else "a step of their batch failed")
                     self.batch = Batch()
                     return
-                log.warning("warehouse unavailable, consuming paused, retrying in %.1fs: %s", delay, exc)
+                if isinstance(exc, WarehouseUnavailable):
+                    log.warning("warehouse unavailable, consuming paused, retrying in %.1fs: %s", delay, exc)
+                else:
+                    log.warning("writing a batch of %d messages failed part-way, consuming paused; writing it again "
+                                "in %.1fs, then checking the counts (nothing is skipped): %s",
+                                self.batch.messages, delay, exc)
+                    if self.failures == ISOLATE_AFTER:
+                        log.warning("the batch failed %d times in a row: the next attempts halve it, looking for a "
+                                    "record the engine refuses alone (it would become a dead letter)", self.failures)
                 self._wait(delay)
                 delay = min(delay * 2, self.settings.sink_retry_max_seconds)
 
     def _write(self) -> None:
         """One attempt at writing the batch, then the bookkeeping; never polls Kafka (it
         also runs inside a rebalance callback)."""
-        written = write_batch(self.warehouse, self.batch, self.routes)
+        written = write_batch(self.warehouse, self.batch, self.routes, after_failure=self.failed,
+                              isolate=self.failures >= ISOLATE_AFTER)
+        self.failed, self.failures = False, 0
         if self.outage:
             self.outage = False
             self.consumer.resume(self._assignment())
@@ -204,8 +224,8 @@ class Sink:
         if self.batch and not self.outage:
             try:
                 self._write()
-            except WarehouseUnavailable:
-                pass
+            except (WarehouseUnavailable, BatchIncomplete):
+                self.failed = True
         if self.batch:
             dropped = self.batch.forget(revoked)
             if dropped:

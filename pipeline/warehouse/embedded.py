@@ -122,16 +122,18 @@ class EmbeddedWarehouse(Warehouse):
         return Result.from_json(self.query_raw(query.sql, bind(params), personal=True))
 
     def insert_json(self, table: str, payload: bytes, token: str | None = None) -> None:
-        statement = f"INSERT INTO {check_identifier(table)}"
+        # The data travels inline, after FORMAT, through chdb's ordinary query path. Not
+        # through its streaming insert (`send_insert`): on chdb 4.4 that one reports success
+        # when the insert was killed (KILL QUERY) or when a materialized view failed,
+        # having committed some of the parts (the table's, maybe a view's) or none.
+        statement = b"INSERT INTO " + check_identifier(table).encode() + b" FORMAT JSONEachRow\n"
         with self._write_lock:
-            # chdb's streaming insert takes no parameters: the token goes in as a session
-            # setting, bound like any value, and is cleared before anyone else inserts.
+            # The token goes in as a session setting, bound like any value, and is cleared
+            # before anyone else inserts.
             if token:
                 self._run(self._writer, "SET insert_deduplication_token = {token:String}", {"token": token}, "CSV")
             try:
-                with self._writer.send_insert(statement, "JSONEachRow") as insert:
-                    insert.append(payload)
-                    insert.finish()
+                self._writer.query(statement + payload, "CSV")
             except RuntimeError as exc:
                 raise WarehouseError(f"insert into {table} failed: {str(exc).strip()}") from None
             finally:

@@ -5,7 +5,9 @@ that ClickHouse cannot rule out: an INSERT commits the scans part and each view'
 one after the other, with nothing binding them (ClickHouse issues #11909, #104661). A
 process killed between those commits leaves one day off by one insert. The embedded
 engine dies with the sink, so the embedded sink checks the per-day totals at start and
-rebuilds any day that disagrees from the raw scans, before it reads anything.
+rebuilds any day that disagrees from the raw scans, before it reads anything; and again
+after any failed attempt at writing a batch (a cancelled insert can stop there too),
+before it writes the batch's position.
 """
 
 from __future__ import annotations
