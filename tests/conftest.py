@@ -14,13 +14,22 @@ import pytest
 
 from pipeline.kafka_io import ensure_topics
 from pipeline.kafka_local import LocalKafka
-from pipeline.settings import Settings
+from pipeline.settings import Settings, get_settings
 from pipeline.topics import Topics, topics_for
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = Path(__file__).parent / "fixtures"
 # A key for tests only. Never use it for real codes.
 TEST_QR_KEYS = "KB=test-key-for-ravao-tests-only,KC=second-test-key-for-rotation"
+
+
+@pytest.fixture(autouse=True)
+def fresh_settings() -> Iterator[None]:
+    """`get_settings()` reads the environment once per process: a test that sets RAVAO_*
+    variables must not meet the settings an earlier test cached."""
+    get_settings.cache_clear()
+    yield
+    get_settings.cache_clear()
 
 
 @pytest.fixture(scope="session")

@@ -87,7 +87,11 @@ def test_a_fault_at_every_step_of_a_batch_is_retried_until_the_warehouse_equals_
         assert not faults.plan, f"faults that never fired: {faults.plan}"
         assert_equals_recount(warehouse, day)
     messages = [r.getMessage() for r in caplog.records]
-    assert sum("failed part-way" in m for m in messages) >= 10
+    # Each refusal fails an attempt and says so; a KILL may land after its insert finished
+    # (then nothing failed), so kills are not counted here: the recount above is the proof.
+    refusals = sum(fault.kind == "refuse" for fault in plan)
+    failed = sum("failed part-way" in m for m in messages)
+    assert failed >= refusals, f"{failed} failed attempts logged, {refusals} refusals planned"
     assert any("rebuilt the tier counts" in m and "after the failed attempt" in m for m in messages)
 
 

@@ -86,7 +86,7 @@ def unaccounted(settings: Settings, topics: Topics, sent: list[tuple[int, int, b
             assert len(letter.to_bytes()) < BOUNDED_DEAD_LETTER and letter.reason, letter.reason
             continue
         try:
-            event_id = json.loads(value)["event_id"]
+            event_id = str(json.loads(value)["event_id"])
         except Exception:  # noqa: BLE001 - not a scan: it had to be a dead letter
             event_id = None
         if event_id not in accepted:
