@@ -23,7 +23,8 @@ def worker(
 
     Example: ravao worker --name w1 --port 6066
     """
-    from ..stream.worker import TopicLayoutError, Worker
+    from ..stream.layout import TopicLayoutError
+    from ..stream.worker import Worker
 
     try:
         app = Worker(get_settings(), name=name, store="memory://" if memory else "rocksdb://", web_port=port)

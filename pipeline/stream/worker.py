@@ -43,12 +43,10 @@ import os
 import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import faust
-from aiokafka.partitioner import murmur2
 from faust.streams import _current_event
 from faust.types import EventT
 from pydantic import ValidationError
@@ -56,7 +54,7 @@ from pydantic import ValidationError
 from schemas.dlq import DeadLetter, RejectReason, raw_fields
 from schemas.scans import ValidScan
 
-from ..kafka_io import ensure_topics, partition_counts
+from ..kafka_io import ensure_topics
 from ..kafka_local import bootstrap_servers
 from ..keys import load_codec
 from ..pairing import (
@@ -65,14 +63,15 @@ from ..pairing import (
     PersonState,
     advance,
     apply_scan,
-    next_timeout,
     sent_visits,
 )
 from ..registry_cache import RegistryCache
 from ..settings import Settings
-from ..topics import Topics, topics_for
+from ..topics import topics_for
 from ..validate import Limits, Position, source_of, validate
+from .batch import Batch, OpenVisits
 from .guard import RejectGuard, TooManyRejects, signals_broken_deployment
+from .layout import check_partitions, partition_of
 from .metrics import Metrics
 from .registry_follower import RegistryFollower
 from .stopping import STOP_GRACE_SECONDS, FaustProcess, exit_unless_stopped
@@ -106,66 +105,6 @@ def on_behalf_of(event: EventT) -> Iterator[None]:
 
 def utcnow() -> datetime:
     return datetime.now(timezone.utc)
-
-
-def partition_of(key: bytes, partitions: int) -> int:
-    """The partition the Kafka default partitioner gives ``key`` (murmur2, as aiokafka
-    and the Java client do), to know which table keys belong to a ticked partition."""
-    return (murmur2(key) & 0x7FFFFFFF) % partitions
-
-
-class TopicLayoutError(RuntimeError):
-    pass
-
-
-def check_partitions(bootstrap: str, topics: Topics) -> None:
-    """The person-keyed topics must have the partitions the settings say: a person's state
-    lives in table partition N, written while processing partition N of scans.raw or of
-    scans.repartition, and Faust gives partition N of each to the same worker only when
-    their counts agree. A topic created by hand with other counts is refused, not guessed at."""
-    specs = [topics.scans_raw, topics.scans_valid, topics.scans_repartition, topics.visits]
-    actual = partition_counts(bootstrap, [spec.name for spec in specs])
-    wrong = [f"{spec.name} has {actual[spec.name]}" for spec in specs
-             if spec.name in actual and actual[spec.name] != spec.partitions]
-    if wrong:
-        raise TopicLayoutError(
-            f"{', '.join(wrong)} partitions, but RAVAO_TOPIC_PARTITIONS is {specs[0].partitions}: the worker needs "
-            "scans.raw, scans.valid, scans.repartition and visits to have that many. Set RAVAO_TOPIC_PARTITIONS "
-            "to the count the topics were created with (persons' states are kept by partition: changing the "
-            "count of existing topics moves persons away from their state)")
-
-
-@dataclass
-class OpenVisits:
-    """In memory: person -> (partition, when the open visit times out). Rebuilt from the
-    table after each rebalance; it only tells the tick whom to look at."""
-
-    deadlines: dict[str, tuple[int, float]] = field(default_factory=dict)
-    built_for: frozenset = frozenset()
-
-    def note(self, person: str, partition: int, state: PersonState) -> None:
-        deadline = next_timeout(state)
-        if deadline is None:
-            self.deadlines.pop(person, None)
-        else:
-            self.deadlines[person] = (partition, deadline.timestamp())
-
-    def due(self, partition: int, now: float) -> list[str]:
-        return [p for p, (part, at) in self.deadlines.items() if part == partition and at <= now]
-
-
-@dataclass
-class Batch:
-    """What a batch of events changed: each person's latest state, with the event to write
-    it on behalf of (the person's partition), and the visits to send once it is written."""
-
-    states: dict[str, tuple[EventT, PersonState]] = field(default_factory=dict)
-    visits: list[tuple[str, int, list]] = field(default_factory=list)
-
-    def add(self, key: str, event: EventT, state: PersonState, visits: list) -> None:
-        self.states[key] = (event, state)
-        if visits:
-            self.visits.append((key, event.message.partition, visits))
 
 
 class Worker:
@@ -247,11 +186,17 @@ class Worker:
         """scans.raw: validate; pair at once when the scan is in its person's partition,
         else hand it to `pair_repartitioned` through scans.repartition."""
         await self.follower.ready.wait()
+        await self._in_batches(stream, self._take_raw)
+
+    async def _in_batches(self, stream, take) -> None:
+        """The loop of both agents: ``take`` each event of a batch, then `_finish` it. One
+        scan's failure is handled inside ``take``; what escapes it is the batch's, and
+        stops the worker with the batch unacknowledged (`_stop_for`)."""
         async for events in stream.noack_take(BATCH, within=BATCH_WAIT):
             batch = Batch()
             try:
                 for event in events:
-                    await self._take_raw(event, batch)
+                    await take(event, batch)
                 await self._finish(batch, stream, events)
             except Exception as exc:  # noqa: BLE001 - not one scan's failure: see _stop_for
                 await self._stop_for(exc)
@@ -341,15 +286,7 @@ class Worker:
 
     async def pair_repartitioned(self, stream) -> None:
         """scans.repartition: valid scans keyed by person, and the wall-clock ticks."""
-        async for events in stream.noack_take(BATCH, within=BATCH_WAIT):
-            batch = Batch()
-            try:
-                for event in events:
-                    await self._take_repartitioned(event, batch)
-                await self._finish(batch, stream, events)
-            except Exception as exc:  # noqa: BLE001 - not one scan's failure: see _stop_for
-                await self._stop_for(exc)
-                return
+        await self._in_batches(stream, self._take_repartitioned)
 
     async def _take_repartitioned(self, event: EventT, batch: Batch) -> None:
         if event.value == TICK:
