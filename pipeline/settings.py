@@ -111,6 +111,10 @@ class Settings(BaseSettings):
         description="The worker stops if more than this share of those sources had every recent scan refused "
         "under every key (bad_signature, expired_key) or by an empty registry; other refusals never count.",
     )
+    reject_guard_quiet: int = Field(
+        500, ge=1, description="...and only once this many such refusals came in a row with no scan accepted "
+        "in between (forged scans amid real traffic do not get there)."
+    )
 
     # --- warehouse ----------------------------------------------------------------------
     clickhouse_url: str | None = Field(

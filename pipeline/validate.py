@@ -124,6 +124,8 @@ def _parse(raw: bytes | None) -> RawScan:
         data = json.loads(raw)
     except (UnicodeDecodeError, ValueError):
         raise Rejected(RejectReason.undecodable, "not UTF-8 JSON") from None
+    except RecursionError:  # a few KiB of "[" nest deeper than the parser goes
+        raise Rejected(RejectReason.undecodable, "JSON nested too deeply to be a scan") from None
     if not isinstance(data, dict):
         raise Rejected(RejectReason.undecodable, "not a JSON object")
     version = data.get("schema_version", RawScan.SCHEMA_VERSION)

@@ -237,7 +237,8 @@ def test_a_wrong_key_for_everything_still_stops_the_worker_with_its_message(sett
     """Every code refused under every key, from every device and venue: a broken deployment."""
     day.publish(settings.kafka_bootstrap, topics)
     publish_day(settings, topics, day)
-    worker = start_worker(settings, "w1", tmp_path, RAVAO_QR_KEYS="KB=a-key-that-signed-none-of-these-codes")
+    worker = start_worker(settings, "w1", tmp_path, RAVAO_QR_KEYS="KB=a-key-that-signed-none-of-these-codes",
+                          RAVAO_REJECT_GUARD_QUIET="50")
     try:
         assert worker.wait(120) == 3
     finally:

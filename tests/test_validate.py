@@ -85,6 +85,12 @@ def test_garbage_never_raises(raw: bytes | None) -> None:
     assert isinstance(run(raw), DeadLetter)
 
 
+@pytest.mark.parametrize("raw", [b"[" * 4000, b'{"a":' * 600 + b"1" + b"}" * 600, b'{"person_qr":' + b"[" * 3000])
+def test_deeply_nested_json_is_undecodable_not_a_failure_of_the_validator(raw: bytes) -> None:
+    result = run(raw)
+    assert result.reason is RejectReason.undecodable, result.message
+
+
 def test_an_oversized_message_becomes_a_bounded_dead_letter_with_its_length() -> None:
     """The broker takes about 1 MiB; a dead letter carrying all of it (as base64) could not
     be sent. It keeps a prefix, the length, and says it was cut."""

@@ -126,7 +126,8 @@ class Worker:
         self.horizon = self.limits.lateness + EXIT_AFTER_TIMEOUT_WINDOW
         self.debounce = timedelta(seconds=settings.debounce_seconds)
         self.metrics = Metrics()
-        self.guard = RejectGuard(settings.reject_guard_sources, settings.reject_guard_ratio)
+        self.guard = RejectGuard(settings.reject_guard_sources, settings.reject_guard_ratio,
+                                 settings.reject_guard_quiet)
         datadir = Path(settings.data_dir).resolve() / "worker" / name
         self.registry = RegistryCache.on_disk(datadir / "registry")
         self.follower = RegistryFollower(self.bootstrap, self.topics, self.registry)
