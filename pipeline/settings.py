@@ -87,7 +87,7 @@ class Settings(BaseSettings):
         60, ge=0, description="Same person, venue and direction within this window: a double scan."
     )
     accepted_lateness_hours: int = Field(
-        48, ge=1, description="Scans older than this when they reach the worker are refused (too_late); "
+        48, ge=1, description="Scans older than this when they reached Kafka are refused (too_late); "
         "a station may stay offline this long."
     )
     future_tolerance_minutes: int = Field(

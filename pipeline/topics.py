@@ -17,11 +17,17 @@ class TopicSpec:
     compacted: bool
     retention_ms: int | None  # None: keep forever (compacted registry topics)
     key: str  # what the message key is, for the reader
+    # The broker stamps each message with the time it arrived (LogAppendTime), whatever the
+    # producer says: validation judges a scan's lateness against that time.
+    stamped_on_arrival: bool = False
 
     def config(self) -> dict[str, str]:
         if self.compacted:
             return {"cleanup.policy": "compact", "min.compaction.lag.ms": "0"}
-        return {"cleanup.policy": "delete", "retention.ms": str(self.retention_ms)}
+        config = {"cleanup.policy": "delete", "retention.ms": str(self.retention_ms)}
+        if self.stamped_on_arrival:
+            config["message.timestamp.type"] = "LogAppendTime"
+        return config
 
 
 @dataclass(frozen=True)
@@ -50,14 +56,15 @@ class Topics:
 def topics_for(settings: Settings) -> Topics:
     p, n, keep = settings.topic_prefix, settings.topic_partitions, settings.retention_ms
 
-    def stream(name: str, key: str, partitions: int = n) -> TopicSpec:
-        return TopicSpec(p + name, partitions, False, keep, key)
+    def stream(name: str, key: str, partitions: int = n, stamped_on_arrival: bool = False) -> TopicSpec:
+        return TopicSpec(p + name, partitions, False, keep, key, stamped_on_arrival)
 
     def registry(name: str, key: str) -> TopicSpec:
         return TopicSpec(p + name, 1, True, None, key)
 
     return Topics(
-        scans_raw=stream("scans.raw", "person id (any other key works, at the cost of one more hop)"),
+        scans_raw=stream("scans.raw", "person id (any other key works, at the cost of one more hop)",
+                         stamped_on_arrival=True),
         scans_valid=stream("scans.valid", "person id"),
         scans_repartition=stream("scans.repartition", "person id (the worker's own: raw scans not keyed by person)"),
         scans_dlq=stream("scans.dlq", "none", partitions=1),

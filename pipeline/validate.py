@@ -66,6 +66,26 @@ class Position:
     offset: int
 
 
+LOG_APPEND_TIME = 1  # Kafka's timestamp type when the broker, not the producer, stamped a message
+
+
+def arrival_time(timestamp: float | None, timestamp_type: int | None, now: datetime,
+                 lateness: timedelta) -> datetime:
+    """When a raw scan reached Kafka: the time its lateness and its future are judged
+    against, not when the worker got to it. A scan the gateway accepted, or a station sent
+    in time, is not refused because it waited in the topic (a worker outage, a backlog, a
+    replay). A time the broker stamped (LogAppendTime: scans.raw as the topics are
+    created) is the broker's word; one a producer stamped (a topic created otherwise) is
+    believed only back to ``now - lateness``, so a producer cannot widen the window by
+    stamping old times. Never later than ``now``."""
+    if not timestamp or timestamp <= 0:
+        return now
+    arrived = min(now, datetime.fromtimestamp(timestamp, timezone.utc))
+    if timestamp_type != LOG_APPEND_TIME:
+        arrived = max(arrived, now - lateness)
+    return arrived
+
+
 class Rejected(Exception):
     def __init__(self, reason: RejectReason, message: str) -> None:
         super().__init__(message)

@@ -8,12 +8,14 @@ import json
 import random
 import signal
 import socket
+import time
 import urllib.request
 from collections import Counter, defaultdict
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
+from confluent_kafka.admin import ConfigResource
 
 from conftest import run_cli, settings_env
 from pipeline.kafka_io import admin, produce_all, read_to_end, reliable_producer
@@ -402,3 +404,38 @@ def test_a_message_the_broker_refuses_after_the_send_stops_the_worker_before_its
         stop_worker(worker, signal.SIGKILL)
     assert "the broker refused a message the worker produced" in (tmp_path / "w1.log").read_text()
     assert lag(settings, f"{settings.topic_prefix}ravao-worker", topics.scans_raw.name) == 1
+
+
+@pytest.mark.kafka
+def test_a_scan_that_waited_in_the_topic_past_the_lateness_is_judged_by_its_arrival(
+        settings: Settings, topics: Topics, tmp_path: Path) -> None:
+    """The gateway answered `accepted` for a scan 47 h 59 m old; the worker, behind by
+    minutes, refused it as too_late and the station had already deleted it. Lateness is
+    judged against the time the broker stamped on arrival (scans.raw is LogAppendTime)."""
+    client = admin(settings.kafka_bootstrap)  # kept: its futures fail once it is collected
+    config = client.describe_configs([ConfigResource(ConfigResource.Type.TOPIC, topics.scans_raw.name)])
+    [entries] = [future.result() for future in config.values()]
+    assert entries["message.timestamp.type"].value == "LogAppendTime"
+    codec = load_codec(settings)
+    day = scripted_day(codec, persons=5)
+    day.publish(settings.kafka_bootstrap, topics)
+    station = day.devices[0]
+    lateness = timedelta(hours=settings.accepted_lateness_hours)
+    just_in_time = _scan(codec, day.persons[0].person_id, datetime.now(timezone.utc) - lateness + timedelta(seconds=3),
+                         device=station)
+    too_old = _scan(codec, day.persons[1].person_id, datetime.now(timezone.utc) - lateness - timedelta(seconds=60),
+                    device=station)
+    produce_all(reliable_producer(settings.kafka_bootstrap), topics.scans_raw.name,
+                [(station.device_id.encode(), just_in_time), (station.device_id.encode(), too_old)])
+    time.sleep(4)  # by the worker's clock the first is now past the lateness too
+    worker = start_worker(settings, "w1", tmp_path)
+    try:
+        wanted = json.loads(just_in_time)["event_id"]
+        wait_for(lambda: any(str(ValidScan.from_bytes(v).event_id) == wanted for _, v, _, _ in
+                             read_to_end(settings.kafka_bootstrap, topics.scans_valid.name) if v),
+                 60, "the scan that arrived in time", [worker], tmp_path)
+        wait_for(lambda: any(d.reason is RejectReason.too_late for d in
+                             dead_letters(settings, topics.scans_dlq.name)), 60, "the late one refused", [worker],
+                 tmp_path)
+    finally:
+        stop_worker(worker)

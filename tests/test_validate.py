@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import base64
 import json
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
 
 from pipeline.keys import parse_keys
 from pipeline.registry_cache import DeviceInfo, RegistryCache, VenueInfo
-from pipeline.validate import Position, source_of, validate
+from pipeline.validate import LOG_APPEND_TIME, Position, arrival_time, source_of, validate
 from schemas import DeadLetter, RejectReason, ValidScan
 from schemas.dlq import MAX_DEAD_LETTER_RAW_BYTES
 from schemas.qrcode import QrCodec
@@ -127,3 +127,22 @@ def test_a_refused_scan_names_its_source_without_trusting_it() -> None:
                         if json.loads(p.read_text())["source"] == "self")
     assert source_of(json.dumps(self_checkin).encode()) == CODEC.decode(self_checkin["venue_qr"]).entity_id
     assert source_of(b"garbage") is None and source_of(None) is None
+
+
+WORKER_NOW = datetime(2026, 12, 1, 12, tzinfo=timezone.utc)
+LATENESS = timedelta(hours=48)
+
+
+def test_a_scan_is_judged_by_when_the_broker_stamped_its_arrival() -> None:
+    stamped = (WORKER_NOW - timedelta(hours=70)).timestamp()  # the worker is 70 h behind (a replay)
+    assert arrival_time(stamped, LOG_APPEND_TIME, WORKER_NOW, LATENESS) == WORKER_NOW - timedelta(hours=70)
+
+
+def test_a_time_a_producer_stamped_is_believed_only_back_to_the_lateness() -> None:
+    assert arrival_time((WORKER_NOW - timedelta(hours=1)).timestamp(), 0, WORKER_NOW, LATENESS) == WORKER_NOW - timedelta(hours=1)
+    assert arrival_time((WORKER_NOW - timedelta(days=400)).timestamp(), 0, WORKER_NOW, LATENESS) == WORKER_NOW - LATENESS
+
+
+@pytest.mark.parametrize("stamp", [None, 0, -1, (WORKER_NOW + timedelta(hours=3)).timestamp()])
+def test_an_arrival_is_never_later_than_now_nor_made_up(stamp) -> None:
+    assert arrival_time(stamp, LOG_APPEND_TIME, WORKER_NOW, LATENESS) == WORKER_NOW

@@ -68,7 +68,7 @@ from ..pairing import (
 from ..registry_cache import RegistryCache
 from ..settings import Settings
 from ..topics import topics_for
-from ..validate import Limits, Position, source_of, validate
+from ..validate import Limits, Position, arrival_time, source_of, validate
 from .batch import Batch, OpenVisits
 from .guard import RejectGuard, TooManyRejects, signals_broken_deployment
 from .layout import check_partitions, partition_of
@@ -231,11 +231,12 @@ class Worker:
         """The scan if valid; else its dead letter is sent and None returned."""
         message = event.message
         where = Position(message.topic, message.partition, message.offset)
-        result = validate(event.value, codec=self.codec, registry=self.registry, now=self.clock(),
+        arrived = arrival_time(message.timestamp, message.timestamp_type, self.clock(), self.limits.lateness)
+        result = validate(event.value, codec=self.codec, registry=self.registry, now=arrived,
                           position=where, limits=self.limits)
         if isinstance(result, DeadLetter) and result.reason in REGISTRY_REASONS:
             await self.follower.catch_up(if_older_than=message.timestamp)
-            result = validate(event.value, codec=self.codec, registry=self.registry, now=self.clock(),
+            result = validate(event.value, codec=self.codec, registry=self.registry, now=arrived,
                               position=where, limits=self.limits)
         if isinstance(result, DeadLetter):
             self.metrics.inc("scans_rejected", result.reason.value)
