@@ -54,6 +54,10 @@ PRUNE_SLACK = timedelta(hours=6)
 # Far above what a person scans in 78 hours; it bounds the cost of a faulty device's
 # flood: past it, new scans are refused (Outcome.over_capacity) until pruning.
 MAX_SCANS_PER_PERSON = 1000
+# The share one venue may hold of that: a device (every device is bound to one venue)
+# flooding a person's code fills the person's scans at its own venue only, and their
+# scans elsewhere still pair. 200 at one venue in 78 hours is one every 23 minutes.
+MAX_SCANS_PER_PERSON_AT_VENUE = 200
 VISIT_NAMESPACE = UUID("3d16a4c8-dc6d-4287-9710-512627483ade")
 
 _MINUTE_US = 60_000_000
@@ -71,7 +75,7 @@ class Outcome(StrEnum):
     repeat_entry = "repeat_entry"
     duplicate_event = "duplicate_event"  # this event is already in the state: a redelivery
     too_late = "too_late"  # before anchor_end: its neighbours were pruned, cannot be placed
-    over_capacity = "over_capacity"  # MAX_SCANS_PER_PERSON reached (a flood)
+    over_capacity = "over_capacity"  # MAX_SCANS_PER_PERSON, or its share at one venue, reached (a flood)
 
 
 class ScanRow(NamedTuple):
@@ -351,7 +355,9 @@ def apply_scan(state: PersonState, scan: ValidScan, now: datetime,
     i = bisect.bisect_left(rows, row)
     if i < len(rows) and rows[i][:2] == row[:2]:
         return state, [], Outcome.duplicate_event
-    if len(rows) >= MAX_SCANS_PER_PERSON:
+    if len(rows) >= MAX_SCANS_PER_PERSON or (
+            len(rows) >= MAX_SCANS_PER_PERSON_AT_VENUE
+            and sum(r.venue_id == row.venue_id for r in rows) >= MAX_SCANS_PER_PERSON_AT_VENUE):
         return state, [], Outcome.over_capacity
     rows.insert(i, row)
     changed, outcome = _recompute(state, now, debounce, horizon, inserted=i)

@@ -319,6 +319,17 @@ def test_a_flood_of_scans_is_refused_past_the_cap(monkeypatch: pytest.MonkeyPatc
     assert outcomes[-1] is Outcome.over_capacity
 
 
+def test_one_devices_flood_of_a_persons_code_fills_only_that_venues_share():
+    """A station posted 1,000 scans of one person's code: every later scan of that person,
+    anywhere, was refused as over_capacity for three days, and they had no visits."""
+    flood = [scan("market", "in", m / 100) for m in range(pairing.MAX_SCANS_PER_PERSON)]
+    state, _, outcomes = feed(flood)
+    assert outcomes.count(Outcome.over_capacity) == len(flood) - pairing.MAX_SCANS_PER_PERSON_AT_VENUE
+    state, changed, outcome = apply_scan(state, scan("shop", "in", 30), at(30))
+    assert outcome is Outcome.accepted
+    assert any(v.venue_id == VENUES["shop"][0] for v in changed)
+
+
 def test_the_state_round_trips_through_bytes_and_carries_on_the_same():
     state, _, _ = feed([scan("shop", "out", 10), scan("market", "in", 20), scan("shop", "in", 5)])
     state.anchor_end = at(-60)
