@@ -202,6 +202,10 @@ class Settings(BaseSettings):
         10.0, gt=0, description="Longest time to receive one request body, once the request was admitted; a slower "
         "upload gets 408 and is closed."
     )
+    gateway_head_timeout_seconds: float = Field(
+        10.0, gt=0, description="Longest time to receive a request's head (request line and headers); a slower "
+        "client, or one that sends nothing, is disconnected."
+    )
     gateway_max_connections: int = Field(
         1000, ge=1, description="Open connections the gateway serves at once; beyond it new requests get 503."
     )

@@ -21,6 +21,7 @@ from pipeline.topics import topics_for
 
 pytestmark = pytest.mark.kafka
 BODY_TIMEOUT = 2.0
+HEAD_TIMEOUT = 2.0
 
 
 @pytest.fixture(scope="module")
@@ -30,7 +31,8 @@ def gateway(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> I
                         topic_partitions=3, data_dir=home / "data", qr_keys=TEST_QR_KEYS)
     ensure_topics(kafka_bootstrap, topics_for(settings).all())
     stack = register(settings)
-    process, base = start_gateway(settings, home, RAVAO_GATEWAY_BODY_TIMEOUT_SECONDS=str(BODY_TIMEOUT))
+    process, base = start_gateway(settings, home, RAVAO_GATEWAY_BODY_TIMEOUT_SECONDS=str(BODY_TIMEOUT),
+                                  RAVAO_GATEWAY_HEAD_TIMEOUT_SECONDS=str(HEAD_TIMEOUT))
     try:
         yield stack, base
     finally:
@@ -54,6 +56,15 @@ def answer(sock: socket.socket) -> bytes:
     while chunk := sock.recv(65536):
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+def hung_up_silently(sock: socket.socket) -> bool:
+    """The gateway closed the connection without a byte of answer (a reset counts: it
+    closes with the client's unread lines in its buffer)."""
+    try:
+        return answer(sock) == b""
+    except ConnectionResetError:
+        return True
 
 
 def test_stalled_bodies_are_dropped_after_the_body_timeout_while_a_normal_request_gets_through(
@@ -106,3 +117,41 @@ def test_a_self_checkin_over_its_address_limit_is_refused_before_its_body(gatewa
         assert time.monotonic() - started < BODY_TIMEOUT
     finally:
         sock.close()
+
+
+def test_connections_that_never_finish_a_request_head_are_closed_while_a_normal_request_gets_through(
+        gateway: tuple[Stack, str]) -> None:
+    """1,100 connections sending nothing, or a request line and then nothing, once held the
+    gateway: every other client got 503. A byte now and then does not keep one open."""
+    stack, base = gateway
+    url = urlparse(base)
+    silent = [socket.create_connection((url.hostname, url.port), timeout=30) for _ in range(5)]
+    started_heads = [socket.create_connection((url.hostname, url.port), timeout=30) for _ in range(5)]
+    for sock in started_heads:
+        sock.sendall(f"POST /api/v1/scans HTTP/1.1\r\nHost: {url.hostname}\r\n".encode())
+    trickle = socket.create_connection((url.hostname, url.port), timeout=30)
+    started = time.monotonic()
+    try:
+        trickle.sendall(b"GET /healthz HTTP/1.1\r\n")
+        try:
+            for _ in range(4):  # a header line every half head timeout, until the gateway hangs up
+                time.sleep(HEAD_TIMEOUT / 2)
+                trickle.sendall(b"X-Slow: 1\r\n")
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        with httpx.Client(base_url=base, timeout=30) as http:
+            assert http.get("/healthz").status_code == 200
+        for sock in silent + started_heads + [trickle]:
+            assert hung_up_silently(sock), "the gateway answered a request it never got"
+        assert time.monotonic() - started < HEAD_TIMEOUT + 10
+    finally:
+        for sock in silent + started_heads + [trickle]:
+            sock.close()
+
+
+def test_a_keep_alive_connection_serves_requests_that_come_in_time(gateway: tuple[Stack, str]) -> None:
+    _, base = gateway
+    with httpx.Client(base_url=base, timeout=30) as http:
+        for _ in range(3):
+            assert http.get("/healthz").status_code == 200
+            time.sleep(HEAD_TIMEOUT / 4)

@@ -24,15 +24,18 @@ def gateway(
     import uvicorn
 
     from producers.gateway import create_app
+    from producers.gateway.head_timeout import with_head_timeout
 
     settings = get_settings()
     bootstrap_servers(settings)  # fail now, with the fix, when no broker is reachable
     load_codec(settings)
-    # Connections are capped (503 beyond), idle keep-alive ones closed after 5 s, and on
+    # Connections are capped (503 beyond), idle keep-alive ones closed after 5 s, request
+    # heads must arrive within RAVAO_GATEWAY_HEAD_TIMEOUT_SECONDS (head_timeout.py), and on
     # SIGTERM requests in flight get 8 s (every service stops within 10 s); bodies
     # have their own time limit in the app (producers/gateway/body.py). Client addresses
     # come from X-Forwarded-For only when the TLS proxy in front is trusted.
     uvicorn.run(create_app(settings), host=host or settings.gateway_host, port=settings.gateway_port if port is None else port,
                 log_level=loglevel, access_log=loglevel == "debug", timeout_graceful_shutdown=8,
                 limit_concurrency=settings.gateway_max_connections, timeout_keep_alive=5,
-                proxy_headers=True, forwarded_allow_ips=settings.gateway_trusted_proxies)
+                proxy_headers=True, forwarded_allow_ips=settings.gateway_trusted_proxies,
+                http=with_head_timeout(settings.gateway_head_timeout_seconds))
