@@ -139,6 +139,8 @@ ATTACKS = [
     ("INTO OUTFILE ... AND STDOUT", "SELECT 1 INTO OUTFILE '{tmp}/stdout.csv' AND STDOUT", "INTO OUTFILE clause"),
     ("INTO OUTFILE ... APPEND", "SELECT 1 INTO OUTFILE '{tmp}/append.csv' APPEND", "INTO OUTFILE clause"),
     ("SHOW TABLES INTO OUTFILE", "SHOW TABLES INTO OUTFILE '{tmp}/tables.csv'", "SHOW TABLES with clauses"),
+    ("SHOW SETTINGS reads system.settings", "SHOW CHANGED SETTINGS LIKE '%'", "other than SHOW TABLES"),
+    ("SHOW DATABASES", "show databases", "other than SHOW TABLES"),
     ("DESCRIBE INTO OUTFILE", "DESCRIBE TABLE scans INTO OUTFILE '{tmp}/describe.csv'", "INTO OUTFILE clause"),
     ("DESCRIBE of file()", "DESCRIBE file('/etc/passwd', 'LineAsString')", "file()"),
     ("FORMAT changes what the caller parses", "SELECT 1 FORMAT TSV", "FORMAT clause"),

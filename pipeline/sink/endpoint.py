@@ -17,25 +17,41 @@ from __future__ import annotations
 import hmac
 import json
 import logging
+import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-from ..warehouse.base import WarehouseError
+from ..warehouse.base import WarehouseError, WarehouseUnavailable
 from ..warehouse.embedded import EmbeddedWarehouse
 from ..warehouse.via_sink import SinkState, remove_state, write_state
 from .peer import loopback_peer_account
 
 log = logging.getLogger(__name__)
 MAX_BODY = 64 * 1024 * 1024
+SOCKET_TIMEOUT = 30.0  # a client silent this long, reading or writing, is dropped
+MAX_REQUESTS = 16  # requests handled at once (their bodies and answers are in memory); more get 503
+
+
+class Server(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 128  # socketserver's 5 drops connections under a burst
+
+    def handle_error(self, request, client_address) -> None:
+        """A client that went away or fell silent is no bug: one line, no stack trace."""
+        error = sys.exc_info()[1]
+        if isinstance(error, (ConnectionError, TimeoutError)):
+            log.debug("SQL endpoint: a client went away (%s)", type(error).__name__)
+            return
+        log.exception("the SQL endpoint failed on a request")
 
 
 class Endpoint:
     def __init__(self, warehouse: EmbeddedWarehouse, data_dir: Path, port: int) -> None:
         self.warehouse = warehouse
         self.data_dir = data_dir
-        self.server = ThreadingHTTPServer(("127.0.0.1", port), self._handler())
-        self.server.daemon_threads = True
+        self.server = Server(("127.0.0.1", port), self._handler())
+        self.busy = threading.BoundedSemaphore(MAX_REQUESTS)
         self.state: SinkState | None = None
         self._thread: threading.Thread | None = None
 
@@ -60,6 +76,8 @@ class Endpoint:
         endpoint = self
 
         class Handler(BaseHTTPRequestHandler):
+            timeout = SOCKET_TIMEOUT  # on every read and write of the connection
+
             def log_message(self, fmt: str, *args) -> None:  # queries may hold ids: keep them out of logs
                 pass
 
@@ -74,17 +92,33 @@ class Endpoint:
                 self._reply(status, json.dumps({"error": message}).encode())
 
             def do_POST(self) -> None:  # noqa: N802 (the http.server API)
+                if not endpoint.busy.acquire(blocking=False):
+                    self.close_connection = True
+                    return self._error(503, f"{MAX_REQUESTS} requests are being served: try again shortly")
+                try:
+                    self._serve()
+                finally:
+                    endpoint.busy.release()
+
+            def _serve(self) -> None:
                 state = endpoint.state
                 given = self.headers.get("Authorization", "").removeprefix("Bearer ")
                 if state is None or not hmac.compare_digest(given.encode(), state.token.encode()):
                     return self._error(403, "wrong or missing token: read it from the sink's state file")
-                length = int(self.headers.get("Content-Length") or 0)
-                if length > MAX_BODY:
+                declared = self.headers.get("Content-Length") or "0"
+                if not declared.isdigit():  # "-1" would read to the end of the stream
+                    self.close_connection = True
+                    return self._error(400, "Content-Length must be a whole number of bytes")
+                if int(declared) > MAX_BODY:
+                    self.close_connection = True
                     return self._error(413, "request too large")
                 try:
-                    body = json.loads(self.rfile.read(length) or b"{}")
-                except ValueError:
+                    body = json.loads(self.rfile.read(int(declared)) or b"{}")
+                except (ValueError, RecursionError):
                     return self._error(400, "the body is not JSON")
+                if not isinstance(body, dict) or not isinstance(body.get("params") or {}, dict) \
+                        or not isinstance(body.get("detail") or {}, dict):
+                    return self._error(400, "the body must be a JSON object, and its params and detail objects")
                 try:
                     if self.path == "/health":
                         answer = {"warehouse": str(endpoint.warehouse.path), "pid": state.pid}
@@ -102,6 +136,8 @@ class Endpoint:
                                   "data": result.rows}
                         return self._reply(200, json.dumps(answer).encode())
                     return self._error(404, f"no {self.path}")
+                except WarehouseUnavailable as exc:
+                    return self._error(503, str(exc))
                 except WarehouseError as exc:
                     return self._error(400, str(exc))
                 except (KeyError, TypeError) as exc:

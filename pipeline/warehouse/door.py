@@ -142,6 +142,11 @@ def admit(sql: str, params: Mapping[str, Any], engine: Engine, *, personal: bool
     for node in tree:
         _check_node(node, table_functions, databases, current, personal)
     _check_clauses(tree)
+    if tree[0].kind == "ShowTables" and canonical.strip().upper() != "SHOW TABLES":
+        # EXPLAIN AST names SHOW SETTINGS, DATABASES, CLUSTERS, MERGES, ... all ShowTables;
+        # the engine's canonical form tells them apart.
+        raise Refused("refused: a SHOW statement other than SHOW TABLES; system.tables, system.columns "
+                      "and DESCRIBE answer the rest")
     return canonical
 
 

@@ -2,27 +2,35 @@
 
 chdb runs one engine per process, on one directory, and locks that directory against
 other processes. So this module keeps one engine per process (`open_embedded` hands out
-the same object again, counting users) and two sessions on it: a writer for inserts and
-DDL, and a reader for queries, so that an analyst's long query served by the sink does
-not hold up the sink's inserts. Every query passes the door (`door.admit`) and runs on a
-session with ``readonly=1`` and limits on time and result size (`door.read_settings`).
+the same object again, counting users) and several sessions on it: a writer for inserts
+and DDL, one reader for this process's own queries, and a pool of readers for the reads
+the sink's endpoint serves, so that an analyst's long query holds up neither the sink's
+inserts, nor its own reads, nor other analysts' (ClickHouse checks the time limit only
+between blocks: one costly function over one block can outrun it). Every query passes
+the door (`door.admit`) and runs on a session with ``readonly=1`` and limits on time and
+result size (`door.read_settings`).
 """
 
 from __future__ import annotations
 
 import logging
+import queue
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from . import door
-from .base import INSERT_SETTINGS, QUERY_SETTINGS, Result, Warehouse, WarehouseError, bind, check_identifier
+from .base import (INSERT_SETTINGS, QUERY_SETTINGS, Result, Warehouse, WarehouseError, WarehouseUnavailable, bind,
+                   check_identifier)
 
 log = logging.getLogger(__name__)
 
 _lock = threading.Lock()
 _engine: "EmbeddedWarehouse | None" = None
+SHARED_READERS = 4  # reads served at once for other processes; a fifth waits ...
+READER_WAIT_SECONDS = 10.0  # ... this long for one to be free, then is told to try again
 
 
 def open_embedded(path: Path, read_limits: Mapping[str, Any] | None = None) -> "EmbeddedWarehouse":
@@ -81,14 +89,29 @@ class EmbeddedWarehouse(Warehouse):
         self.location = str(path)
         self._users = 1
         self._writer = _session(path)
-        self._reader = _session(path)
         self._write_lock = threading.Lock()
-        self._read_lock = threading.Lock()
         _set(self._writer, INSERT_SETTINGS)
-        _set(self._reader, QUERY_SETTINGS)
-        # readonly=1 comes last: from then on the session takes no setting, for good.
-        _set(self._reader, read_limits or door.configured_read_settings())
-        self._parser = _ReaderParser(self)
+        limits = read_limits or door.configured_read_settings()
+        # Reads for other processes (the sink's endpoint) take a session of the pool, so one
+        # long read holds up only itself; this process's own reads (the sink's positions, its
+        # checks) have a session of their own and never wait behind an analyst's.
+        self._pool: queue.Queue[_Reader] = queue.Queue()
+        self._readers = [_Reader(self, _session(path), limits) for _ in range(SHARED_READERS + 1)]
+        self._own = self._readers[0]
+        for reader in self._readers[1:]:
+            self._pool.put(reader)
+
+    @contextmanager
+    def _shared_reader(self) -> Iterator["_Reader"]:
+        try:
+            reader = self._pool.get(timeout=READER_WAIT_SECONDS)
+        except queue.Empty:
+            raise WarehouseUnavailable(f"all {SHARED_READERS} read sessions are busy with long queries; try again "
+                                       "in a while (RAVAO_QUERY_TIMEOUT_SECONDS bounds each)") from None
+        try:
+            yield reader
+        finally:
+            self._pool.put(reader)
 
     def _run(self, session, sql: str, params: Mapping[str, Any] | None, fmt: str, bound: bool = False):
         try:
@@ -102,15 +125,16 @@ class EmbeddedWarehouse(Warehouse):
             self._run(self._writer, sql, params, "CSV")
 
     def query(self, sql: str, params: Mapping[str, Any] | None = None) -> Result:
-        return Result.from_json(self.query_raw(sql, bind(params)))
+        """This process's own read, on its own session."""
+        with self._own.lock:
+            return Result.from_json(self._own.read(sql, bind(params), personal=False))
 
     def query_raw(self, sql: str, bound: Mapping[str, str], *, personal: bool = False) -> bytes:
         """The engine's JSONCompact answer, for parameters already in ClickHouse's text
         form (the sink's endpoint passes on what its client encoded), if the door admits
-        ``sql``; `door.Refused` otherwise."""
-        with self._read_lock:
-            admitted = door.admit(sql, bound, self._parser, personal=personal)
-            return self._run(self._reader, admitted, bound, "JSONCompact", bound=True).bytes()
+        ``sql``; `door.Refused` otherwise. On a session of the shared pool."""
+        with self._shared_reader() as reader, reader.lock:
+            return reader.read(sql, bound, personal=personal)
 
     def read_personal(self, name: str, params: Mapping[str, Any], *, action: str, subject: str,
                       detail: Mapping[str, Any], actor: str | None = None) -> Result:
@@ -146,25 +170,44 @@ class EmbeddedWarehouse(Warehouse):
             self._users -= 1
             if self._users > 0 or self._writer is None:
                 return
-            for session in (self._reader, self._writer):
+            for session in [reader.session for reader in self._readers] + [self._writer]:
                 try:
                     session.close()
                 except Exception:  # closing must not hide the error that led here
                     log.exception("closing a chdb session failed")
-            self._reader = self._writer = None
+            self._readers, self._writer = [], None
             if _engine is self:
                 _engine = None
 
 
-class _ReaderParser:
-    """`door.Engine` on the reader session; called with the reader's lock held."""
+class _Reader:
+    """One read-only session (``readonly=1`` and the door's limits), with the door's view
+    of the engine through it. Used by one thread at a time (``lock``)."""
 
-    def __init__(self, warehouse: EmbeddedWarehouse) -> None:
+    def __init__(self, warehouse: EmbeddedWarehouse, session, limits: Mapping[str, Any]) -> None:
         self.warehouse = warehouse
+        self.session = session
+        self.lock = threading.Lock()
+        _set(session, QUERY_SETTINGS)
+        # readonly=1 comes last: from then on the session takes no setting, for good.
+        _set(session, limits)
+        self.parser = _ReaderParser(warehouse, session)
+
+    def read(self, sql: str, bound: Mapping[str, str], *, personal: bool) -> bytes:
+        admitted = door.admit(sql, bound, self.parser, personal=personal)
+        return self.warehouse._run(self.session, admitted, bound, "JSONCompact", bound=True).bytes()
+
+
+class _ReaderParser:
+    """`door.Engine` on a reader session; called with that reader's lock held."""
+
+    def __init__(self, warehouse: EmbeddedWarehouse, session) -> None:
+        self.warehouse = warehouse
+        self.session = session
         self._table_functions: set[str] | None = None
 
     def _ask(self, sql: str, params: Mapping[str, Any], fmt: str, bound: bool) -> str:
-        return self.warehouse._run(self.warehouse._reader, sql, params, fmt, bound=bound).bytes().decode()
+        return self.warehouse._run(self.session, sql, params, fmt, bound=bound).bytes().decode()
 
     def format_query(self, sql: str) -> str:
         return self._ask("SELECT formatQuerySingleLine({statement:String})", {"statement": sql}, "TSVRaw", False)

@@ -1,0 +1,111 @@
+"""The embedded sink's SQL endpoint under a hostile token holder: bodies it cannot be made
+to read without end, requests it answers with 400 rather than a stack trace, and long
+reads that hold up only themselves (raw sockets and threads on loopback, real chdb)."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from pipeline.sink.endpoint import Endpoint
+from pipeline.warehouse.door import read_settings
+from pipeline.warehouse.embedded import EmbeddedWarehouse, open_embedded
+from pipeline.warehouse.migrations import migrate
+from pipeline.warehouse.via_sink import SinkClient, SinkState
+
+# Each row costs the engine about a second here, inside one block: the time limit, checked
+# between blocks, cannot stop it early.
+SLOW = "SELECT sum(editDistance(repeat('a', 15000), repeat(toString(number % 10), 15000))) FROM numbers({rows})"
+
+
+@pytest.fixture(scope="module")
+def endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[EmbeddedWarehouse, SinkState]]:
+    data = tmp_path_factory.mktemp("endpoint")
+    warehouse = open_embedded(data / "warehouse", read_settings(120, 1000, 1024 * 1024, 256 * 1024 ** 2))
+    migrate(warehouse, 30)
+    served = Endpoint(warehouse, data, 0)
+    state = served.start()
+    try:
+        yield warehouse, state
+    finally:
+        served.stop()
+        warehouse.close()
+
+
+def raw_request(state: SinkState, head: str, body: bytes = b"", timeout: float = 30) -> bytes:
+    """What the endpoint answers; it may answer and hang up before the body is sent (that
+    is the point), so sending stops there and the answer is read as far as it came."""
+    with socket.create_connection(("127.0.0.1", state.port), timeout=timeout) as sock:
+        chunks = []
+        try:
+            sock.sendall(head.encode() + b"\r\n")
+            for start in range(0, len(body), 65536):
+                sock.sendall(body[start:start + 65536])
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        try:
+            while chunk := sock.recv(65536):
+                chunks.append(chunk)
+        except ConnectionResetError:  # it answered and closed with our unread bytes in its buffer
+            pass
+        return b"".join(chunks)
+
+
+def post_head(state: SinkState, length: str, path: str = "/query") -> str:
+    return (f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {state.token}\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {length}\r\n")
+
+
+@pytest.mark.parametrize("length", ["-1", "abc", "1e9", "+12"])
+def test_a_content_length_that_is_not_a_count_of_bytes_is_refused_before_any_body_is_read(
+        endpoint, length: str) -> None:
+    """`Content-Length: -1` once made the sink read a 1.5 GB body to its end (RSS 3.5 GB)."""
+    _, state = endpoint
+    started = time.monotonic()
+    reply = raw_request(state, post_head(state, length), b" " * (4 * 1024 * 1024))
+    assert reply.startswith(b"HTTP/1.0 400") or reply.startswith(b"HTTP/1.1 400"), reply[:200]
+    assert b"Content-Length must be a whole number" in reply
+    assert time.monotonic() - started < 10
+
+
+@pytest.mark.parametrize("body", [b"[]", b'{"sql": "SELECT 1", "params": "x"}', b'"SELECT 1"', b"[" * 5000])
+def test_a_body_that_is_not_a_request_object_gets_400_not_a_stack_trace(endpoint, body: bytes) -> None:
+    _, state = endpoint
+    reply = raw_request(state, post_head(state, str(len(body))), body)
+    assert b" 400 " in reply.split(b"\r\n")[0], reply[:300]
+
+
+def test_a_long_read_holds_up_neither_other_reads_nor_the_sinks_own(endpoint) -> None:
+    """One read once held the reader session for 490 s while every other read waited."""
+    warehouse, state = endpoint
+    client = SinkClient(state)
+    finished: dict[str, float] = {}
+
+    def slow() -> None:
+        client.query(SLOW.format(rows=4))
+        finished["slow"] = time.monotonic()
+
+    thread = threading.Thread(target=slow)
+    thread.start()
+    try:
+        time.sleep(0.5)  # the slow read has its session
+        assert client.query("SELECT 1 AS x").rows == [[1]]
+        finished["other"] = time.monotonic()
+        assert warehouse.query("SELECT count() FROM sink_positions").rows == [[0]]
+        finished["own"] = time.monotonic()
+    finally:
+        thread.join(120)
+    assert finished["other"] < finished["slow"] and finished["own"] < finished["slow"], finished
+
+
+def test_refused_and_malformed_requests_leave_the_endpoint_answering(endpoint) -> None:
+    _, state = endpoint
+    for _ in range(3):
+        raw_request(state, "GARBAGE\r\n")
+        raw_request(state, post_head(state, "5"), b"{{{{{")
+    assert SinkClient(state).query("SELECT 2 AS x").rows == [[2]]
+
