@@ -45,6 +45,10 @@ class Route:
     table: str
     model: type[Record]
     key_field: str | None = None  # registry topics: the id column a tombstone fills
+    # Its records may hold personal or health data (names, phones, a case's onset): a dead
+    # letter of one keeps its length and where it is on the topic, never its bytes, since
+    # dead_letters is readable by everyone the door lets in.
+    personal: bool = False
 
     def row(self, key: bytes | None, value: bytes | None, partition: int, offset: int) -> Row | None:
         """The row for one message; None for a message that is not data."""
@@ -87,8 +91,10 @@ def refused_row(route: Route, value: bytes, partition: int, offset: int, error: 
 def _dead_letter(route: Route, value: bytes, partition: int, offset: int, message: str) -> Row:
     row: dict[str, Any] = {
         "reason": "undecodable",
-        "message": message[:1000],
-        **raw_fields(value),  # bounded: a topic may hold messages of about 1 MiB
+        "message": (message + ("; its bytes are not kept here (personal data): read them at their offset on "
+                               "the topic" if route.personal else ""))[:1000],
+        # Bounded: a topic may hold messages of about 1 MiB.
+        **(raw_fields(value) if not route.personal else {**raw_fields(b""), "raw_length": len(value)}),
         "source_topic": route.topic,
         "source_partition": partition,
         "source_offset": offset,
@@ -107,11 +113,11 @@ def routes_for(topics: Topics) -> dict[str, Route]:
         Route(topics.visits.name, "visits", Visit),
         Route(topics.scans_dlq.name, "dead_letters", DeadLetter),
         Route(topics.areas.name, "areas", Area, "area_id"),
-        Route(topics.venues.name, "venues", Venue, "venue_id"),
-        Route(topics.persons.name, "persons", Person, "person_id"),
-        Route(topics.personal_data.name, "personal_data", PersonalData, "person_id"),
-        Route(topics.devices.name, "devices", Device, "device_id"),
-        Route(topics.cases.name, "cases", Case, "case_id"),
+        Route(topics.venues.name, "venues", Venue, "venue_id", personal=True),
+        Route(topics.persons.name, "persons", Person, "person_id", personal=True),
+        Route(topics.personal_data.name, "personal_data", PersonalData, "person_id", personal=True),
+        Route(topics.devices.name, "devices", Device, "device_id", personal=True),
+        Route(topics.cases.name, "cases", Case, "case_id", personal=True),
         Route(topics.alerts.name, "alerts", Alert),
     ]
     return {route.topic: route for route in routes}
