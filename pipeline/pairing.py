@@ -29,8 +29,6 @@ The rules, over the scans in event time; t is the scan's time, "inside" an open 
 from __future__ import annotations
 
 import bisect
-import json
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import NamedTuple
@@ -41,6 +39,7 @@ from schemas.scans import ValidScan
 from schemas.visits import EntryHow, ExitHow, Visit
 
 from .dedup import Debouncer, from_micros, to_micros
+from .person_state import Emitted, Fingerprint, PersonState, ScanRow  # noqa: F401 - the state's home
 
 DEFAULT_DEBOUNCE = timedelta(seconds=60)
 ACCEPTED_LATENESS = timedelta(hours=48)  # validation refuses older scans (by wall clock)
@@ -60,7 +59,6 @@ MAX_SCANS_PER_PERSON = 1000
 MAX_SCANS_PER_PERSON_AT_VENUE = 200
 VISIT_NAMESPACE = UUID("3d16a4c8-dc6d-4287-9710-512627483ade")
 
-_MINUTE_US = 60_000_000
 _EXIT_AFTER_TIMEOUT_US = to_micros(EXIT_AFTER_TIMEOUT_WINDOW)
 _PRUNE_SLACK_US = to_micros(PRUNE_SLACK)
 
@@ -76,90 +74,6 @@ class Outcome(StrEnum):
     duplicate_event = "duplicate_event"  # this event is already in the state: a redelivery
     too_late = "too_late"  # before anchor_end: its neighbours were pruned, cannot be placed
     over_capacity = "over_capacity"  # MAX_SCANS_PER_PERSON, or its share at one venue, reached (a flood)
-
-
-class ScanRow(NamedTuple):
-    """What pairing needs of a scan, fields ordered so rows sort by event time, then by
-    event id: a total order, so equal times sort the same way on every replay."""
-
-    at: int  # scanned_at, microseconds since the epoch
-    event_id: str
-    venue_id: str
-    direction: str
-    category: str
-    area_id: str
-    area_path: tuple[str, ...]
-    default_us: int  # the venue's default stay: a visit with no exit lasts this long
-    max_us: int  # the venue's maximum stay: an open visit past it has timed out
-
-    @classmethod
-    def of(cls, scan: ValidScan) -> ScanRow:
-        return cls(to_micros(scan.scanned_at), str(scan.event_id), scan.venue_id,
-                   scan.direction.value, scan.category.value, scan.area_id, tuple(scan.area_path),
-                   scan.default_stay_minutes * _MINUTE_US, scan.max_stay_minutes * _MINUTE_US)
-
-
-# (t_in, t_out, exit_how, exit_event_id), times in microseconds: all a visit says that
-# its key (which fixes the venue, area and entry) does not. Equal: no new version.
-Fingerprint = tuple[int, int, str, "str | None"]
-
-
-class Emitted(NamedTuple):
-    version: int
-    deleted: bool
-    fingerprint: Fingerprint  # the last content sent, also sent again with a deletion
-
-
-@dataclass(slots=True)
-class PersonState:
-    """One person's scans within the horizon, sorted; what was emitted per visit key
-    ("in|<entry event>" or "out|<exit event>", the scan naming the visit); where the
-    last pruned visit ended; and a resume point: the scans before ``resume_at`` form
-    visits, the last ending at ``resume_end``, that no scan sorted after them changes,
-    so a scan arriving in order re-walks only from there (0: walk everything).
-    The functions below update the state in place and return it, to be stored back."""
-
-    person_id: str
-    scans: list[ScanRow] = field(default_factory=list)
-    emitted: dict[str, Emitted] = field(default_factory=dict)
-    anchor_end: datetime | None = None
-    resume_at: int = 0
-    resume_end: int | None = None  # microseconds
-
-    @property
-    def is_empty(self) -> bool:
-        """Nothing left to remember: the worker may delete the table entry."""
-        return not self.scans and not self.emitted
-
-    def to_dict(self) -> dict:
-        """JSON-able (tuples become lists), as a Faust table stores it."""
-        anchor = None if self.anchor_end is None else to_micros(self.anchor_end)
-        # Plain tuples: fast JSON encoders (orjson) refuse NamedTuples.
-        return {"v": 1, "person_id": self.person_id, "anchor_end": anchor,
-                "resume": [self.resume_at, self.resume_end],
-                "scans": [tuple(row) for row in self.scans],
-                "emitted": {key: tuple(e) for key, e in self.emitted.items()}}
-
-    def to_bytes(self) -> bytes:
-        return json.dumps(self.to_dict(), separators=(",", ":")).encode()
-
-    @classmethod
-    def from_bytes(cls, data: bytes | str) -> PersonState:
-        return cls.from_dict(json.loads(data))
-
-    @classmethod
-    def from_dict(cls, d: dict) -> PersonState:
-        if d.get("v") != 1:
-            raise ValueError(f"unknown PersonState format {d.get('v')!r}")
-        scans = []
-        for row in d["scans"]:
-            row = list(row)
-            row[6] = tuple(row[6])
-            scans.append(ScanRow._make(row))
-        emitted = {key: Emitted(v, deleted, tuple(fp))
-                   for key, (v, deleted, fp) in d["emitted"].items()}
-        anchor = None if d["anchor_end"] is None else from_micros(d["anchor_end"])
-        return cls(d["person_id"], scans, emitted, anchor, *d["resume"])
 
 
 class _Walk(NamedTuple):
