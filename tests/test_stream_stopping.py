@@ -10,7 +10,7 @@ import time
 
 from mode.worker import Worker as ModeWorker
 
-from pipeline.stream.stopping import FaustProcess
+from pipeline.stream.faust_seam import FaustProcess
 
 
 def test_mode_still_schedules_its_shutdown_on_sigterm_where_the_deadline_hangs() -> None:

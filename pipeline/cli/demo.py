@@ -122,7 +122,7 @@ class Summary:
 
     def _stream_table(self) -> Table:
         from ..kafka_local import bootstrap_servers
-        from ..stream.worker import read_stats
+        from ..stream.metrics import read_stats
 
         table = Table(title="stream (ravao stats)", show_header=True)
         table.add_column("counter")

@@ -44,7 +44,7 @@ def stats(as_json: bool = typer.Option(False, "--json", help="Print JSON instead
     import json
 
     from ..stream.metrics import COUNTERS
-    from ..stream.worker import read_stats
+    from ..stream.metrics import read_stats
 
     settings = get_settings()
     totals = read_stats(bootstrap_servers(settings), settings)

@@ -27,6 +27,14 @@ REGISTRY_REASONS = frozenset({RejectReason.unknown_venue, RejectReason.unknown_d
 SOURCE_HISTORY = 5  # a source fails when its last this many judged scans (or all it sent) failed
 
 
+def known_source(registry, source: str | None, registry_empty: bool) -> str | None:
+    """A source the registry holds (any, while it holds nothing): an id made up in a
+    forged scan is nobody's vote."""
+    if source is None or registry_empty:
+        return source
+    return source if registry.device(source) or registry.venue(source) else None
+
+
 class TooManyRejects(RuntimeError):
     pass
 

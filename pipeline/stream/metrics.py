@@ -12,6 +12,8 @@ import time
 import uuid
 from collections import Counter
 
+from ..pairing import Outcome
+
 COUNTERS = {
     "scans_accepted": "valid scans sent to scans.valid",
     "scans_rejected": "raw scans sent to scans.dlq, by reason",
@@ -35,6 +37,17 @@ class Metrics:
 
     def inc(self, name: str, reason: str = "", by: int = 1) -> None:
         self.counts[(name, reason)] += by
+
+    def count_outcome(self, outcome: Outcome) -> None:
+        """What pairing made of a scan on arrival."""
+        if outcome is Outcome.duplicate_event:
+            self.inc("scans_duplicate")
+        elif outcome is Outcome.double_scan:
+            self.inc("scans_double")
+        elif outcome is Outcome.repeat_entry:
+            self.inc("scans_repeat_entry")
+        else:
+            self.inc("scans_paired", "" if outcome is Outcome.accepted else outcome.value)
 
     def get(self, name: str, reason: str = "") -> int:
         return self.counts[(name, reason)]
@@ -69,3 +82,11 @@ def sum_snapshots(snapshots: list[bytes]) -> Counter[tuple[str, str]]:
         for name, reason, value in snap["counts"]:
             total[(name, reason)] += value
     return total
+
+
+def read_stats(bootstrap: str, settings):
+    """The counters of every worker that ever ran, summed (`ravao stats`)."""
+    from ..kafka_io import read_to_end
+    from ..topics import topics_for
+
+    return sum_snapshots([v for _, v, _, _ in read_to_end(bootstrap, topics_for(settings).stats.name) if v])

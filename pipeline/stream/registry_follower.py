@@ -17,6 +17,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from ..registry_cache import RegistryCache
 from ..topics import Topics
+from .faust_seam import refresh_metadata
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +69,7 @@ class RegistryFollower:
             found = self._consumer.partitions_for_topic(topic)
             if found:
                 return found
-            await self._consumer._client.force_metadata_update()
+            await refresh_metadata(self._consumer)
             await asyncio.sleep(0.1)
         raise RuntimeError(f"registry topic {topic} does not exist: run `ravao kafka topics`")
 

@@ -8,9 +8,8 @@ the process hard. That loses nothing: Faust commits an offset only once its even
 acknowledged, and the worker acknowledges an event only after everything it produced was
 sent; what was not committed is processed again at the next start, as after SIGKILL.
 
-This module is the seam with `mode` (Faust's process runner): `FaustProcess` overrides
-`_schedule_shutdown`, the one method mode calls on SIGINT and SIGTERM
-(tests/test_stream_stopping.py fails if it goes away).
+`faust_seam.FaustProcess` arms `exit_unless_stopped` from the one method mode (Faust's
+process runner) calls on SIGINT and SIGTERM.
 """
 
 from __future__ import annotations
@@ -19,7 +18,6 @@ import logging
 import os
 import threading
 
-from faust.worker import Worker as FaustWorker
 
 log = logging.getLogger(__name__)
 
@@ -39,18 +37,3 @@ def exit_unless_stopped(seconds: float, code: int, why: str) -> None:
     timer = threading.Timer(seconds, exit_now)
     timer.daemon = True  # must not itself keep the process alive
     timer.start()
-
-
-class FaustProcess(FaustWorker):
-    """Faust's worker as `ravao worker` runs it: quiet, and stopping in time."""
-
-    def on_setup_root_logger(self, logger: logging.Logger, level: int) -> None:
-        # Faust's terminal spinner sets the root logger to DEBUG so that it spins on
-        # every record: each message sent then builds a debug record holding its
-        # key and value. Keep the level asked for, and no spinner.
-        self.spinner = None
-        logger.setLevel(level)
-
-    def _schedule_shutdown(self, signal) -> None:  # mode's handler of SIGINT and SIGTERM
-        exit_unless_stopped(STOP_GRACE_SECONDS, EXIT_STOPPED_HARD, f"the stop asked by {signal.name}")
-        super()._schedule_shutdown(signal)

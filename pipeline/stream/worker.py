@@ -31,23 +31,17 @@ producer took it exits the worker before the next commit. And any stop ends with
 The table keeps one `PersonState` per person (RocksDB through rocksdict, with a changelog
 topic for recovery). Faust lets a table be read and written only for the partition of the
 event being processed; within a batch each write is made on behalf of its own event
-(`on_behalf_of`). The wall clock reaches the pairing as *tick* messages: a timer sends one
-to each `scans.repartition` partition this worker owns, and the agent then closes the visits
-of that partition whose maximum stay has passed.
+(`on_behalf_of`). The wall clock reaches the pairing as ticks (`ticks.WallClock`).
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import weakref
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import faust
-from faust.streams import _current_event
 from faust.types import EventT
 from pydantic import ValidationError
 
@@ -61,7 +55,6 @@ from ..pairing import (
     EXIT_AFTER_TIMEOUT_WINDOW,
     Outcome,
     PersonState,
-    advance,
     apply_scan,
     sent_visits,
 )
@@ -70,15 +63,16 @@ from ..settings import Settings
 from ..topics import topics_for
 from ..validate import Limits, Position, arrival_time, source_of, validate
 from .batch import Batch, OpenVisits
-from .guard import RejectGuard, TooManyRejects, signals_broken_deployment
+from .faust_seam import FaustProcess, on_behalf_of
+from .guard import RejectGuard, TooManyRejects, known_source, signals_broken_deployment
 from .layout import check_partitions, partition_of
 from .metrics import Metrics
 from .registry_follower import RegistryFollower
-from .stopping import STOP_GRACE_SECONDS, FaustProcess, exit_unless_stopped
+from .stopping import STOP_GRACE_SECONDS, exit_unless_stopped
+from .ticks import TICK, WallClock
 
 log = logging.getLogger(__name__)
 
-TICK = b'{"tick":1}'
 # Rejections that a registry record published a moment ago could turn into acceptance.
 REGISTRY_REASONS = {RejectReason.unknown_venue, RejectReason.unknown_device, RejectReason.unknown_person,
                     RejectReason.inactive_venue, RejectReason.device_not_authorised}
@@ -91,23 +85,11 @@ BATCH = 1000  # events an agent takes at a time ...
 BATCH_WAIT = 0.05  # ... or what came within this many seconds: at most this much latency added
 
 
-@contextmanager
-def on_behalf_of(event: EventT) -> Iterator[None]:
-    """Make ``event`` Faust's current event: its table reads and writes go to the table
-    partition (and changelog partition) of that event. Faust sets it only for single-event
-    iteration; within a batch each event's writes must say whose they are."""
-    token = _current_event.set(weakref.ref(event))
-    try:
-        yield
-    finally:
-        _current_event.reset(token)
-
-
 def utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
 
-class Worker:
+class Worker(WallClock):
     """One worker process: the Faust app and what its agents share."""
 
     def __init__(self, settings: Settings, *, name: str = "worker", store: str = "rocksdb://",
@@ -244,18 +226,11 @@ class Worker:
             empty = self.registry.is_empty()
             if signals_broken_deployment(result.reason, empty):
                 # Raises TooManyRejects when most recent sources fail this way.
-                self.guard.refused(self._known_source(source_of(event.value), empty), result.reason, empty)
+                self.guard.refused(known_source(self.registry, source_of(event.value), empty), result.reason, empty)
             return None
         self.metrics.inc("scans_accepted")
         self.guard.accepted(result.device_id or result.venue_id)
         return result
-
-    def _known_source(self, source: str | None, registry_empty: bool) -> str | None:
-        """A source the registry holds (any, while it holds nothing): an id made up in a
-        forged scan is nobody's vote."""
-        if source is None or registry_empty:
-            return source
-        return source if self.registry.device(source) or self.registry.venue(source) else None
 
     async def _refuse(self, event: EventT, reason: RejectReason, message: str, failed: bool = False) -> None:
         """A dead letter for a message the worker could not handle (not a validation
@@ -314,7 +289,7 @@ class Worker:
         state = self._state_of(key, event)
         now = self.clock()
         state, visits, outcome = apply_scan(state, scan, now, self.debounce, self.horizon)
-        self._count(outcome)
+        self.metrics.count_outcome(outcome)
         if outcome is Outcome.duplicate_event:
             # A retry, or a replay after a crash: the visits this scan made may not have
             # reached the topic even though the state has them. Send them again, and write
@@ -403,50 +378,6 @@ class Worker:
             if visit.deleted:
                 self.metrics.inc("visits_withdrawn")
 
-    def _count(self, outcome: Outcome) -> None:
-        if outcome is Outcome.duplicate_event:
-            self.metrics.inc("scans_duplicate")
-        elif outcome is Outcome.double_scan:
-            self.metrics.inc("scans_double")
-        elif outcome is Outcome.repeat_entry:
-            self.metrics.inc("scans_repeat_entry")
-        else:
-            self.metrics.inc("scans_paired", "" if outcome is Outcome.accepted else outcome.value)
-
-    # --- the wall clock ------------------------------------------------------------------
-    def _owned_partitions(self) -> list[int]:
-        return sorted(tp.partition for tp in self.app.assignor.assigned_actives()
-                      if tp.topic == self.repartition_topic.get_topic_name())
-
-    async def _send_ticks(self) -> None:
-        for partition in self._owned_partitions():
-            await self._send(self.repartition_name, None, TICK, partition=partition)
-
-    def _rebuild_open_visits(self) -> None:
-        owned = frozenset(self._owned_partitions())
-        if owned == self.open_visits.built_for:
-            return
-        partitions = self.topics.scans_repartition.partitions
-        self.open_visits = OpenVisits(built_for=owned)
-        for key, value in self.states.items():
-            self.open_visits.note(key, partition_of(key.encode(), partitions), PersonState.from_dict(value))
-
-    def _on_tick(self, event: EventT, batch: Batch) -> None:
-        self._rebuild_open_visits()
-        partition = event.message.partition
-        now = self.clock()
-        for key in self.open_visits.due(partition, now.timestamp()):
-            with on_behalf_of(event):
-                gone = key not in self._cache and not self.states.get(key)
-            if gone:
-                self.open_visits.deadlines.pop(key, None)
-                continue
-            state, visits = advance(self._state_of(key, event), now, self.debounce, self.horizon)
-            self.metrics.inc("visits_timed_out_by_clock", by=sum(v.exit_how == "timeout" for v in visits))
-            batch.add(key, event, state, visits)
-            self._cache[key] = state
-            self.open_visits.note(key, partition, state)
-
     # --- what it did ---------------------------------------------------------------------
     async def _publish_stats(self) -> None:
         await self.stats_topic.send(key=self.metrics.worker.encode(), value=self.metrics.snapshot())
@@ -464,11 +395,4 @@ class Worker:
             if exit.code and self.exit_code:
                 raise SystemExit(self.exit_code) from None
             raise
-
-
-def read_stats(bootstrap: str, settings: Settings):
-    from ..kafka_io import read_to_end
-    from .metrics import sum_snapshots
-
-    return sum_snapshots([v for _, v, _, _ in read_to_end(bootstrap, topics_for(settings).stats.name) if v])
 

@@ -1,0 +1,59 @@
+"""Every use of Faust's, mode's and aiokafka's private API, in one place.
+
+- `on_behalf_of`: Faust's current event (`faust.streams._current_event`), which decides
+  the table partition a read or write goes to; Faust sets it only for single-event
+  iteration, and the worker takes events in batches.
+- `refresh_metadata`: an aiokafka consumer's client (`_client.force_metadata_update`), to
+  see a topic created a moment ago.
+- `FaustProcess._schedule_shutdown`: the one method mode calls on SIGINT and SIGTERM,
+  where the stop's deadline is armed (`stopping`).
+
+tests/test_faust_seam.py and tests/test_stream_stopping.py fail when an upgrade moves any
+of them.
+"""
+
+from __future__ import annotations
+
+import logging
+import weakref
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from aiokafka import AIOKafkaConsumer
+from faust.streams import _current_event
+from faust.types import EventT
+from faust.worker import Worker as FaustWorker
+
+from .stopping import EXIT_STOPPED_HARD, STOP_GRACE_SECONDS, exit_unless_stopped
+
+
+@contextmanager
+def on_behalf_of(event: EventT) -> Iterator[None]:
+    """Make ``event`` Faust's current event: its table reads and writes go to the table
+    partition (and changelog partition) of that event. Within a batch each event's
+    writes must say whose they are."""
+    token = _current_event.set(weakref.ref(event))
+    try:
+        yield
+    finally:
+        _current_event.reset(token)
+
+
+async def refresh_metadata(consumer: AIOKafkaConsumer) -> None:
+    """Ask the broker for the cluster's metadata now (aiokafka has no public call)."""
+    await consumer._client.force_metadata_update()
+
+
+class FaustProcess(FaustWorker):
+    """Faust's worker as `ravao worker` runs it: quiet, and stopping in time."""
+
+    def on_setup_root_logger(self, logger: logging.Logger, level: int) -> None:
+        # Faust's terminal spinner sets the root logger to DEBUG so that it spins on
+        # every record: each message sent then builds a debug record holding its
+        # key and value. Keep the level asked for, and no spinner.
+        self.spinner = None
+        logger.setLevel(level)
+
+    def _schedule_shutdown(self, signal) -> None:  # mode's handler of SIGINT and SIGTERM
+        exit_unless_stopped(STOP_GRACE_SECONDS, EXIT_STOPPED_HARD, f"the stop asked by {signal.name}")
+        super()._schedule_shutdown(signal)
