@@ -44,6 +44,7 @@ class Topics:
     devices: TopicSpec
     cases: TopicSpec
     alerts: TopicSpec
+    audit: TopicSpec
     stats: TopicSpec
 
     def all(self) -> list[TopicSpec]:
@@ -76,5 +77,7 @@ def topics_for(settings: Settings) -> Topics:
         devices=registry("registry.devices", "device id"),
         cases=registry("cases", "case id"),
         alerts=stream("alerts", "venue id", partitions=1),
+        # Kept on the topic like the rest; the warehouse's audit_log keeps it for good.
+        audit=stream("audit", "audit id (one per read of personal data in full)", partitions=1),
         stats=registry("stats", "worker instance (counter snapshots for `ravao stats`)"),
     )

@@ -1,5 +1,6 @@
 """Records that cross a process boundary, the QR payload codec, and example payloads."""
 
+from .audit import AuditRecord
 from .base import Record
 from .cases import Alert, Case, CaseStatus
 from .dlq import DeadLetter, RejectReason
@@ -20,12 +21,14 @@ RECORDS: dict[str, type[Record]] = {
     "device": Device,
     "case": Case,
     "alert": Alert,
+    "audit": AuditRecord,
 }
 
 __all__ = [
     "RECORDS",
     "Alert",
     "Area",
+    "AuditRecord",
     "Case",
     "CaseStatus",
     "DeadLetter",

@@ -12,6 +12,8 @@ import sys
 import typer
 from pydantic import ValidationError
 
+from ..access.audit import AuditUnavailable
+from ..access.policy import Denied
 from ..areas import AreaSourceError
 from ..kafka_local import KafkaSetupError
 from ..private_files import keep_new_files_private
@@ -21,6 +23,7 @@ from ..warehouse import WarehouseError
 from . import bench, demo, kafka, qr, registry, stream, warehouse
 from . import gateway
 from . import edge
+from . import audit
 
 app = typer.Typer(
     name="ravao",
@@ -51,9 +54,10 @@ app.command("sink")(warehouse.sink)
 app.command("sql")(warehouse.sql)
 app.command("trace")(warehouse.trace)
 app.add_typer(warehouse.warehouse_app, name="warehouse")
+app.command("audit")(audit.audit)
 
 # Errors a user can cause: a message that says what to do, and exit status 2.
-USER_ERRORS = (AreaSourceError, KafkaSetupError, KeyConfigError, RegistryError, WarehouseError)
+USER_ERRORS = (AuditUnavailable, Denied, AreaSourceError, KafkaSetupError, KeyConfigError, RegistryError, WarehouseError)
 
 
 def main() -> None:

@@ -97,8 +97,11 @@ def sql(
         if not sep:
             raise QueryInputError(f"--param {item!r}: write NAME=VALUE")
         values[name.strip()] = value
-    with open_for_reading(get_settings()) as warehouse:
-        result = run(warehouse, chosen, values)
+    from ..access import cli_caller, reads_for
+
+    settings = get_settings()
+    with open_for_reading(settings) as warehouse:
+        result = reads_for(settings, warehouse).sql(cli_caller(), chosen, values)
     sys.stdout.write(render(result, fmt))
 
 
@@ -110,10 +113,12 @@ def trace(
     min_overlap: str = typer.Option("15m", "--min-overlap", help="Least total time together: 15m, 1h, 900s"),
     depth: int = typer.Option(1, "--depth", min=1, max=2, help="1: F1 contacts; 2: also their contacts (F2)"),
     fmt: str = typer.Option("table", "--format", "-f", help="table, csv or json"),
-    with_names: bool = typer.Option(False, "--with-names", help="Add names, phones and ID numbers (tracing "
-                                    "role); writes who asked to the audit log first"),
+    with_names: bool = typer.Option(False, "--with-names", help="Add names, phones and ID numbers in full; "
+                                    "writes who asked, and why, to the audit log first"),
+    case: str = typer.Option(None, "--case", help="The case this trace is for: the purpose kept in the audit "
+                             "row (default: admin)"),
     actor: str = typer.Option(None, help="Whom you ask for, kept in the audit row as a claim; the row's "
-                              "actor is the account the warehouse's door sees"),
+                              "actor is this machine's account, acting as admin"),
 ) -> None:
     """List a case's contacts: F1 (at the same venue at the same time, for at least the
     minimum overlap in total) and, with --depth 2, F2. Ranked by total overlap, with the
@@ -124,25 +129,27 @@ def trace(
     from ..warehouse import open_for_reading
     from ..warehouse.output import FORMATS, render
     from ..warehouse.queries import QueryInputError, parse_duration, parse_time
-    from ..warehouse.trace import TraceRequest, add_names, default_start
-    from ..warehouse.trace import trace as run_trace
+    from ..warehouse.trace import TraceRequest, default_start
+    from ..access import cli_caller, reads_for
 
     if fmt not in FORMATS:
         raise QueryInputError(f"--format {fmt}: use one of {', '.join(FORMATS)}")
     now = datetime.now(timezone.utc)
-    with open_for_reading(get_settings()) as warehouse:
+    settings = get_settings()
+    caller = cli_caller()
+    with open_for_reading(settings) as warehouse:
+        reads = reads_for(settings, warehouse)
         request = TraceRequest(
             person=person.strip(),
-            start=parse_time(start, now) if start else default_start(warehouse, person.strip(), now),
+            start=parse_time(start, now) if start else default_start(reads, caller, person.strip(), now, case),
             end=parse_time(end, now),
             min_overlap_seconds=parse_duration(min_overlap),
             depth=depth,
         )
         if request.end <= request.start:
             raise QueryInputError("--to must be after --from")
-        result = run_trace(warehouse, request)
-        if with_names:
-            result = add_names(warehouse, result, request, on_behalf_of=actor)
+        result = reads.trace(caller, request, purpose=case, with_names=with_names, claimed_for=actor)
+        reads.trail.close()
     sys.stdout.write(render(result, fmt))
 
 

@@ -22,7 +22,7 @@ from typing import Any, NamedTuple
 
 from pydantic import ValidationError
 
-from schemas import Alert, Area, Case, DeadLetter, Device, Person, PersonalData, ValidScan, Venue, Visit
+from schemas import Alert, Area, AuditRecord, Case, DeadLetter, Device, Person, PersonalData, ValidScan, Venue, Visit
 from schemas.base import Record
 from schemas.dlq import raw_fields
 
@@ -119,5 +119,6 @@ def routes_for(topics: Topics) -> dict[str, Route]:
         Route(topics.devices.name, "devices", Device, "device_id", personal=True),
         Route(topics.cases.name, "cases", Case, "case_id", personal=True),
         Route(topics.alerts.name, "alerts", Alert),
+        Route(topics.audit.name, "audit_log", AuditRecord, personal=True),
     ]
     return {route.topic: route for route in routes}

@@ -1,9 +1,7 @@
 """`ravao trace`: a case's contacts, F1 and (depth 2) F2, through the query library.
 
-Output is person ids only. Names, phones and ID numbers are added only on request
-(``with_names``), through the warehouse's door (`Warehouse.read_personal`), which writes
-the audit row itself, with the actor it knows, before it reads: if that write fails,
-nothing personal is read.
+Output is person ids only. Names, phones and ID numbers are added by the authorization
+layer (`pipeline.access.reads.Reads.trace`), which writes the audit row first.
 """
 
 from __future__ import annotations
@@ -16,7 +14,6 @@ from .queries import load, run
 
 DEFAULT_LOOKBACK = timedelta(days=14)
 COLUMNS = ["degree", "person_id", "overlap_seconds", "overlaps", "via", "venues", "first_contact", "last_contact"]
-NAME_COLUMNS = ["full_name", "phone", "id_number"]
 
 
 @dataclass(frozen=True)
@@ -32,9 +29,9 @@ class TraceRequest:
                 "min_overlap_seconds": self.min_overlap_seconds}
 
 
-def default_start(warehouse: Warehouse, person: str, now: datetime) -> datetime:
+def default_start(reads, caller, person: str, now: datetime, purpose: str | None) -> datetime:
     """14 days before the onset of the person's case, or 14 days ago without a case."""
-    onset = run(warehouse, load("case_onset"), {"person": person}).scalar()
+    onset = reads.case_onset(caller, person, purpose)
     if onset:
         start = datetime.fromisoformat(onset).replace(tzinfo=timezone.utc)
         return start - DEFAULT_LOOKBACK
@@ -49,19 +46,3 @@ def trace(warehouse: Warehouse, request: TraceRequest) -> Result:
         for record in result.dicts():
             rows.append([f"F{degree}"] + [record[c] for c in COLUMNS[1:]])
     return Result(COLUMNS, [], rows)
-
-
-def add_names(warehouse: Warehouse, result: Result, request: TraceRequest, on_behalf_of: str | None = None) -> Result:
-    """The result with each person's personal data; the door writes the audit row first.
-    ``on_behalf_of``: whom the caller says it asks for, kept in the row as a claim beside
-    the actor the door records."""
-    persons = sorted({row[1] for row in result.rows})
-    detail = {"query": "trace", "depth": request.depth, "from": request.start.isoformat(),
-              "to": request.end.isoformat(), "min_overlap_seconds": request.min_overlap_seconds}
-    if on_behalf_of:
-        detail["on_behalf_of"] = on_behalf_of
-    read = warehouse.read_personal("personal_data_of", {"persons": persons}, action="trace_with_names",
-                                   subject=request.person, detail=detail)
-    found = {r["person_id"]: r for r in read.dicts()}
-    rows = [row + [found.get(row[1], {}).get(c, "") for c in NAME_COLUMNS] for row in result.rows]
-    return Result(result.columns + NAME_COLUMNS, [], rows)

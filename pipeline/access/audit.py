@@ -1,0 +1,97 @@
+"""The audit trail: every read of personal data in full is written down before it runs.
+
+    trail = AuditTrail.for_warehouse(settings, warehouse)
+    trail.record(caller, action="trace_with_names", subject=person, purpose=case_id,
+                 persons=[...], detail={...})       # raises AuditUnavailable: no row, no read
+
+Where the row goes: a process that holds the warehouse itself (the CLI with no sink
+running) inserts it into ``audit_log``; every other process (the web, the alerting job,
+the CLI through the sink or a server) publishes an `AuditRecord` to the ``audit`` topic
+and waits until the broker has kept it; the sink lands it in ``audit_log``. The reader
+never writes to the warehouse, so its door stays read-only. Masked reads are not audited.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from schemas import AuditRecord
+
+from ..settings import Settings
+from .caller import Caller
+
+log = logging.getLogger(__name__)
+AUDIT_COLUMNS = ["audit_id", "at", "actor", "action", "subject", "purpose", "persons", "detail", "rows"]
+DELIVERY_TIMEOUT_SECONDS = 15.0
+
+
+class AuditUnavailable(RuntimeError):
+    """The audit row could not be written, so nothing personal is read."""
+
+
+class AuditTrail:
+    def __init__(self, write) -> None:
+        self._write = write
+
+    @classmethod
+    def for_warehouse(cls, settings: Settings, warehouse) -> "AuditTrail":
+        if getattr(warehouse, "exclusive", False):
+            return cls(_InWarehouse(warehouse))
+        return cls(_OnKafka(settings))
+
+    def record(self, caller: Caller, *, action: str, subject: str = "", purpose: str = "",
+               persons: Iterable[str] = (), detail: Mapping[str, Any] | None = None) -> AuditRecord:
+        people = tuple(sorted(set(persons)))
+        record = AuditRecord(audit_id=uuid.uuid4(), actor=caller.actor[:100], action=action, subject=subject,
+                             purpose=purpose[:200], persons=people,
+                             detail=json.dumps(dict(detail or {}), sort_keys=True, default=str)[:8000],
+                             rows=len(people))
+        try:
+            self._write(record)
+        except Exception as exc:
+            log.error("an audit record could not be written (%s): the read it was for is refused",
+                      type(exc).__name__)
+            raise AuditUnavailable("the audit trail cannot be written right now, so nothing personal is read; "
+                                   "check that Kafka (or the warehouse) is up, then try again") from None
+        return record
+
+    def close(self) -> None:
+        close = getattr(self._write, "close", None)
+        if close:
+            close()
+
+
+class _InWarehouse:
+    def __init__(self, warehouse) -> None:
+        self.warehouse = warehouse
+
+    def __call__(self, record: AuditRecord) -> None:
+        row = [str(record.audit_id), record.at, record.actor, record.action, record.subject, record.purpose,
+               list(record.persons), record.detail, record.rows]
+        self.warehouse.insert("audit_log", AUDIT_COLUMNS, [row], token=f"audit-{record.audit_id}")
+
+
+class _OnKafka:
+    def __init__(self, settings: Settings) -> None:
+        from ..topics import topics_for
+
+        self.settings = settings
+        self.topic = topics_for(settings).audit.name
+        self._producer = None
+
+    def __call__(self, record: AuditRecord) -> None:
+        from ..kafka_io import produce_all, reliable_producer
+        from ..kafka_local import bootstrap_servers
+
+        if self._producer is None:
+            self._producer = reliable_producer(bootstrap_servers(self.settings), **{"message.timeout.ms": int(DELIVERY_TIMEOUT_SECONDS * 1000)})
+        produce_all(self._producer, self.topic, [(str(record.audit_id).encode(), record.to_bytes())],
+                    timeout=DELIVERY_TIMEOUT_SECONDS + 5)
+
+    def close(self) -> None:
+        if self._producer is not None:
+            self._producer.flush(5)

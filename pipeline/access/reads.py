@@ -1,0 +1,158 @@
+"""The query library as callers see it: every read of the warehouse for a person or a
+service goes through `Reads`, which applies the caller's scope, masks or audits, and only
+then runs the query (`pipeline.warehouse.queries`).
+
+    reads = Reads(warehouse, trail)
+    reads.area_counts(caller, "74", from_day, to_day)           area officers, above
+    reads.venue_visits(caller, "V...", start, end)               the venue's people, masked
+    reads.trace(caller, request, purpose="C...", with_names=True)  tracers, audited
+
+Every method takes the caller first and refuses (`policy.Denied`) before it reads
+anything the caller may not see. The area or venue asked for is looked up in the
+warehouse and checked against the caller's grants: the query never runs for a
+caller-chosen place outside them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import date, datetime
+from typing import Any
+
+from ..warehouse.base import Result, Warehouse
+from ..warehouse.queries import Query, load, run
+from . import masking, policy
+from .audit import AuditTrail
+from .caller import Caller
+from .policy import Place
+
+PERSONAL = "personal_data_of"
+
+
+class Reads:
+    def __init__(self, warehouse: Warehouse, trail: AuditTrail) -> None:
+        self.warehouse = warehouse
+        self.trail = trail
+
+    # -- places ------------------------------------------------------------------------
+
+    def area(self, area_id: str) -> Place | None:
+        found = run(self.warehouse, load("area_profile"), {"area": area_id}).dicts()
+        if not found:
+            return None
+        return Place(area_id, found[0]["name"], tuple(found[0]["path"]))
+
+    def venue(self, venue_id: str) -> Place | None:
+        found = run(self.warehouse, load("venue_profile"), {"venue": venue_id}).dicts()
+        if not found:
+            return None
+        row = found[0]
+        return Place(venue_id, row["name"], tuple(row["area_path"]), bool(row["privileged"]))
+
+    def _area(self, caller: Caller, area_id: str) -> Place:
+        return policy.require_area(caller, area_id, self.area(area_id))
+
+    def _venue(self, caller: Caller, venue_id: str) -> Place:
+        return policy.require_venue(caller, venue_id, self.venue(venue_id))
+
+    # -- counts (no personal data) -----------------------------------------------------
+
+    def area_counts(self, caller: Caller, area_id: str, from_day: date, to_day: date) -> Result:
+        self._area(caller, area_id)
+        return run(self.warehouse, load("tier_counts"), {"area": area_id, "from_day": from_day, "to_day": to_day})
+
+    def area_hours(self, caller: Caller, area_id: str, start: datetime, end: datetime) -> Result:
+        self._area(caller, area_id)
+        return run(self.warehouse, load("area_counts_by_hour"), {"area": area_id, "from": start, "to": end})
+
+    def venues_without_scans(self, caller: Caller, area_id: str, start: datetime, end: datetime) -> Result:
+        self._area(caller, area_id)
+        return run(self.warehouse, load("venues_without_scans"), {"area": area_id, "from": start, "to": end})
+
+    # -- a venue's people (masked unless the policy says in full) ----------------------
+
+    def venue_visits(self, caller: Caller, venue_id: str, start: datetime, end: datetime,
+                     purpose: str | None = None) -> Result:
+        venue = self._venue(caller, venue_id)
+        result = run(self.warehouse, load("venue_timeline"), {"venue": venue_id, "from": start, "to": end})
+        return self._with_people(caller, venue, result, "venue_visits", purpose,
+                                 {"venue": venue_id, "from": start, "to": end})
+
+    def venue_inside(self, caller: Caller, venue_id: str, purpose: str | None = None) -> Result:
+        venue = self._venue(caller, venue_id)
+        result = run(self.warehouse, load("venue_occupancy_now"), {"venue": venue_id})
+        return self._with_people(caller, venue, result, "venue_inside", purpose, {"venue": venue_id})
+
+    # -- people's movements: tracing ---------------------------------------------------
+
+    def person_visits(self, caller: Caller, person: str, start: datetime, end: datetime,
+                      purpose: str | None) -> Result:
+        policy.require_tracing(caller, purpose)
+        return run(self.warehouse, load("person_visits"), {"person": person, "from": start, "to": end})
+
+    def trace(self, caller: Caller, request, purpose: str | None, with_names: bool = False,
+              claimed_for: str | None = None) -> Result:
+        """`pipeline.warehouse.trace` for a tracer; names in full (audited) on request."""
+        from ..warehouse.trace import trace
+
+        why = policy.require_tracing(caller, purpose)
+        result = trace(self.warehouse, request)
+        if not with_names:
+            return result
+        detail = {"query": "trace", "depth": request.depth, "from": request.start.isoformat(),
+                  "to": request.end.isoformat(), "min_overlap_seconds": request.min_overlap_seconds}
+        if claimed_for:
+            detail["on_behalf_of"] = claimed_for
+        persons = sorted({row[1] for row in result.rows})
+        found = self._personal(caller, persons, full=True, action="trace_with_names", subject=request.person,
+                               purpose=why, detail=detail)
+        rows = [row + [found[row[1]][c] for c in masking.PERSON_FIELDS] for row in result.rows]
+        return Result(result.columns + list(masking.PERSON_FIELDS), [], rows)
+
+    def case_onset(self, caller: Caller, person: str, purpose: str | None) -> str | None:
+        policy.require_tracing(caller, purpose)
+        return run(self.warehouse, load("case_onset"), {"person": person}).scalar()
+
+    # -- administration ----------------------------------------------------------------
+
+    def audit_trail(self, caller: Caller, person: str = "", actor: str = "") -> Result:
+        """Who read whom: names people, so it is itself a read in full, and audited."""
+        policy.require_admin(caller, "read the audit trail")
+        self.trail.record(caller, action="audit_trail", subject=person, purpose="audit",
+                          detail={"person": person, "actor": actor})
+        query = load("audit_trail")
+        return self.warehouse.read_personal(query.name, {"person": person, "actor": actor}, action="audit_trail",
+                                            subject=person, detail={"actor": actor})
+
+    def sql(self, caller: Caller, query: Query, values: Mapping[str, Any]) -> Result:
+        """A query of the library or an analyst's own read, through the door (which keeps
+        personal tables out)."""
+        policy.require_analyst(caller)
+        return run(self.warehouse, query, values)
+
+    # -- people --------------------------------------------------------------------------
+
+    def _with_people(self, caller: Caller, venue: Place, result: Result, action: str, purpose: str | None,
+                     detail: Mapping[str, Any]) -> Result:
+        """``result`` with each row's person shown as the policy allows."""
+        persons = sorted({row["person_id"] for row in result.dicts()})
+        full = policy.sees_in_full(caller, venue, purpose)
+        found = self._personal(caller, persons, full=full, action=action, subject=venue.place_id,
+                               purpose=(purpose or f"staff of privileged venue {venue.place_id}") if full else "",
+                               detail=detail)
+        at = result.columns.index("person_id")
+        rows = [row + [found[row[at]][c] for c in masking.PERSON_FIELDS] for row in result.rows]
+        return Result(result.columns + list(masking.PERSON_FIELDS), [], rows)
+
+    def _personal(self, caller: Caller, persons: list[str], *, full: bool, action: str, subject: str,
+                  purpose: str, detail: Mapping[str, Any]) -> dict[str, dict[str, str]]:
+        """Each person's view, in full (after the audit row is written) or masked."""
+        if not persons:
+            return {}
+        if full:
+            self.trail.record(caller, action=action, subject=subject, purpose=purpose, persons=persons,
+                              detail=detail)
+        read = self.warehouse.read_personal(PERSONAL, {"persons": persons}, action=action, subject=subject,
+                                            detail=dict(detail))
+        records = {row["person_id"]: row for row in read.dicts()}
+        return {person: masking.person_view(records.get(person), full) for person in persons}
