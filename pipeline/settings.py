@@ -210,6 +210,10 @@ class Settings(BaseSettings):
         1000, ge=1, description="Open connections the gateway serves at once; beyond it new requests get 503."
     )
 
+    # --- the web (ravao web: the read API and the dashboards) --------------------------------
+    web_host: str = Field("127.0.0.1", description="Address `ravao web` listens on (0.0.0.0: every interface).")
+    web_port: int = Field(8090, ge=0, le=65535, description="Port `ravao web` listens on.")
+
     # --- station and simulator (producers/station, producers/simulator) ------------------
     station_gateway_url: str | None = Field(
         None, description="Gateway base URL a reader station sends its scans to; unset: RAVAO_PUBLIC_URL."

@@ -23,7 +23,7 @@ from ..warehouse import WarehouseError
 from . import bench, demo, kafka, qr, registry, stream, warehouse
 from . import gateway
 from . import edge
-from . import audit
+from . import audit, web
 
 app = typer.Typer(
     name="ravao",
@@ -55,6 +55,7 @@ app.command("sql")(warehouse.sql)
 app.command("trace")(warehouse.trace)
 app.add_typer(warehouse.warehouse_app, name="warehouse")
 app.command("audit")(audit.audit)
+app.command("web")(web.web)
 
 # Errors a user can cause: a message that says what to do, and exit status 2.
 USER_ERRORS = (AuditUnavailable, Denied, AreaSourceError, KafkaSetupError, KeyConfigError, RegistryError, WarehouseError)

@@ -1,0 +1,1 @@
+"""The web product: `ravao web` (dashboards.web) and Grafana provisioning (dashboards/grafana)."""
