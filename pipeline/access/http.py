@@ -59,11 +59,12 @@ class SignIn:
         self.sms = sms if sms is not None else sms_sender(settings)
         self.codes = codes if codes is not None else OneTimeCodes(settings)
         self.sessions = sessions if sessions is not None else Sessions(directory, settings)
+        self.follower: AccountFollower | None = None
         self._follower_task: asyncio.Task | None = None
 
     async def start(self, bootstrap: str, topics: Topics) -> None:
         """Follow `registry.venues` and `accounts`; return once both were read to their end."""
-        follower = AccountFollower(bootstrap, topics, self.directory)
+        follower = self.follower = AccountFollower(bootstrap, topics, self.directory)
         self._follower_task = asyncio.create_task(follower.run(), name="account-follower")
         ready = asyncio.create_task(follower.ready.wait())
         await asyncio.wait({ready, self._follower_task}, return_when=asyncio.FIRST_COMPLETED)
