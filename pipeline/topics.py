@@ -46,6 +46,7 @@ class Topics:
     alerts: TopicSpec
     audit: TopicSpec
     stats: TopicSpec
+    accounts: TopicSpec
 
     def all(self) -> list[TopicSpec]:
         return [getattr(self, name) for name in self.__dataclass_fields__]
@@ -80,4 +81,5 @@ def topics_for(settings: Settings) -> Topics:
         # Kept on the topic like the rest; the warehouse's audit_log keeps it for good.
         audit=stream("audit", "audit id (one per read of personal data in full)", partitions=1),
         stats=registry("stats", "worker instance (counter snapshots for `ravao stats`)"),
+        accounts=registry("accounts", "phone (people's roles from `ravao user add`)"),
     )

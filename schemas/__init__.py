@@ -1,5 +1,6 @@
 """Records that cross a process boundary, the QR payload codec, and example payloads."""
 
+from .accounts import Account
 from .audit import AuditRecord
 from .base import Record
 from .cases import Alert, Case, CaseStatus
@@ -21,11 +22,13 @@ RECORDS: dict[str, type[Record]] = {
     "device": Device,
     "case": Case,
     "alert": Alert,
+    "account": Account,
     "audit": AuditRecord,
 }
 
 __all__ = [
     "RECORDS",
+    "Account",
     "Alert",
     "Area",
     "AuditRecord",
