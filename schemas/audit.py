@@ -19,7 +19,7 @@ from .ids import PERSON, id_pattern
 class AuditRecord(Record):
     audit_id: UUID  # the same read written twice (a retry) is one row
     at: Timestamp = Field(default_factory=utcnow)
-    actor: str = Field(min_length=1, max_length=100, description="the account: a masked phone, or admin:/service:NAME")
+    actor: str = Field(min_length=1, max_length=100, description="the account: a phone in full, or admin:NAME / service:NAME")
     action: str = Field(min_length=1, max_length=60, description="what was read: trace_with_names, venue_feed, ...")
     subject: str = Field("", max_length=100, description="what it was about: a person id, a venue id")
     purpose: str = Field("", max_length=200, description="why: the case id a tracer works on, or the role's own use")

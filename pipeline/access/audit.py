@@ -46,7 +46,9 @@ class AuditTrail:
     def record(self, caller: Caller, *, action: str, subject: str = "", purpose: str = "",
                persons: Iterable[str] = (), detail: Mapping[str, Any] | None = None) -> AuditRecord:
         people = tuple(sorted(set(persons)))
-        record = AuditRecord(audit_id=uuid.uuid4(), actor=caller.actor[:100], action=action, subject=subject,
+        # The account in full (its phone, for a person): the trail must tell apart two readers
+        # whose masked phones agree. The trail is itself personal data, for admins only.
+        record = AuditRecord(audit_id=uuid.uuid4(), actor=(caller.phone or caller.actor)[:100], action=action, subject=subject,
                              purpose=purpose[:200], persons=people,
                              detail=json.dumps(dict(detail or {}), sort_keys=True, default=str)[:8000],
                              rows=len(people))

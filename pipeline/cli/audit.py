@@ -9,10 +9,21 @@ import typer
 from ..settings import get_settings
 
 
+def _account(text: str) -> str:
+    from schemas.registry import normalise_phone
+
+    if not text or ":" in text:
+        return text
+    try:
+        return normalise_phone(text)
+    except ValueError:
+        return text
+
+
 def audit(
     person: str = typer.Option("", "--person", help="Only the reads that named this person id"),
-    actor: str = typer.Option("", "--actor", help="Only the reads by this account (as the trail names it: "
-                              "a masked phone, admin:NAME or service:NAME)"),
+    actor: str = typer.Option("", "--actor", help="Only the reads by this account: a phone "
+                              "(0XXXXXXXXX), admin:NAME or service:NAME"),
     fmt: str = typer.Option("table", "--format", "-f", help="table, csv or json"),
 ) -> None:
     """List the audit trail: every read of names, phones or ID numbers in full, with the
@@ -33,7 +44,7 @@ def audit(
     with open_for_reading(settings) as warehouse:
         reads = reads_for(settings, warehouse)
         try:
-            result = reads.audit_trail(cli_caller(), person=person.strip(), actor=actor.strip())
+            result = reads.audit_trail(cli_caller(), person=person.strip(), actor=_account(actor.strip()))
         finally:
             reads.trail.close()
     sys.stdout.write(render(result, fmt))
