@@ -3,6 +3,7 @@
 from .base import Record
 from .cases import Alert, Case, CaseStatus
 from .dlq import DeadLetter, RejectReason
+from .enrolment import ConfirmedBy, PhoneEnrolment
 from .registry import Area, Device, DeviceKind, GateMode, Person, PersonalData, Venue, VenueCategory
 from .scans import Direction, RawScan, ScanSource, ValidScan
 from .visits import EntryHow, ExitHow, Visit
@@ -20,6 +21,7 @@ RECORDS: dict[str, type[Record]] = {
     "device": Device,
     "case": Case,
     "alert": Alert,
+    "phone_enrolment": PhoneEnrolment,
 }
 
 __all__ = [
@@ -28,6 +30,7 @@ __all__ = [
     "Area",
     "Case",
     "CaseStatus",
+    "ConfirmedBy",
     "DeadLetter",
     "Device",
     "DeviceKind",
@@ -37,6 +40,7 @@ __all__ = [
     "GateMode",
     "Person",
     "PersonalData",
+    "PhoneEnrolment",
     "RawScan",
     "Record",
     "RejectReason",
