@@ -12,6 +12,7 @@ import os
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
 from pydantic import Field
 from pydantic.fields import FieldInfo
@@ -231,6 +232,57 @@ class Settings(BaseSettings):
         15.0, gt=0, description="How long a station waits for the gateway's answer to one request."
     )
 
+    # --- accounts and sign-in (pipeline/access) -------------------------------------------
+    code_ttl_seconds: int = Field(
+        300, ge=30, description="How long a one-time sign-in (or phone enrolment) code is valid once sent."
+    )
+    code_tries: int = Field(
+        5, ge=1, description="Wrong tries that end a one-time code (a new code must be asked for)."
+    )
+    code_client_tries: int = Field(
+        5, ge=1, description="Wrong codes one client address may send at once, for any phone, before the next "
+        "waits (see next)."
+    )
+    code_client_refill_seconds: float = Field(
+        300.0, gt=0, description="...after which one client address earns one more wrong try per this many seconds."
+    )
+    code_phone_lockout_seconds: float = Field(
+        60.0, gt=0, description="When a phone's code is ended by wrong tries, every try for that phone waits this "
+        "long (kept short: a stranger cannot lock the owner out for long)."
+    )
+    code_issue_phone_burst: int = Field(
+        3, ge=1, description="Codes a phone may be sent at once, for any purpose (no SMS bombing; see next)."
+    )
+    code_issue_phone_refill_seconds: float = Field(
+        300.0, gt=0, description="...after which a phone may be sent one more code per this many seconds."
+    )
+    code_issue_client_burst: int = Field(
+        10, ge=1, description="Codes one client address may ask for at once, for any phone (see next)."
+    )
+    code_issue_client_refill_seconds: float = Field(
+        60.0, gt=0, description="...after which one client address may ask for one more code per this many seconds."
+    )
+    session_ttl_seconds: int = Field(
+        8 * 3600, ge=60, description="A sign-in session ends this long after it began, used or not."
+    )
+    session_idle_seconds: int = Field(
+        1800, ge=60, description="...or once it has not been used for this long."
+    )
+    session_cookie_secure: bool | None = Field(
+        None, description="Mark the session cookie Secure (sent over https only). Unset: Secure unless "
+        "RAVAO_PUBLIC_URL is plain http on loopback (the embedded default)."
+    )
+    sms_url: str | None = Field(
+        None, description="SMS gateway that sends one-time codes (and alerts): POST JSON {to, text}. Unset: codes "
+        "are written to the console log (the embedded default), the phone masked."
+    )
+    sms_token: str | None = Field(
+        None, description="Bearer token for RAVAO_SMS_URL (a secret: or RAVAO_SMS_TOKEN_FILE)."
+    )
+    sms_timeout_seconds: float = Field(
+        10.0, gt=0, description="How long to wait for the SMS gateway's answer."
+    )
+
     @classmethod
     def settings_customise_sources(
         cls,
@@ -253,6 +305,13 @@ class Settings(BaseSettings):
     @property
     def warehouse_dir(self) -> Path:
         return self.data_dir / "warehouse"
+
+    @property
+    def cookie_secure(self) -> bool:
+        if self.session_cookie_secure is not None:
+            return self.session_cookie_secure
+        url = urlparse(self.public_url)
+        return not (url.scheme == "http" and url.hostname in ("127.0.0.1", "localhost", "::1"))
 
     @property
     def retention_ms(self) -> int:
