@@ -9,7 +9,7 @@ from fastapi.staticfiles import StaticFiles
 
 from pipeline.settings import Settings
 
-from . import api, pages
+from . import api, enrol, pages
 from .body import BodyGuard
 from .errors import install_error_handlers
 from .service import Gateway
@@ -19,8 +19,9 @@ Scanning devices submit scans here; the gateway publishes them to Kafka (`scans.
 answers only after Kafka acknowledged them, with what the scanning screen should show.
 
 **Authentication** (scans by devices): `Authorization: Bearer <device id>:<token>`, the id
-and token printed by `ravao device add`. Self check-ins from a venue poster's page need
-none.
+and token printed by `ravao device add`. Self check-ins from a venue poster's page need none, but
+are signed by the phone enrolled for the person's code (`/api/v1/enrolment`): a printed
+card alone checks nobody in by themselves.
 
 **Retries**: a 503 (or 429) carries `Retry-After`; send the same scans again with the same
 `event_id`s. A scan sent twice is published twice and counted once by the pipeline.
@@ -57,6 +58,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.add_middleware(BodyGuard, limit=settings.gateway_max_body_bytes,
                        timeout=settings.gateway_body_timeout_seconds, admit=admit)
     app.include_router(api.router)
+    app.include_router(enrol.router)
     app.include_router(api.health_router)
     app.include_router(pages.router)
     app.mount("/static", StaticFiles(directory=pages.STATIC), name="static")
