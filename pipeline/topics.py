@@ -46,6 +46,7 @@ class Topics:
     cases: TopicSpec
     alerts: TopicSpec
     stats: TopicSpec
+    accounts: TopicSpec
 
     def all(self) -> list[TopicSpec]:
         return [getattr(self, name) for name in self.__dataclass_fields__]
@@ -81,4 +82,5 @@ def topics_for(settings: Settings) -> Topics:
         cases=registry("cases", "case id"),
         alerts=stream("alerts", "venue id", partitions=1),
         stats=registry("stats", "worker instance (counter snapshots for `ravao stats`)"),
+        accounts=registry("accounts", "phone (people's roles from `ravao user add`)"),
     )

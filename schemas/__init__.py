@@ -1,5 +1,6 @@
 """Records that cross a process boundary, the QR payload codec, and example payloads."""
 
+from .accounts import Account
 from .base import Record
 from .cases import Alert, Case, CaseStatus
 from .dlq import DeadLetter, RejectReason
@@ -22,10 +23,12 @@ RECORDS: dict[str, type[Record]] = {
     "case": Case,
     "alert": Alert,
     "phone_enrolment": PhoneEnrolment,
+    "account": Account,
 }
 
 __all__ = [
     "RECORDS",
+    "Account",
     "Alert",
     "Area",
     "Case",

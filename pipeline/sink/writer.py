@@ -52,7 +52,7 @@ DATA_ERRORS = frozenset({
     6, 26, 27, 32, 33, 38, 41, 53, 62, 69, 70, 72, 117, 130, 131, 190, 321, 349, 376, 407, 441, 467, 469, 691,
 })
 QUERY_WAS_CANCELLED = 394
-STORED_IN = {"scans_incoming": "scans"}  # the table that keeps what the sink inserts into a Null table
+STORED_IN = {"scans_incoming": "scans", "accounts_incoming": "accounts"}  # the table that keeps what the sink inserts into a Null table
 CODE = re.compile(r"Code: (\d+)\.")
 
 
