@@ -23,6 +23,7 @@ from pipeline.access.codes import ENROL_PHONE, Outcome
 from pipeline.privacy import mask_name, mask_phone
 from schemas.enrolment import ConfirmedBy
 from schemas.qrcode import InvalidCode
+from schemas.registry import DeviceKind
 
 from .api import client_address, device, errors, gateway
 from .errors import ApiError
@@ -71,7 +72,10 @@ async def attended_code(body: AttendedEnrolIn, request: Request, who=Depends(dev
     """For a person without a phone number on record: the guard (a guard phone's device token)
     checks the card against the person's ID, and the answer carries the code, to show to the
     person or read out; the person types it on their own phone's check-in page."""
-    info, _auth = who
+    info, auth = who
+    if auth.kind is not DeviceKind.guard_phone:
+        raise ApiError(403, "not_a_guard", "only a guard's phone gives enrolment codes: a reader station has no one "
+                       "to check the ID")
     if not body.id_checked:
         raise ApiError(422, "id_not_checked", "compare the card with the person's ID document first, then confirm")
     person_id = person_of(gw, body.person_qr)

@@ -19,7 +19,7 @@ import hmac
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from datetime import timedelta
 
 from pipeline.access.codes import OneTimeCodes
@@ -29,6 +29,7 @@ from pipeline.keys import load_codec
 from pipeline.registry import token_hash
 from pipeline.registry_cache import DeviceInfo
 from pipeline.settings import Settings
+from pipeline.sms import SmsError, SmsSender, sms_sender
 from pipeline.topics import topics_for
 from schemas.enrolment import ConfirmedBy, PhoneEnrolment, b64url, key_id, unb64url
 
@@ -67,8 +68,7 @@ class Gateway:
         self.enrol_buckets = TokenBuckets(settings.gateway_enrol_rate, settings.gateway_enrol_burst)
         self.codes = OneTimeCodes(settings)
         self._issued: OrderedDict[str, tuple[ConfirmedBy, str | None]] = OrderedDict()
-        # How an SMS leaves: `pipeline.sms` (the console in the embedded default).
-        self.sms_sender: Callable[[str, str], Awaitable[None] | None] | None = None
+        self.sms: SmsSender = sms_sender(settings)  # the console in the embedded default
         self.bootstrap: str | None = None
         self.follower: GatewayFollower | None = None
         self.publisher: Publisher | None = None
@@ -224,12 +224,12 @@ class Gateway:
         self._issued[person_id] = (how, guard_device_id)
 
     async def send_sms(self, phone: str, text: str) -> None:
-        if self.sms_sender is None:
-            raise ApiError(503, "sms_unavailable", "no SMS sender is configured: enrol at a venue with a guard",
-                           retry_after=RETRY_AFTER_SECONDS)
-        sent = self.sms_sender(phone, text)
-        if sent is not None:
-            await sent
+        try:
+            await asyncio.to_thread(self.sms.send, phone, text)
+        except SmsError as exc:
+            log.warning("an enrolment code was not sent: %s", exc)  # SmsError never names the phone
+            raise ApiError(503, "sms_unavailable", "the code could not be sent by SMS now: ask again in a moment, "
+                           "or enrol at a venue with a guard", retry_after=RETRY_AFTER_SECONDS) from None
 
     async def enrol(self, person_id: str, public_key: str) -> PhoneEnrolment:
         """Publish the person's new phone (acknowledged by Kafka) and hold it at once."""
