@@ -109,4 +109,5 @@ async def enrol(body: EnrolIn, request: Request, gw: Gateway = Depends(gateway))
         raise ApiError(400, "code_expired", "no code is waiting for this card (expired, replaced, or ended by "
                        "wrong tries): ask for a new code")
     record = await gw.enrol(person_id, body.public_key)
-    return EnrolAnswer(key_id=record.key_id, enrolled_at=record.enrolled_at, confirmed_by=record.confirmed_by.value)
+    return EnrolAnswer(person_id=person_id, key_id=record.key_id, enrolled_at=record.enrolled_at,
+                       confirmed_by=record.confirmed_by.value)

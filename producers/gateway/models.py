@@ -107,6 +107,7 @@ class EnrolIn(Strict):
 
 
 class EnrolAnswer(BaseModel):
+    person_id: str = Field(description="the id in the personal code: the first of a check-in's signed lines")
     key_id: str = Field(description="name it in every signed check-in")
     enrolled_at: datetime
     confirmed_by: str = Field(description="sms or guard")
