@@ -11,6 +11,7 @@ import hashlib
 import secrets
 from typing import TypeVar
 
+from schemas.accounts import Account
 from schemas.base import Record, utcnow
 from schemas.ids import DEVICE, PERSON, VENUE, new_id
 from schemas.registry import (
@@ -88,6 +89,9 @@ class Registry:
     def devices(self) -> dict[str, Device]:
         return read_latest(self.bootstrap, self.topics.devices, Device)
 
+    def accounts(self) -> dict[str, Account]:
+        return read_latest(self.bootstrap, self.topics.accounts, Account)
+
     # --- writes ----------------------------------------------------------------------
     def load_areas(self, areas: list[Area]) -> int:
         return self._publish(self.topics.areas, [(a.area_id, a) for a in areas])
@@ -162,6 +166,17 @@ class Registry:
         updated = venue.model_copy(update={"staff_phones": (*venue.staff_phones, phone), "updated_at": utcnow()})
         self._publish(self.topics.venues, [(venue_id, updated)])
         return updated
+
+    def put_account(self, account: Account) -> None:
+        """Publish ``account`` (checked by `pipeline.access.accounts`, which knows the rules)."""
+        self._publish(self.topics.accounts, [(account.phone, account)])
+
+    def remove_account(self, phone: str) -> None:
+        """A tombstone: the phone keeps only what the venue registry gives it."""
+        ensure_topics(self.bootstrap, [self.topics.accounts], self.settings.topic_replication)
+        if self._producer is None:
+            self._producer = reliable_producer(self.bootstrap)
+        produce_all(self._producer, self.topics.accounts.name, [(phone.encode(), None)])
 
     def close(self) -> None:
         if self._producer is not None:

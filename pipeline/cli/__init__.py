@@ -21,6 +21,7 @@ from ..warehouse import WarehouseError
 from . import bench, demo, kafka, qr, registry, stream, warehouse
 from . import gateway
 from . import edge
+from . import users
 
 app = typer.Typer(
     name="ravao",
@@ -36,6 +37,7 @@ app.add_typer(registry.areas_app, name="areas")
 app.add_typer(registry.venue_app, name="venue")
 app.add_typer(registry.person_app, name="person")
 app.add_typer(registry.device_app, name="device")
+app.add_typer(users.user_app, name="user")
 app.add_typer(qr.qr_app, name="qr")
 app.add_typer(qr.schemas_app, name="schemas")
 app.add_typer(bench.app, name="bench")
