@@ -89,7 +89,7 @@ def enrol_with_a_guard(http: httpx.Client, guard_bearer: dict[str, str], phone: 
 def sms_code(log: Path, masked_phone: str, after: int = 0, timeout: float = 30) -> str:
     """The newest enrolment code the console SMS sender wrote to the gateway's log (beyond
     ``after`` bytes of it)."""
-    pattern = re.compile(rf"SMS to {re.escape(masked_phone)}: .*?code (\d{{6}})")
+    pattern = re.compile(rf"SMS to {re.escape(masked_phone)}: \D*(\d{{6}})")
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         found = pattern.findall(log.read_bytes()[after:].decode(errors="replace"))

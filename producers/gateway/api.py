@@ -82,8 +82,8 @@ async def admit(gw: Gateway, scope: Scope) -> None:
     a device's scans need a device; a self check-in takes its address's token."""
     path = scope["path"]
     if path in DEVICE_POSTS:
-        scope.setdefault("state", {})["device"] = await gw.authenticate(bearer_credentials(scope),
-                                                                        client_address(scope))
+        scope.setdefault("state", {})["device"] = await gw.authenticate_scope(scope, bearer_credentials(scope),
+                                                                              client_address(scope))
     elif path == CHECKIN_POST:
         gw.require_ready()
         gw.limit_client(client_address(scope))
@@ -97,7 +97,8 @@ async def device(request: Request, credentials: HTTPAuthorizationCredentials | N
     admitted = getattr(request.state, "device", None)
     if admitted is not None:
         return admitted
-    return await gw.authenticate(credentials.credentials if credentials else None, client_address(request.scope))
+    return await gw.authenticate_scope(request.scope, credentials.credentials if credentials else None,
+                                       client_address(request.scope))
 
 
 @router.post("/scans", response_model=ScanAnswer, responses=SCAN_ERRORS, summary="Submit one scan")

@@ -23,6 +23,10 @@ from schemas.enrolment import PhoneEnrolment, unb64url
 from schemas.registry import DeviceKind
 
 
+# The label of a device the gateway publishes for a phone signed in as a guard (guard_session.py).
+SESSION_LABEL = "guard session"
+
+
 class DeviceAuth(NamedTuple):
     token_sha256: str
     kind: DeviceKind
@@ -47,6 +51,7 @@ class GatewayDirectory(RegistryCache):
         self._names: dict[str, str] = {}
         self._phones: dict[str, str] = {}  # person id -> phone number on record; never logged
         self._keys: dict[str, EnrolledKey] = {}
+        self._session_devices: dict[tuple[str, str], str] = {}  # (venue id, staff phone) -> device id
 
     def apply_venue(self, key: bytes, value: bytes | None) -> None:
         super().apply_venue(key, value)
@@ -63,6 +68,12 @@ class GatewayDirectory(RegistryCache):
             return
         d = json.loads(value)
         self.device_auth[d["device_id"]] = DeviceAuth(d["token_sha256"], DeviceKind(d["kind"]))
+        if d.get("phone") and d["kind"] == DeviceKind.guard_phone and d.get("label", "").startswith(SESSION_LABEL):
+            self._session_devices.setdefault((d["venue_id"], d["phone"]), d["device_id"])
+
+    def session_device(self, venue_id: str, phone: str) -> str | None:
+        """The device of a phone signed in as a guard at a venue, if one was published."""
+        return self._session_devices.get((venue_id, phone))
 
     def apply_personal_data(self, key: bytes, value: bytes | None) -> None:
         person_id = key.decode()

@@ -69,6 +69,7 @@ class Gateway:
         self.codes = OneTimeCodes(settings)
         self._issued: OrderedDict[str, tuple[ConfirmedBy, str | None]] = OrderedDict()
         self.sms: SmsSender = sms_sender(settings)  # the console in the embedded default
+        self.guards = None  # guard sign-in (`guard_session.GuardSessions`), set by `app.create_app`
         self.bootstrap: str | None = None
         self.follower: GatewayFollower | None = None
         self.publisher: Publisher | None = None
@@ -115,6 +116,18 @@ class Gateway:
                            "in a moment", retry_after=2)
 
     # --- devices -----------------------------------------------------------------------------
+    async def authenticate_scope(self, scope, credentials: str | None, client: str) -> tuple[DeviceInfo, DeviceAuth]:
+        """A device's token (``<device id>:<token>``), or else a guard's sign-in session."""
+        if self.guards is not None and (credentials is None or ":" not in credentials) and self.guards.token(scope):
+            self.require_ready()
+            try:
+                return await self.guards.device(scope, self.publisher)
+            except ApiError as error:
+                if error.status == 401:
+                    self._failed(client)
+                raise
+        return await self.authenticate(credentials, client)
+
     async def authenticate(self, credentials: str | None, client: str) -> tuple[DeviceInfo, DeviceAuth]:
         """The device named by ``<device id>:<token>``, or ApiError 401/403; 429 once ``client``
         failed too often. Each check is a hash compared in constant time, so a right token is
