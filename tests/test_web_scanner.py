@@ -19,6 +19,7 @@ from conftest import TEST_QR_KEYS
 from gateway_helpers import OWNER, Stack, published, register, start_gateway, stop_gateway
 from phone_helpers import attended_code, sms_code
 from pipeline.privacy import mask_phone
+from pipeline.registry import Registry
 from pipeline.kafka_io import ensure_topics
 from pipeline.settings import Settings
 from pipeline.topics import topics_for
@@ -31,6 +32,7 @@ CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 TIMEOUT_MS = 30_000
 SELF_WINDOW = 20  # seconds
+STAFF = "0912345678"  # a staff phone of the market
 
 pytestmark = [pytest.mark.kafka,
               pytest.mark.skipif(shutil.which(CHROMIUM) is None,
@@ -43,7 +45,11 @@ def stack(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Sta
     settings = Settings(kafka_bootstrap=kafka_bootstrap, topic_prefix=f"w{uuid.uuid4().hex[:10]}.",
                         topic_partitions=3, data_dir=home / "data", qr_keys=TEST_QR_KEYS)
     ensure_topics(kafka_bootstrap, topics_for(settings).all())
-    return register(settings)
+    stack = register(settings)
+    registry = Registry(settings, kafka_bootstrap)
+    registry.add_staff_phone(stack.market, STAFF)
+    registry.close()
+    return stack
 
 
 @pytest.fixture(scope="module")
@@ -176,6 +182,7 @@ def test_another_phone_with_a_copy_of_the_code_is_refused_and_offered_enrolment(
 
 def test_the_guard_logs_in_and_a_usb_reader_types_codes_into_the_field(stack: Stack, base: str, page) -> None:
     page.goto(f"{base}/guard")
+    page.click("#device-login summary")  # a bound device's log-in, below the phone sign-in
     page.fill("#device-id", stack.guard[0])
     page.fill("#device-token", "not-the-token")
     page.click("#login-button")
@@ -240,6 +247,7 @@ def test_a_guard_phone_reads_a_personal_qr_with_its_camera(stack: Stack, base: s
         page = browser.new_context(locale="vi-VN").new_page()
         page.set_default_timeout(TIMEOUT_MS)
         page.goto(f"{base}/guard")
+        page.click("#device-login summary")
         page.fill("#device-id", stack.hospital_guard[0])
         page.fill("#device-token", stack.hospital_guard[1])
         page.click("#login-button")
@@ -258,6 +266,7 @@ def test_a_guard_phone_reads_a_personal_qr_with_its_camera(stack: Stack, base: s
 def test_a_scan_the_guard_page_cannot_send_is_kept_and_sent_again_with_the_same_event_id(
         stack: Stack, base: str, page) -> None:
     page.goto(f"{base}/guard")
+    page.click("#device-login summary")  # a bound device's log-in, below the phone sign-in
     page.fill("#device-id", stack.station[0])
     page.fill("#device-token", stack.station[1])
     page.click("#login-button")
@@ -336,3 +345,57 @@ def test_a_checkin_the_phone_cannot_send_is_kept_and_sent_later_with_the_time_it
     assert str(sent[-1][1].event_id) == kept[0]["event_id"]
     assert abs(sent[-1][1].scanned_at - tapped) < timedelta(seconds=5)  # when tapped, not when sent
     assert page.evaluate("JSON.parse(localStorage.getItem('ravao.checkin.pending'))") == []
+
+
+def test_a_guard_signs_in_with_the_staff_phone_scans_and_gives_a_visitor_an_enrolment_code(
+        stack: Stack, base: str, logs: Path, page, playwright) -> None:
+    page.goto(f"{base}/guard")
+    page.fill("#staff-phone", STAFF)
+    offset = (logs / "gateway.log").stat().st_size
+    page.click("#send-code")
+    page.locator("#code-form").wait_for(state="visible")
+    page.fill("#signin-code", sms_code(logs / "gateway.log", mask_phone(STAFF), offset))
+    page.click("#signin-button")
+    page.locator("#scanner").wait_for(state="visible")
+    assert page.inner_text("#venue-name") == "Chợ Thủ Dầu Một"
+    assert page.evaluate("localStorage.getItem('ravao.guard.credentials')").find("token") == -1  # a cookie, no token
+
+    page.locator("#reader-input").focus()
+    page.keyboard.type(stack.codes[2])
+    page.keyboard.press("Enter")
+    page.locator("#result[data-kind=ok]").wait_for()
+    assert page.inner_text("#result-name") == "Lê H**** C****"
+    staff = [s for _, s in scans_of(stack, 2) if s.source is ScanSource.staff]
+    assert len(staff) == 1 and staff[0].device_id not in {stack.guard[0], stack.hospital_guard[0], stack.station[0]}
+
+    # A visitor with no phone number on record: the guard checks the card against an ID.
+    registry = Registry(stack.settings, stack.settings.kafka_bootstrap)
+    visitor = registry.add_person(full_name="Phạm Thị Dung")
+    registry.close()
+    card = stack.codec.encode(visitor.person_id)
+    page.click("#enrol-visitor summary")
+    page.fill("#visitor-card", card)
+    page.check("#id-checked")
+    page.click("#visitor-button")
+    page.locator("#visitor-result").wait_for(state="visible")
+    assert page.inner_text("#visitor-name") == "Phạm T** D***"
+    code = page.inner_text("#visitor-code").strip()
+    assert len(code) == 6 and code.isdigit()
+
+    other = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+    try:
+        phone = other.new_context(locale="vi-VN").new_page()  # the visitor's own phone
+        phone.set_default_timeout(TIMEOUT_MS)
+        phone.goto(f"{base}/s/{stack.market_code}")
+        phone.fill("#person-code", card)
+        phone.click("#save-code")
+        phone.locator("#enrol").wait_for(state="visible")
+        phone.fill("#enrol-code", code)
+        phone.click("#enrol-button")
+        phone.locator("#checkin").wait_for(state="visible")
+        phone.click("#btn-in")
+        phone.locator("#result[data-kind=ok]").wait_for()
+    finally:
+        other.close()
+    mine = [s for _, s in published(stack.settings) if s.person_qr == card]
+    assert len(mine) == 1 and mine[0].source is ScanSource.self_checkin

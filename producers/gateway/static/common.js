@@ -63,7 +63,10 @@ var Ravao = (function () {
   function call(method, path, body, credentials) {
     var headers = { "Accept": "application/json" };
     if (body !== undefined) headers["Content-Type"] = "application/json";
-    if (credentials) headers["Authorization"] = "Bearer " + credentials.deviceId + ":" + credentials.token;
+    // A bound device's token; or a guard's sign-in session (its cookie goes by itself),
+    // naming the venue it guards.
+    if (credentials && credentials.token) headers["Authorization"] = "Bearer " + credentials.deviceId + ":" + credentials.token;
+    if (credentials && credentials.venueId) headers["X-Ravao-Venue"] = credentials.venueId;
     return fetch(path, { method: method, headers: headers, body: body === undefined ? undefined : JSON.stringify(body),
                          cache: "no-store" })
       .then(function (response) {
