@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -41,3 +42,29 @@ def test_signatures_outside_the_group_order_and_of_the_wrong_length_are_refused(
 def test_a_public_key_that_is_not_a_curve_point_is_refused(raw: bytes, why: str) -> None:
     with pytest.raises(BadKey, match=why):
         parse_public_key(raw)
+
+
+SPKI_P256_PREFIX = bytes.fromhex("3059301306072a8648ce3d020106082a8648ce3d030107034200")
+
+
+def raw_to_der(signature: bytes) -> bytes:
+    def integer(value: bytes) -> bytes:
+        value = value.lstrip(b"\0") or b"\0"
+        if value[0] & 0x80:
+            value = b"\0" + value
+        return b"\x02" + bytes([len(value)]) + value
+
+    body = integer(signature[:32]) + integer(signature[32:])
+    return b"\x30" + bytes([len(body)]) + body
+
+
+def test_a_simulated_phones_signature_verifies_with_openssl(tmp_path: Path) -> None:
+    from producers.gateway.p256 import simulated_public_key, simulated_signature
+
+    (tmp_path / "pub.der").write_bytes(SPKI_P256_PREFIX + simulated_public_key(987654321))
+    (tmp_path / "message").write_bytes(b"ravao-checkin/1\nP")
+    (tmp_path / "sig.der").write_bytes(raw_to_der(simulated_signature(987654321, b"ravao-checkin/1\nP")))
+    checked = subprocess.run(["openssl", "dgst", "-sha256", "-verify", str(tmp_path / "pub.der"), "-keyform", "DER",
+                              "-signature", str(tmp_path / "sig.der"), str(tmp_path / "message")],
+                             capture_output=True, text=True)
+    assert checked.returncode == 0 and "Verified OK" in checked.stdout, checked.stdout + checked.stderr

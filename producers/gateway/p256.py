@@ -14,6 +14,7 @@ nothing. The tests check it against OpenSSL's own signatures and keys.
 from __future__ import annotations
 
 import hashlib
+import secrets
 
 # The curve y² = x³ - 3x + b over GF(p), with a base point G of prime order n (cofactor 1).
 P = 0xFFFFFFFF00000001000000000000000000000000FFFFFFFFFFFFFFFFFFFFFFFF
@@ -106,6 +107,40 @@ def _verify_here(public_key: bytes, message: bytes, signature: bytes) -> bool:
     if z == 0:
         return False
     return (x * pow(z * z, -1, P) % P) % N == r
+
+
+def _affine(point: tuple[int, int, int]) -> tuple[int, int]:
+    x, y, z = point
+    inverse = pow(z, -1, P)
+    return x * inverse * inverse % P, y * inverse * inverse * inverse % P
+
+
+def _multiply(k: int, point: tuple[int, int]) -> tuple[int, int, int]:
+    result, addend = INFINITY, (point[0], point[1], 1)
+    while k:
+        if k & 1:
+            result = _add(result, addend)
+        addend = _double(addend)
+        k >>= 1
+    return result
+
+
+def simulated_public_key(secret: int) -> bytes:
+    """The raw public key of ``secret``. For simulated phones (`producers.simulator`) only."""
+    x, y = _affine(_multiply(secret, G))
+    return b"\x04" + x.to_bytes(32, "big") + y.to_bytes(32, "big")
+
+
+def simulated_signature(secret: int, message: bytes) -> bytes:
+    """r || s by ``secret``. For simulated phones only: not constant-time, so never for a
+    real key (a real phone signs in its browser, with WebCrypto)."""
+    e = int.from_bytes(hashlib.sha256(message).digest(), "big")
+    while True:
+        k = secrets.randbelow(N - 1) + 1
+        r = _affine(_multiply(k, G))[0] % N
+        s = pow(k, -1, N) * (e + r * secret) % N
+        if r and s:
+            return r.to_bytes(32, "big") + s.to_bytes(32, "big")
 
 
 def _verify_with_cryptography(public_key: bytes, message: bytes, signature: bytes) -> bool:
