@@ -181,7 +181,8 @@ def test_a_device_registered_after_the_gateway_started_is_let_in_at_once(stack: 
 
 @pytest.mark.parametrize("headers, status, error", [
     ({}, 401, "missing_credentials"),
-    ({"Authorization": "Bearer no-colon-here"}, 401, "missing_credentials"),
+    # A bearer without a colon is not a device's: it is taken for a guard's sign-in session.
+    ({"Authorization": "Bearer no-colon-here"}, 401, "not_signed_in"),
     ({"Authorization": "Basic dXNlcjpwYXNz"}, 401, "missing_credentials"),
     ({"Authorization": "Bearer DBBBBBBBBBBBBBB:some-token"}, 401, "unknown_device"),
     ("bad token", 401, "bad_token"),
@@ -196,6 +197,8 @@ def test_devices_that_cannot_prove_who_they_are_are_refused(stack: Stack, client
     response = client.post("/api/v1/scans", json=scan(stack.codes[0]), headers=headers)
     assert (response.status_code, response.json()["error"]) == (status, error)
     assert response.json()["message"]
+    if error == "not_signed_in":
+        assert "<device id>:<token>" in response.json()["message"]
     if status == 401:
         assert response.headers["WWW-Authenticate"].startswith("Bearer")
 

@@ -153,7 +153,8 @@ def test_a_phone_removed_from_the_staff_or_disabled_loses_its_guard_session_at_o
         assert disabled.get("/api/v1/device").status_code == 200
 
         topics = topics_for(stack.settings)
-        venues = {k: Venue.from_bytes(v) for k, v, _, _ in read_to_end(stack.settings.kafka_bootstrap, topics.venues.name)}
+        venues = {k: Venue.from_bytes(v)
+                  for k, v, _, _ in read_to_end(stack.settings.kafka_bootstrap, topics.venues.name)}
         market = venues[stack.market.encode()]
         smaller = market.model_copy(update={"staff_phones": tuple(p for p in market.staff_phones if p != LEAVER)})
         producer = reliable_producer(stack.settings.kafka_bootstrap)

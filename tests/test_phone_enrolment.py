@@ -19,8 +19,7 @@ from pipeline.privacy import mask_phone
 from pipeline.registry import Registry
 from pipeline.settings import Settings
 from pipeline.topics import topics_for
-from schemas.enrolment import ConfirmedBy, PhoneEnrolment, key_id
-from schemas.enrolment import b64url
+from schemas.enrolment import ConfirmedBy, PhoneEnrolment, b64url, key_id
 from schemas.scans import ScanSource
 
 pytestmark = pytest.mark.kafka
@@ -143,8 +142,9 @@ def test_after_a_new_enrolment_the_old_phones_checkins_are_refused(stack: Stack,
     got = answer(client, at_market(stack, old, 1), "10.20.1.1")
     assert (got["status"], got["reason"]) == ("refused", "phone_not_enrolled")
     assert answer(client, at_market(stack, new, 1, direction="out"), "10.20.1.2")["status"] == "accepted"
-    records = [PhoneEnrolment.from_bytes(v) for k, v, _, _ in read_to_end(
-        stack.settings.kafka_bootstrap, topics_for(stack.settings).phone_enrolments.name) if k == stack.persons[1].encode()]
+    topic = topics_for(stack.settings).phone_enrolments.name
+    records = [PhoneEnrolment.from_bytes(v) for k, v, _, _ in read_to_end(stack.settings.kafka_bootstrap, topic)
+               if k == stack.persons[1].encode()]
     assert [r.key_id for r in records][-2:] == [old.key_id, new.key_id]
     assert records[-1].confirmed_by is ConfirmedBy.guard and records[-1].guard_device_id == stack.hospital_guard[0]
 
@@ -161,14 +161,15 @@ def test_a_person_enrols_with_a_code_sent_to_the_number_on_record(stack: Stack, 
     assert OWNER not in log.read_text()  # the log names the phone masked only
 
     phone = phones()
-    wrong = client.post("/api/v1/enrolment", json={"person_qr": stack.codes[0], "code": f"{(int(code) + 1) % 10**6:06d}",
+    other_code = f"{(int(code) + 1) % 10**6:06d}"
+    wrong = client.post("/api/v1/enrolment", json={"person_qr": stack.codes[0], "code": other_code,
                                                    "public_key": phone.public_key})
-    assert (wrong.status_code, wrong.json()["error"]) == (400, "wrong_code")
+    assert (wrong.status_code, wrong.json()["error"]) == (401, "wrong_code")
     enrolled = enrol(client, phone, stack.codes[0], code)
     assert enrolled["confirmed_by"] == "sms"
     again = client.post("/api/v1/enrolment", json={"person_qr": stack.codes[0], "code": code,
                                                    "public_key": phone.public_key})
-    assert (again.status_code, again.json()["error"]) == (400, "code_used")
+    assert (again.status_code, again.json()["error"]) == (401, "code_used")
     assert answer(client, at_market(stack, phone, 0), "10.20.3.2")["status"] == "accepted"
 
 
@@ -179,13 +180,17 @@ def test_a_person_without_a_number_on_record_enrols_with_a_guard_who_checked_the
     registry.close()
     code = stack.codec.encode(person.person_id)
 
-    no_number = client.post("/api/v1/enrolment/code", json={"person_qr": code}, headers={"X-Forwarded-For": "10.20.4.1"})
+    misread = client.post("/api/v1/enrolment/code", json={"person_qr": code[:-1] + ("B" if code[-1] != "B" else "C")},
+                          headers={"X-Forwarded-For": "10.20.4.1"})
+    assert (misread.status_code, misread.json()["error"]) == (404, "bad_check")
+    no_number = client.post("/api/v1/enrolment/code", json={"person_qr": code},
+                            headers={"X-Forwarded-For": "10.20.4.1"})
     assert (no_number.status_code, no_number.json()["error"]) == (409, "no_phone_on_record")
     assert "guard" in no_number.json()["message"]
 
     unchecked = client.post("/api/v1/enrolment/attended", json={"person_qr": code, "id_checked": False},
                             headers=stack.bearer(stack.guard))
-    assert (unchecked.status_code, unchecked.json()["error"]) == (422, "id_not_checked")
+    assert (unchecked.status_code, unchecked.json()["error"]) == (422, "invalid_request")  # only true is taken
     station = client.post("/api/v1/enrolment/attended", json={"person_qr": code, "id_checked": True},
                           headers=stack.bearer(stack.station))
     assert (station.status_code, station.json()["error"]) == (403, "not_a_guard")
@@ -206,7 +211,7 @@ def test_a_guard_code_enrols_only_the_person_it_was_given_for(stack: Stack, clie
     other = client.post("/api/v1/enrolment", json={"person_qr": stack.codes[1], "code": code,
                                                    "public_key": phones().public_key},
                         headers={"X-Forwarded-For": "10.20.6.1"})
-    assert other.status_code == 400 and other.json()["error"] in {"wrong_code", "code_expired"}
+    assert other.status_code == 401 and other.json()["error"] in {"wrong_code", "code_expired"}
 
 
 def test_enrolment_requests_of_one_address_are_limited(stack: Stack, client: httpx.Client) -> None:

@@ -36,8 +36,9 @@ bearer = HTTPBearer(auto_error=False, scheme_name="device",
 
 
 def errors(*statuses: int) -> dict:
-    meaning = {400: "malformed JSON; for an enrolment, a wrong, used or expired code (wrong_code, code_used, "
-                    "code_expired)", 401: "no credentials, unknown device or wrong token",
+    meaning = {400: "malformed JSON", 401: "no credentials, unknown device, wrong token or no guard session; for "
+                    "an enrolment, a wrong, used or expired code (wrong_code, code_used, code_expired)",
+               404: "not a valid personal code (the error is the code's reason: bad_check, truncated, ...)",
                403: "the device is deactivated", 409: "no phone number on record: enrol with a guard",
                408: "the body did not arrive in time: send it again",
                413: "the body is too large",

@@ -36,7 +36,9 @@ def person_of(gw: Gateway, person_qr: str) -> str:
     try:
         return gw.codec.decode(person_qr, expect="P").entity_id
     except InvalidCode as error:
-        raise ApiError(422, error.reason.value, f"this is not a valid personal code: {error.message}") from None
+        # 404, as for any id that names nothing: a request can be well-formed and still carry
+        # a misread code.
+        raise ApiError(404, error.reason.value, f"this is not a valid personal code: {error.message}") from None
 
 
 def code_not_sent(wait: float) -> ApiError:
@@ -44,7 +46,7 @@ def code_not_sent(wait: float) -> ApiError:
                     "another", retry_after=wait)
 
 
-@router.post("/code", response_model=EnrolCodeAnswer, responses=errors(400, 409, 413, 422, 429, 503),
+@router.post("/code", response_model=EnrolCodeAnswer, responses=errors(400, 404, 408, 409, 413, 422, 429, 503),
              summary="Send a phone-enrolment code by SMS")
 async def send_code(body: EnrolCodeIn, request: Request, gw: Gateway = Depends(gateway)) -> EnrolCodeAnswer:
     """Sends a one-time code to the phone number on record for this personal code. The
@@ -65,7 +67,8 @@ async def send_code(body: EnrolCodeIn, request: Request, gw: Gateway = Depends(g
     return EnrolCodeAnswer(sent_to=mask_phone(phone), expires_in_seconds=int(gw.codes.ttl))
 
 
-@router.post("/attended", response_model=AttendedEnrolAnswer, responses=errors(401, 403, 413, 422, 429, 503),
+@router.post("/attended", response_model=AttendedEnrolAnswer,
+             responses=errors(400, 401, 403, 404, 408, 413, 422, 429, 503),
              summary="A guard gives a person an enrolment code")
 async def attended_code(body: AttendedEnrolIn, request: Request, who=Depends(device),
                         gw: Gateway = Depends(gateway)) -> AttendedEnrolAnswer:
@@ -76,8 +79,6 @@ async def attended_code(body: AttendedEnrolIn, request: Request, who=Depends(dev
     if auth.kind is not DeviceKind.guard_phone:
         raise ApiError(403, "not_a_guard", "only a guard's phone gives enrolment codes: a reader station has no one "
                        "to check the ID")
-    if not body.id_checked:
-        raise ApiError(422, "id_not_checked", "compare the card with the person's ID document first, then confirm")
     person_id = person_of(gw, body.person_qr)
     gw.limit_device(info.device_id, 1)
     client = client_address(request.scope)
@@ -91,7 +92,7 @@ async def attended_code(body: AttendedEnrolIn, request: Request, who=Depends(dev
     return AttendedEnrolAnswer(code=code, expires_in_seconds=int(gw.codes.ttl), name=name)
 
 
-@router.post("", response_model=EnrolAnswer, responses=errors(400, 413, 422, 429, 503),
+@router.post("", response_model=EnrolAnswer, responses=errors(400, 401, 404, 408, 413, 422, 429, 503),
              summary="Enrol this phone")
 async def enrol(body: EnrolIn, request: Request, gw: Gateway = Depends(gateway)) -> EnrolAnswer:
     """Checks the one-time code and enrols the page's public key as the person's phone,
@@ -101,12 +102,12 @@ async def enrol(body: EnrolIn, request: Request, gw: Gateway = Depends(gateway))
     if check.outcome is Outcome.throttled:
         raise ApiError(429, "rate_limited", "too many wrong codes: wait, then try again", retry_after=check.retry_after)
     if check.outcome is Outcome.wrong:
-        raise ApiError(400, "wrong_code", "this is not the code that was sent: type it again (a few wrong tries "
+        raise ApiError(401, "wrong_code", "this is not the code that was sent: type it again (a few wrong tries "
                        "end the code)")
     if check.outcome is Outcome.used:
-        raise ApiError(400, "code_used", "this code was used already: ask for a new code")
+        raise ApiError(401, "code_used", "this code was used already: ask for a new code")
     if check.outcome is Outcome.expired:
-        raise ApiError(400, "code_expired", "no code is waiting for this card (expired, replaced, or ended by "
+        raise ApiError(401, "code_expired", "no code is waiting for this card (expired, replaced, or ended by "
                        "wrong tries): ask for a new code")
     record = await gw.enrol(person_id, body.public_key)
     return EnrolAnswer(person_id=person_id, key_id=record.key_id, enrolled_at=record.enrolled_at,

@@ -113,7 +113,9 @@ class GuardSessions:
                            retry_after=2)
         caller = self.sign_in.sessions.resolve(session_token(scope))
         if caller is None:
-            raise ApiError(401, "not_signed_in", NOT_SIGNED_IN, headers={"WWW-Authenticate": 'Bearer realm="ravao"'})
+            raise ApiError(401, "not_signed_in", "no guard session (ended, expired, or not a session): "
+                           f"{NOT_SIGNED_IN}; a device sends 'Authorization: Bearer <device id>:<token>' instead",
+                           headers={"WWW-Authenticate": 'Bearer realm="ravao"'})
         return caller
 
     async def device(self, scope: Scope, publisher: Publisher) -> tuple[DeviceInfo, DeviceAuth]:

@@ -12,7 +12,7 @@ from datetime import datetime
 from enum import StrEnum
 from uuid import UUID
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field
 
@@ -117,7 +117,8 @@ class AttendedEnrolIn(Strict):
     """A guard checked the person's card against an ID: give the person an enrolment code."""
 
     person_qr: str = Field(min_length=1, max_length=MAX_CODE_CHARS, description="The personal code as read")
-    id_checked: bool = Field(description="true: the guard compared the card with the person's ID document")
+    id_checked: Literal[True] = Field(description="true: the guard compared the card with the person's ID "
+                                      "document (nothing else is taken)")
 
 
 class AttendedEnrolAnswer(BaseModel):
@@ -192,7 +193,9 @@ class ErrorBody(BaseModel):
 
     error: str = Field(description="machine-readable: malformed_json, invalid_request, body_too_large, body_timeout, "
                        "missing_credentials, unknown_device, bad_token, device_inactive, rate_limited, "
-                       "no_phone_on_record, wrong_code, code_expired, code_used, id_not_checked, "
+                       "no_phone_on_record, wrong_code, code_expired, code_used, not_staff, not_a_guard, "
+                       "not_signed_in, "
+                       "bad_public_key, sms_unavailable, venue_required, a code's reason (bad_check, ...), "
                        "kafka_unavailable, not_ready, not_found, method_not_allowed, internal_error")
     message: str = Field(description="what happened and what to do, in English")
     retry_after: float | None = Field(None, description="seconds; also in the Retry-After header")

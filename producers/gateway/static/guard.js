@@ -222,7 +222,11 @@
   });
   el("visitor-form").addEventListener("submit", function (event) {
     event.preventDefault();
-    var body = { person_qr: el("visitor-card").value.trim(), id_checked: el("id-checked").checked };
+    if (!el("id-checked").checked) {
+      R.showResult("refused", ["Chưa cấp mã", "No code given"], R.reasonText("id_not_checked"));
+      return;
+    }
+    var body = { person_qr: el("visitor-card").value.trim(), id_checked: true };
     R.call("POST", "/api/v1/enrolment/attended", body, credentials).then(function (answer) {
       if (answer.ok) {
         el("visitor-name").textContent = answer.body.name || "";
