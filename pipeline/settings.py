@@ -247,11 +247,11 @@ class Settings(BaseSettings):
         5, ge=1, description="Wrong tries that end a one-time code (a new code must be asked for)."
     )
     code_client_tries: int = Field(
-        5, ge=1, description="Wrong codes one client address may send at once, for any phone, before the next "
-        "waits (see next)."
+        5, ge=1, description="Failed code tries (wrong, expired or used codes) one client address may make at "
+        "once, for any phone, before the next waits (see next)."
     )
     code_client_refill_seconds: float = Field(
-        300.0, gt=0, description="...after which one client address earns one more wrong try per this many seconds."
+        300.0, gt=0, description="...after which one client address earns one more try per this many seconds."
     )
     code_phone_lockout_seconds: float = Field(
         60.0, gt=0, description="When a phone's code is ended by wrong tries, every try for that phone waits this "

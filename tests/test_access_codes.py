@@ -162,3 +162,9 @@ def test_memory_stays_bounded(monkeypatch: pytest.MonkeyPatch, clock: Clock) -> 
     assert len(codes) <= 50
     last = codes.issue(SIGN_IN, PHONE, OWNER)
     assert codes.check(SIGN_IN, PHONE, last, OWNER).ok  # the newest is kept, the oldest dropped
+
+
+def test_probing_for_phones_that_were_sent_a_code_costs_the_address_too(codes: OneTimeCodes) -> None:
+    tries = Settings().code_client_tries
+    outcomes = [codes.check(SIGN_IN, f"0944{i:06d}", "123456", STRANGER).outcome for i in range(tries + 1)]
+    assert outcomes == [Outcome.expired] * tries + [Outcome.throttled]

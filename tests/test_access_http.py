@@ -48,7 +48,7 @@ def directory() -> AccountDirectory:
 
 
 @pytest.fixture
-def client(directory: AccountDirectory, clock: Clock) -> TestClient:
+def app(directory: AccountDirectory, clock: Clock) -> FastAPI:
     settings = Settings(session_cookie_secure=False)
     app = FastAPI()
     install_sign_in(app, SignIn(settings, directory, codes=OneTimeCodes(settings, clock=clock),
@@ -58,6 +58,11 @@ def client(directory: AccountDirectory, clock: Clock) -> TestClient:
     def mine(caller: Caller = Depends(current_caller)) -> dict:
         return {"actor": caller.actor, "venues": sorted(caller.venues())}
 
+    return app
+
+
+@pytest.fixture
+def client(app: FastAPI) -> TestClient:
     return TestClient(app)
 
 
@@ -186,3 +191,18 @@ def test_asking_for_codes_too_often_is_429_with_retry_after(client: TestClient) 
 def test_not_a_phone_is_422_without_echoing_it(client: TestClient) -> None:
     answer = client.post("/api/v1/session/code", json={"phone": "12-secret-34"})
     assert answer.status_code == 422 and "secret" not in answer.text
+
+
+def test_a_stranger_is_throttled_by_address_and_the_owner_signs_in_soon_after(
+        app: FastAPI, caplog: pytest.LogCaptureFixture, clock: Clock) -> None:
+    owner = TestClient(app, client=("10.0.0.7", 40000))
+    stranger = TestClient(app, client=("203.0.113.9", 40000))
+    assert owner.post("/api/v1/session/code", json={"phone": OWNER}).status_code == 202
+    for guess in range(5):
+        assert stranger.post("/api/v1/session", json={"phone": OWNER, "code": f"{guess:06d}"}).status_code == 401
+    assert stranger.post("/api/v1/session", json={"phone": OWNER, "code": "000009"}).status_code == 429
+    clock.now += Settings().code_phone_lockout_seconds
+    session = sign_in(owner, caplog, OWNER)
+    assert session["actor"] == "098****791"
+    still = stranger.post("/api/v1/session", json={"phone": OWNER, "code": "000010"})
+    assert still.status_code == 429  # the address waits far longer than the phone's lock

@@ -10,8 +10,8 @@ import pytest
 
 from conftest import FIXTURES, run_cli, settings_env
 from pipeline.access.caller import Grant, Role
-from pipeline.access.directory import AccountDirectory, AccountFollower
-from pipeline.access.sessions import Sessions
+from pipeline.access.directory import AccountDirectory
+from pipeline.access.http import SignIn
 from pipeline.registry import read_latest
 from pipeline.settings import Settings
 from pipeline.topics import Topics
@@ -40,15 +40,14 @@ def test_added_users_and_venue_phones_sign_in_and_a_disabled_phone_stops_at_once
 
     async def scenario() -> None:
         directory = AccountDirectory()
-        follower = AccountFollower(settings.kafka_bootstrap, topics, directory)
-        task = asyncio.create_task(follower.run())
+        service = SignIn(settings, directory)  # what a web process runs
+        await asyncio.wait_for(service.start(settings.kafka_bootstrap, topics), 60)
+        follower, sessions = service.follower, service.sessions
         try:
-            await asyncio.wait_for(follower.ready.wait(), 60)
             assert directory.caller_for(OFFICER).grants == (Grant(Role.area_officer, area_id="718"),)
             assert directory.caller_for(STAFF).grants == (Grant(Role.venue_staff, venue_id=venue_id),)  # no user add
             assert directory.caller_for(TRACER) is None
 
-            sessions = Sessions(directory, settings)
             staff_token, _ = sessions.start(STAFF)
             officer_token, _ = sessions.start(OFFICER)
             assert sessions.resolve(staff_token) is not None
@@ -66,8 +65,7 @@ def test_added_users_and_venue_phones_sign_in_and_a_disabled_phone_stops_at_once
             assert directory.caller_for(TRACER).grants == (Grant(Role.tracer),)
             assert sessions.resolve(staff_token) is None  # an ended session stays ended
         finally:
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
+            await service.stop()
 
     asyncio.run(scenario())
     # Enabling a venue phone again leaves it to its venue: no account of its own.

@@ -13,8 +13,9 @@ enrolment codes apart: one cannot be spent as the other.
 Guessing is limited three ways:
 
 - a code ends after RAVAO_CODE_TRIES wrong tries;
-- wrong tries are counted per client address (a token bucket: a few at once, then one per
-  RAVAO_CODE_CLIENT_REFILL_SECONDS): a stranger guessing from one address is stopped there;
+- failed tries (wrong, expired, used) are counted per client address (a token bucket: a
+  few at once, then one per RAVAO_CODE_CLIENT_REFILL_SECONDS): a stranger guessing from
+  one address is stopped there;
 - when a code is ended by wrong tries, its phone is locked for
   RAVAO_CODE_PHONE_LOCKOUT_SECONDS — short, so that a stranger cannot keep the owner out
   for long; a guesser spread over many addresses then needs a new code, and codes are
@@ -131,9 +132,13 @@ class OneTimeCodes:
             entry = self._codes.get((purpose, phone))
             if entry is None or entry.expires_at <= now:
                 self._codes.pop((purpose, phone), None)
+                # Every failed try costs the address, this one too: probing which phones
+                # were sent a code is guessing as well.
+                self._wrong_by_client.take(client)
                 return CodeCheck(Outcome.expired)
             if hmac.compare_digest(entry.digest, self._digest(purpose, phone, code)):
                 if entry.used:
+                    self._wrong_by_client.take(client)
                     return CodeCheck(Outcome.used)
                 entry.used = True  # kept until it expires, so that a replay says "used"
                 return CodeCheck(Outcome.ok)

@@ -32,7 +32,6 @@ from datetime import datetime
 from fastapi import APIRouter, BackgroundTasks, Depends, FastAPI, Request, Response
 from pydantic import BaseModel, Field
 
-from producers.gateway.api import bearer_credentials, client_address
 from producers.gateway.errors import ApiError, install_error_handlers
 from producers.gateway.models import ErrorBody
 from schemas.registry import normalise_phone
@@ -60,11 +59,12 @@ class SignIn:
         self.sms = sms if sms is not None else sms_sender(settings)
         self.codes = codes if codes is not None else OneTimeCodes(settings)
         self.sessions = sessions if sessions is not None else Sessions(directory, settings)
+        self.follower: AccountFollower | None = None
         self._follower_task: asyncio.Task | None = None
 
     async def start(self, bootstrap: str, topics: Topics) -> None:
         """Follow `registry.venues` and `accounts`; return once both were read to their end."""
-        follower = AccountFollower(bootstrap, topics, self.directory)
+        follower = self.follower = AccountFollower(bootstrap, topics, self.directory)
         self._follower_task = asyncio.create_task(follower.run(), name="account-follower")
         ready = asyncio.create_task(follower.ready.wait())
         await asyncio.wait({ready, self._follower_task}, return_when=asyncio.FIRST_COMPLETED)
@@ -132,7 +132,17 @@ ERRORS = {s: {"model": ErrorBody, "description": d} for s, d in {
 NOT_SIGNED_IN = "sign in: POST /api/v1/session/code with your phone, then POST /api/v1/session with the code"
 
 
+# The gateway's own helpers, imported when called: the gateway's modules may import this
+# one (to sign in its guards), and its api module imports its service module.
+def client_address(request: Request) -> str:
+    from producers.gateway.api import client_address as gateway_client_address
+
+    return gateway_client_address(request.scope)
+
+
 def session_token(request: Request) -> str | None:
+    from producers.gateway.api import bearer_credentials
+
     return request.cookies.get(COOKIE) or bearer_credentials(request.scope)
 
 
@@ -163,7 +173,7 @@ def _session_out(caller: Caller, expires_at: datetime) -> SessionOut:
 def ask_for_code(body: CodeRequest, request: Request, background: BackgroundTasks,
                  service: SignIn = Depends(sign_in)) -> CodeAsked:
     """The same answer for every phone: if it has an account, a code is on its way."""
-    phone, client = _phone(body.phone), client_address(request.scope)
+    phone, client = _phone(body.phone), client_address(request)
     code = service.codes.issue(SIGN_IN, phone, client)
     if code is None:
         raise ApiError(429, "too_many_codes", "too many codes asked for: wait and ask again",
@@ -186,7 +196,7 @@ REFUSED = {
 def start_session(body: SessionRequest, request: Request, response: Response,
                   service: SignIn = Depends(sign_in)) -> SessionOut:
     phone = _phone(body.phone)
-    result = service.codes.check(SIGN_IN, phone, body.code, client_address(request.scope))
+    result = service.codes.check(SIGN_IN, phone, body.code, client_address(request))
     if result.outcome is Outcome.throttled:
         raise ApiError(429, "too_many_tries", "too many wrong codes: wait and try again",
                        retry_after=result.retry_after)
@@ -204,7 +214,10 @@ def start_session(body: SessionRequest, request: Request, response: Response,
 @router.get("/session", response_model=SessionOut, responses=ERRORS, summary="Who am I")
 def who_am_i(request: Request, caller: Caller = Depends(current_caller),
              service: SignIn = Depends(sign_in)) -> SessionOut:
-    return _session_out(caller, service.sessions.expires_at(session_token(request)))
+    expires_at = service.sessions.expires_at(session_token(request))
+    if expires_at is None:  # signed out by another request meanwhile
+        raise ApiError(401, "not_signed_in", NOT_SIGNED_IN, headers={"WWW-Authenticate": "Bearer"})
+    return _session_out(caller, expires_at)
 
 
 @router.delete("/session", status_code=204, summary="Sign out")
