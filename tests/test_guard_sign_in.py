@@ -174,3 +174,11 @@ def test_a_phone_removed_from_the_staff_or_disabled_loses_its_guard_session_at_o
     finally:
         leaver.close()
         disabled.close()
+
+
+def test_the_gateway_log_names_no_phone_in_full(stack: Stack, base: str, logs: Path) -> None:
+    with closing(signed_in(base, logs, STAFF)) as guard:
+        assert guard.get("/api/v1/device").status_code == 200
+    written = (logs / "gateway.log").read_text()
+    assert mask_phone(STAFF) in written  # the console SMS, masked
+    assert not [p for p in (STAFF, LEAVER, DISABLED, OFFICER, STRANGER) if p in written]

@@ -152,12 +152,7 @@ class Gateway:
         if (device is None or auth is None) and not self.auth_failures.wait(client):
             # Registered a moment ago? Read the registry topics to their end first (not for
             # an address that keeps failing: each read costs seconds).
-            try:
-                await asyncio.wait_for(self.follower.catch_up(if_older_than=time.time()), CATCH_UP_SECONDS)
-            except TimeoutError:
-                log.warning("the registry did not catch up within %.0fs", CATCH_UP_SECONDS)
-            except Exception:  # noqa: BLE001 - the follower is restarting: answer with what is known
-                log.exception("reading the registry to its end failed")
+            await self.caught_up()
             device, auth = self.directory.device(device_id), self.directory.device_auth.get(device_id)
         if device is None or auth is None:
             raise unauthorised("unknown_device", "this device is not registered: register it with "
