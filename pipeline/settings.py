@@ -179,8 +179,8 @@ class Settings(BaseSettings):
         "503 (retry with the same event ids)."
     )
     gateway_self_clock_skew_seconds: int = Field(
-        300, ge=1, description="A self check-in dated further than this from its arrival (either way) is refused "
-        "(too_late, future_scan): the check-in page sends at once and retries for minutes, never days."
+        300, ge=1, description="A self check-in sent (its signed sent_at) further than this from its arrival (either "
+        "way) is refused (too_late, future_scan): the phone's clock is wrong, or the request is replayed."
     )
     gateway_client_rate: float = Field(
         1.0, gt=0, description="Self check-ins per second one client address may send on average, forged or not "
@@ -188,6 +188,13 @@ class Settings(BaseSettings):
     )
     gateway_client_burst: int = Field(
         30, ge=1, description="Self check-ins one client address may send at once before that rate applies."
+    )
+    gateway_enrol_rate: float = Field(
+        0.2, gt=0, description="Phone-enrolment requests (codes asked for, codes tried) per second one client address "
+        "may send on average (429 above)."
+    )
+    gateway_enrol_burst: int = Field(
+        10, ge=1, description="Phone-enrolment requests one client address may send at once before that rate applies."
     )
     gateway_auth_failure_rate: float = Field(
         0.2, gt=0, description="Failed device log-ins per second one client address may make on average (429 above)."

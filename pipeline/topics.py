@@ -42,6 +42,7 @@ class Topics:
     persons: TopicSpec
     personal_data: TopicSpec
     devices: TopicSpec
+    phone_enrolments: TopicSpec
     cases: TopicSpec
     alerts: TopicSpec
     audit: TopicSpec
@@ -76,6 +77,9 @@ def topics_for(settings: Settings) -> Topics:
         persons=registry("registry.persons", "person id"),
         personal_data=registry("registry.personal_data", "person id"),
         devices=registry("registry.devices", "device id"),
+        # A person's enrolled phone (its public key), followed by every gateway; the worker
+        # and the sink do not read it (`schemas.enrolment`).
+        phone_enrolments=registry("registry.phone_enrolments", "person id"),
         cases=registry("cases", "case id"),
         alerts=stream("alerts", "venue id", partitions=1),
         # Kept on the topic like the rest; the warehouse's audit_log keeps it for good.

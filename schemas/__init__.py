@@ -5,6 +5,7 @@ from .audit import AuditRecord
 from .base import Record
 from .cases import Alert, Case, CaseStatus
 from .dlq import DeadLetter, RejectReason
+from .enrolment import ConfirmedBy, PhoneEnrolment
 from .registry import Area, Device, DeviceKind, GateMode, Person, PersonalData, Venue, VenueCategory
 from .scans import Direction, RawScan, ScanSource, ValidScan
 from .visits import EntryHow, ExitHow, Visit
@@ -22,6 +23,7 @@ RECORDS: dict[str, type[Record]] = {
     "device": Device,
     "case": Case,
     "alert": Alert,
+    "phone_enrolment": PhoneEnrolment,
     "account": Account,
     "audit": AuditRecord,
 }
@@ -34,6 +36,7 @@ __all__ = [
     "AuditRecord",
     "Case",
     "CaseStatus",
+    "ConfirmedBy",
     "DeadLetter",
     "Device",
     "DeviceKind",
@@ -43,6 +46,7 @@ __all__ = [
     "GateMode",
     "Person",
     "PersonalData",
+    "PhoneEnrolment",
     "RawScan",
     "Record",
     "RejectReason",

@@ -15,6 +15,7 @@ import httpx
 import pytest
 
 from gateway_helpers import Stack, published, register, start_gateway, stop_gateway, wait_published
+from phone_helpers import Phone, enrol_with_a_guard
 from conftest import TEST_QR_KEYS
 from pipeline.kafka_io import ensure_topics
 from pipeline.registry import Registry
@@ -43,6 +44,23 @@ def client(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[h
             yield http
     finally:
         assert stop_gateway(process) == 0
+
+
+@pytest.fixture(scope="module")
+def phones(stack: Stack, client: httpx.Client, tmp_path_factory: pytest.TempPathFactory) -> list[Phone]:
+    """Each person's own phone, enrolled with a guard: a self check-in is signed by it."""
+    folder = tmp_path_factory.mktemp("phones")
+    enrolled = []
+    for code in stack.codes:
+        phone = Phone(folder)
+        enrol_with_a_guard(client, stack.bearer(stack.guard), phone, code)
+        enrolled.append(phone)
+    return enrolled
+
+
+def signed(stack: Stack, phones: list[Phone], person: int, venue_qr: str | None = None, **fields) -> dict:
+    return phones[person].checkin(stack.persons[person], stack.codes[person], stack.market,
+                                  venue_qr or stack.market_code, **fields)
 
 
 def scan(code: str, **fields) -> dict:
@@ -110,15 +128,24 @@ def test_a_batch_answers_each_scan_and_publishes_only_genuine_codes(stack: Stack
     assert not refused & {str(s.event_id) for _, s in published(stack.settings)}
 
 
-def test_a_self_checkin_is_published_under_the_person_without_a_name(stack: Stack, client: httpx.Client) -> None:
-    body = {"event_id": str(uuid.uuid4()), "venue_qr": f"http://127.0.0.1:8080/s/{stack.market_code}",
-            "person_qr": stack.codes[0], "direction": "in"}
+def test_a_self_checkin_is_published_under_the_person_without_a_name(stack: Stack, client: httpx.Client,
+                                                                    phones: list[Phone]) -> None:
+    body = signed(stack, phones, 0, venue_qr=f"http://127.0.0.1:8080/s/{stack.market_code}")
     response = client.post("/api/v1/checkins", json=body)
     assert response.status_code == 200, response.text
     assert response.json()["status"] == "accepted" and response.json()["name"] is None
     key, raw = wait_published(stack.settings, {body["event_id"]})[body["event_id"]]
     assert key == stack.persons[0]
     assert raw.source is ScanSource.self_checkin and raw.device_id is None and raw.direction.value == "in"
+
+
+def test_a_printed_card_alone_does_not_check_its_owner_in(stack: Stack, client: httpx.Client,
+                                                          phones: list[Phone]) -> None:
+    body = {"event_id": str(uuid.uuid4()), "venue_qr": stack.market_code, "person_qr": stack.codes[0],
+            "direction": "in"}
+    answer = client.post("/api/v1/checkins", json=body).json()
+    assert (answer["status"], answer["reason"]) == ("refused", "enrolment_required")
+    assert "guard" in answer["message"] and "enrol" in answer["message"]
 
 
 def test_a_self_checkin_at_a_forged_venue_is_refused_and_not_published(stack: Stack, client: httpx.Client) -> None:
@@ -154,7 +181,8 @@ def test_a_device_registered_after_the_gateway_started_is_let_in_at_once(stack: 
 
 @pytest.mark.parametrize("headers, status, error", [
     ({}, 401, "missing_credentials"),
-    ({"Authorization": "Bearer no-colon-here"}, 401, "missing_credentials"),
+    # A bearer without a colon is not a device's: it is taken for a guard's sign-in session.
+    ({"Authorization": "Bearer no-colon-here"}, 401, "not_signed_in"),
     ({"Authorization": "Basic dXNlcjpwYXNz"}, 401, "missing_credentials"),
     ({"Authorization": "Bearer DBBBBBBBBBBBBBB:some-token"}, 401, "unknown_device"),
     ("bad token", 401, "bad_token"),
@@ -169,6 +197,8 @@ def test_devices_that_cannot_prove_who_they_are_are_refused(stack: Stack, client
     response = client.post("/api/v1/scans", json=scan(stack.codes[0]), headers=headers)
     assert (response.status_code, response.json()["error"]) == (status, error)
     assert response.json()["message"]
+    if error == "not_signed_in":
+        assert "<device id>:<token>" in response.json()["message"]
     if status == 401:
         assert response.headers["WWW-Authenticate"].startswith("Bearer")
 
@@ -243,12 +273,10 @@ def test_a_device_over_its_rate_gets_429_with_retry_after(stack: Stack, client: 
     assert int(response.headers["Retry-After"]) >= 1 and response.json()["retry_after"] >= 1
 
 
-def test_a_person_checking_in_too_often_gets_429(stack: Stack, client: httpx.Client) -> None:
+def test_a_person_checking_in_too_often_gets_429(stack: Stack, client: httpx.Client, phones: list[Phone]) -> None:
     statuses = []
     for _ in range(7):
-        body = {"event_id": str(uuid.uuid4()), "venue_qr": stack.market_code, "person_qr": stack.codes[1],
-                "direction": "in"}
-        statuses.append(client.post("/api/v1/checkins", json=body).status_code)
+        statuses.append(client.post("/api/v1/checkins", json=signed(stack, phones, 1)).status_code)
     assert statuses[:5] == [200] * 5 and statuses[-1] == 429
 
 
@@ -304,13 +332,18 @@ def test_a_device_scan_dated_outside_the_accepted_window_is_refused_at_once(stac
     assert not {s["event_id"] for s in scans[:3]} & {str(s.event_id) for _, s in published(stack.settings)}
 
 
-def test_a_backdated_or_postdated_self_checkin_is_refused_with_a_reason(stack: Stack, client: httpx.Client) -> None:
+def test_a_self_checkin_sent_long_ago_or_ahead_is_refused_with_a_reason(stack: Stack, client: httpx.Client,
+                                                                        phones: list[Phone]) -> None:
+    # The signed sending time must be within RAVAO_GATEWAY_SELF_CLOCK_SKEW_SECONDS of arrival
+    # (a wrong phone clock, or a request replayed later); the scan time within the lateness.
     phone = {"X-Forwarded-For": "10.9.0.1"}
-    cases = [(ago(hours=40), "too_late"), (ago(minutes=10), "too_late"), (ago(minutes=-10), "future_scan"),
-             (ago(minutes=1), None)]
+    now = datetime.now(timezone.utc)
+    cases = [({"sent_at": now - timedelta(hours=40)}, "too_late"), ({"sent_at": now - timedelta(minutes=10)}, "too_late"),
+             ({"sent_at": now + timedelta(minutes=10)}, "future_scan"),
+             ({"scanned_at": now - timedelta(hours=49)}, "too_late"), ({"sent_at": now - timedelta(minutes=1)}, None)]
     bodies = []
-    for at, reason in cases:
-        bodies.append(checkin(stack.codes[0], venue_qr=stack.market_code, scanned_at=at))
+    for times, reason in cases:
+        bodies.append(signed(stack, phones, 0, **times))
         answer = client.post("/api/v1/checkins", json=bodies[-1], headers=phone).json()
         assert (answer["status"], answer["reason"]) == ("refused" if reason else "accepted", reason), answer
     wait_published(stack.settings, {bodies[-1]["event_id"]})
@@ -318,20 +351,22 @@ def test_a_backdated_or_postdated_self_checkin_is_refused_with_a_reason(stack: S
 
 
 def test_a_client_flooding_forged_codes_is_limited_without_locking_the_person_out(stack: Stack,
-                                                                                  client: httpx.Client) -> None:
+                                                                                  client: httpx.Client,
+                                                                                  phones: list[Phone]) -> None:
     # One address sends 60 forged codes at once: its bucket (30 at once, 1 a second) empties.
     attacker = {"X-Forwarded-For": "10.66.0.1"}
     statuses = [client.post("/api/v1/checkins", json=checkin(forged(stack.codes[1]), venue_qr=stack.market_code),
                             headers=attacker).status_code for _ in range(60)]
     assert statuses[:30] == [200] * 30 and statuses.count(429) >= 20, statuses
-    # Another address floods the person's genuine code (a photo of the card): limited there.
+    # Another address floods the person's genuine code (a photo of the card): refused, and
+    # limited there too.
     photo = {"X-Forwarded-For": "10.66.0.2"}
-    statuses = [client.post("/api/v1/checkins", json=checkin(stack.codes[1], venue_qr=stack.market_code),
-                            headers=photo).status_code for _ in range(10)]
-    assert statuses[:5] == [200] * 5 and statuses[-1] == 429, statuses
+    answers = [client.post("/api/v1/checkins", json=checkin(stack.codes[1], venue_qr=stack.market_code),
+                           headers=photo) for _ in range(35)]
+    assert {a.json()["reason"] for a in answers[:30]} == {"enrolment_required"}
+    assert answers[-1].status_code == 429
     # The person, from their own phone, still checks in.
-    own = client.post("/api/v1/checkins", json=checkin(stack.codes[1], venue_qr=stack.market_code),
-                      headers={"X-Forwarded-For": "10.7.0.1"})
+    own = client.post("/api/v1/checkins", json=signed(stack, phones, 1), headers={"X-Forwarded-For": "10.7.0.1"})
     assert (own.status_code, own.json()["status"]) == (200, "accepted"), own.text
 
 

@@ -13,6 +13,7 @@ import pytest
 
 from conftest import run_cli, settings_env
 from gateway_helpers import published, register, start_gateway, stop_gateway
+from phone_helpers import Phone, enrol_with_a_guard
 from pipeline.settings import Settings
 from pipeline.topics import Topics
 from stream_helpers import latest_visits, settle, start_worker, stop_worker, visit_records, wait_for
@@ -34,10 +35,14 @@ def test_a_batch_and_a_check_in_sent_twice_are_counted_once(settings: Settings, 
                 {"event_id": str(uuid.uuid4()), "person_qr": code, "direction": "out",
                  "scanned_at": (t_in + timedelta(minutes=30)).isoformat()},
             ]
-        # A self check-in is dated within minutes of its arrival (RAVAO_GATEWAY_SELF_CLOCK_SKEW_SECONDS).
+        # A self check-in is signed by the person's enrolled phone, and never dated before
+        # the enrolment (give or take RAVAO_GATEWAY_SELF_CLOCK_SKEW_SECONDS).
         recent = (datetime.now(timezone.utc) - timedelta(minutes=3)).replace(microsecond=0)
-        checkins = [{"event_id": str(uuid.uuid4()), "venue_qr": stack.market_code, "person_qr": stack.codes[2],
-                     "direction": direction, "scanned_at": (recent + timedelta(minutes=minutes)).isoformat()}
+        phone = Phone(tmp_path / "phone")
+        with httpx.Client(base_url=base, timeout=60) as http:
+            enrol_with_a_guard(http, stack.bearer(stack.guard), phone, stack.codes[2])
+        checkins = [phone.checkin(stack.persons[2], stack.codes[2], stack.market, stack.market_code, direction,
+                                  scanned_at=recent + timedelta(minutes=minutes))
                     for direction, minutes in (("in", 0), ("out", 2))]
         with httpx.Client(base_url=base, timeout=60, headers=stack.bearer(stack.station)) as http:
             for _ in range(2):  # the retry of a batch whose answer was lost

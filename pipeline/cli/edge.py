@@ -174,7 +174,7 @@ def simulate(
     bootstrap = bootstrap_servers(settings)
     topics = topics_for(settings)
     ensure_topics(bootstrap, topics.all(), settings.topic_replication)
-    published = publish_registry(bootstrap, topics, world)
+    published = publish_registry(bootstrap, topics, world, enrol_phones=via_gateway is not None)
     typer.echo(f"registered: {', '.join(f'{n} {name}' for name, n in published.items())}")
     if registry_only:
         return

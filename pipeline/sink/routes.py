@@ -107,7 +107,9 @@ def _dead_letter(route: Route, value: bytes, partition: int, offset: int, messag
 
 
 def routes_for(topics: Topics) -> dict[str, Route]:
-    """Every topic the sink reads, by name."""
+    """Every topic the sink reads, by name. Not `registry.phone_enrolments`: a person's
+    enrolled public key answers no query, only the gateways need it, and the warehouse is
+    read by many; the topic itself is the record."""
     routes = [
         Route(topics.scans_valid.name, "scans_incoming", ValidScan),
         Route(topics.visits.name, "visits", Visit),

@@ -36,8 +36,11 @@ bearer = HTTPBearer(auto_error=False, scheme_name="device",
 
 
 def errors(*statuses: int) -> dict:
-    meaning = {400: "malformed JSON", 401: "no credentials, unknown device or wrong token",
-               403: "the device is deactivated", 408: "the body did not arrive in time: send it again",
+    meaning = {400: "malformed JSON", 401: "no credentials, unknown device, wrong token or no guard session; for "
+                    "an enrolment, a wrong, used or expired code (wrong_code, code_used, code_expired)",
+               404: "not a valid personal code (the error is the code's reason: bad_check, truncated, ...)",
+               403: "the device is deactivated", 409: "no phone number on record: enrol with a guard",
+               408: "the body did not arrive in time: send it again",
                413: "the body is too large",
                422: "the JSON does not match the API", 429: "too many scans: wait Retry-After seconds",
                503: "Kafka did not acknowledge in time, or the gateway is starting: send again (same event ids) "
@@ -46,8 +49,10 @@ def errors(*statuses: int) -> dict:
 
 
 SCAN_ERRORS = errors(400, 401, 403, 408, 413, 422, 429, 503)
-DEVICE_POSTS = {"/api/v1/scans", "/api/v1/scans/batch"}  # authenticated before their body is read
+# Authenticated before their body is read (a guard's enrolment code for a person, too).
+DEVICE_POSTS = {"/api/v1/scans", "/api/v1/scans/batch", "/api/v1/enrolment/attended"}
 CHECKIN_POST = "/api/v1/checkins"
+ENROL_POSTS = {"/api/v1/enrolment", "/api/v1/enrolment/code"}
 
 
 def gateway(request: Request) -> Gateway:
@@ -78,11 +83,14 @@ async def admit(gw: Gateway, scope: Scope) -> None:
     a device's scans need a device; a self check-in takes its address's token."""
     path = scope["path"]
     if path in DEVICE_POSTS:
-        scope.setdefault("state", {})["device"] = await gw.authenticate(bearer_credentials(scope),
-                                                                        client_address(scope))
+        scope.setdefault("state", {})["device"] = await gw.authenticate_scope(scope, bearer_credentials(scope),
+                                                                              client_address(scope))
     elif path == CHECKIN_POST:
         gw.require_ready()
         gw.limit_client(client_address(scope))
+    elif path in ENROL_POSTS:
+        gw.require_ready()
+        gw.limit_enrolment(client_address(scope))
 
 
 async def device(request: Request, credentials: HTTPAuthorizationCredentials | None = Depends(bearer),
@@ -90,7 +98,8 @@ async def device(request: Request, credentials: HTTPAuthorizationCredentials | N
     admitted = getattr(request.state, "device", None)
     if admitted is not None:
         return admitted
-    return await gw.authenticate(credentials.credentials if credentials else None, client_address(request.scope))
+    return await gw.authenticate_scope(request.scope, credentials.credentials if credentials else None,
+                                       client_address(request.scope))
 
 
 @router.post("/scans", response_model=ScanAnswer, responses=SCAN_ERRORS, summary="Submit one scan")
@@ -129,15 +138,26 @@ async def submit_batch(batch: BatchIn, who=Depends(device), gw: Gateway = Depend
 
 
 @router.post("/checkins", response_model=ScanAnswer, responses=errors(400, 408, 413, 422, 429, 503),
-             summary="Self check-in from the venue poster's page")
+             summary="Self check-in from the venue poster's page, signed by the enrolled phone")
 async def submit_checkin(checkin: SelfCheckIn, request: Request, gw: Gateway = Depends(gateway)) -> ScanAnswer:
     """A person checks in or out at a venue with their own phone: the page at /s/<venue code>
-    sends the venue code and the person's own code, at once. No device and no credentials;
-    limited per client address and per person at that address. A time further from the
-    arrival than a few minutes (RAVAO_GATEWAY_SELF_CLOCK_SKEW_SECONDS) is refused (`too_late`,
-    `future_scan`). The answer carries no name."""
+    sends the venue code and the person's own code, signed by the phone enrolled for that
+    code (/api/v1/enrolment). Not signed by it: refused (`enrolment_required`,
+    `phone_not_enrolled`, `bad_phone_signature`) — a printed card alone is for a guard or a
+    station. No device credentials; limited per client address and per person at that
+    address. `sent_at` further from the arrival than RAVAO_GATEWAY_SELF_CLOCK_SKEW_SECONDS is
+    refused (`too_late`, `future_scan`: the phone's clock); a scan time, e.g. of a check-in the
+    phone kept while offline, is taken back to RAVAO_ACCEPTED_LATENESS_HOURS. The answer
+    carries no name."""
     gw.require_ready()
-    result = self_checkin(checkin, codec=gw.codec, now=now(), window=gw.self_window)
+    try:
+        person_id = gw.codec.decode(checkin.person_qr, expect="P").entity_id
+    except InvalidCode:
+        person_id = None  # self_checkin refuses it, with the reason
+    if person_id is not None:
+        await gw.enrolled_key(person_id, checkin.key_id)
+    result = self_checkin(checkin, codec=gw.codec, now=now(), window=gw.self_window, queued=gw.device_window,
+                          enrolled=gw.directory.enrolled_key)
     if isinstance(result, Outgoing):
         gw.limit_person(result.key.decode(), client_address(request.scope))
         await gw.publish([result])

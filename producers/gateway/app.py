@@ -9,7 +9,7 @@ from fastapi.staticfiles import StaticFiles
 
 from pipeline.settings import Settings
 
-from . import api, pages
+from . import api, enrol, pages
 from .body import BodyGuard
 from .errors import install_error_handlers
 from .service import Gateway
@@ -19,8 +19,11 @@ Scanning devices submit scans here; the gateway publishes them to Kafka (`scans.
 answers only after Kafka acknowledged them, with what the scanning screen should show.
 
 **Authentication** (scans by devices): `Authorization: Bearer <device id>:<token>`, the id
-and token printed by `ravao device add`. Self check-ins from a venue poster's page need
-none.
+and token printed by `ravao device add`. Self check-ins from a venue poster's page need none, but
+are signed by the phone enrolled for the person's code (`/api/v1/enrolment`): a printed
+card alone checks nobody in by themselves. A guard page may instead sign in with a staff
+phone and a one-time code (`/api/v1/session`): its session cookie then stands for the
+device (`X-Ravao-Venue` names the venue when the phone guards several).
 
 **Retries**: a 503 (or 429) carries `Retry-After`; send the same scans again with the same
 `event_id`s. A scan sent twice is published twice and counted once by the pipeline.
@@ -34,14 +37,26 @@ viewer served from another origin.
 
 
 def create_app(settings: Settings) -> FastAPI:
+    # Here, not at the top: `pipeline.access.http` imports this package's `api` module.
+    from pipeline.access.directory import AccountDirectory
+    from pipeline.access.http import SignIn, install_sign_in
+
+    from .guard_session import GuardSessions
+
     gateway = Gateway(settings)
+    # Guards sign in as people do (phone + one-time code); the codes are the gateway's own,
+    # shared with phone enrolment (separate purposes), so wrong tries count once per address.
+    sign_in = SignIn(settings, AccountDirectory(), sms=gateway.sms, codes=gateway.codes)
+    gateway.guards = GuardSessions(sign_in, gateway.directory, gateway.topics.devices.name)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         await gateway.start()
+        gateway.guards.start(gateway.bootstrap, gateway.topics)
         try:
             yield
         finally:
+            await gateway.guards.stop()
             await gateway.stop()
 
     # No /docs or /redoc: those pages load their scripts from a CDN, on the origin whose
@@ -57,6 +72,8 @@ def create_app(settings: Settings) -> FastAPI:
     app.add_middleware(BodyGuard, limit=settings.gateway_max_body_bytes,
                        timeout=settings.gateway_body_timeout_seconds, admit=admit)
     app.include_router(api.router)
+    app.include_router(enrol.router)
+    install_sign_in(app, sign_in, error_handlers=False)
     app.include_router(api.health_router)
     app.include_router(pages.router)
     app.mount("/static", StaticFiles(directory=pages.STATIC), name="static")

@@ -12,7 +12,7 @@ from datetime import datetime
 from enum import StrEnum
 from uuid import UUID
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field
 
@@ -64,14 +64,68 @@ class BatchIn(Strict):
 
 
 class SelfCheckIn(Strict):
-    """A person checking in or out at a venue with their own phone (the poster's page)."""
+    """A person checking in or out at a venue with their own phone (the poster's page),
+    signed by the phone enrolled for the person's code."""
 
     event_id: UUID = Field(description="Made by the page, once per tap; a resend keeps it")
     venue_qr: str = Field(min_length=1, max_length=MAX_CODE_CHARS, description="The venue code (or poster URL)")
     person_qr: str = Field(min_length=1, max_length=MAX_CODE_CHARS, description="The person's own code")
     direction: Direction = Field(description="in or out (the button tapped); auto toggles")
-    scanned_at: Time | None = Field(None, description="The phone's clock at the tap; default: when received. "
-                                    "Further from the arrival than RAVAO_GATEWAY_SELF_CLOCK_SKEW_SECONDS: refused")
+    scanned_at: Time | None = Field(None, description="The phone's clock at the tap (a check-in kept while "
+                                    "offline: when it was tapped); default: when received. Taken back to "
+                                    "RAVAO_ACCEPTED_LATENESS_HOURS, never before the phone was enrolled")
+    sent_at: Time | None = Field(None, description="The phone's clock when sent; further from the arrival than "
+                                 "RAVAO_GATEWAY_SELF_CLOCK_SKEW_SECONDS: refused (too_late, future_scan). Required "
+                                 "(signed)")
+    key_id: str | None = Field(None, pattern=r"^[A-Za-z0-9_-]{22}$",
+                               description="The enrolled phone's key id, as the enrolment answered. Required")
+    signature: str | None = Field(None, pattern=r"^[A-Za-z0-9_-]{86}$",
+                                  description="ECDSA P-256 / SHA-256 signature (r || s, base64url) by the enrolled "
+                                  "phone's key of the check-in's signed lines (`producers.gateway.phone`). "
+                                  "Without it: refused (enrolment_required)")
+
+
+class EnrolCodeIn(Strict):
+    """Send a phone-enrolment code to the phone number on record for this personal code."""
+
+    person_qr: str = Field(min_length=1, max_length=MAX_CODE_CHARS, description="The person's own code")
+
+
+class EnrolCodeAnswer(BaseModel):
+    sent_to: str = Field(description="the phone number on record, masked (098****791)")
+    expires_in_seconds: int
+
+
+class EnrolIn(Strict):
+    """Enrol this phone: the one-time code (by SMS, or read out by a guard) and the public key
+    of a key pair the page made and cannot export."""
+
+    person_qr: str = Field(min_length=1, max_length=MAX_CODE_CHARS, description="The person's own code")
+    code: str = Field(pattern=r"^\s*[0-9]{6}\s*$", description="The six-digit one-time code")
+    public_key: str = Field(pattern=r"^[A-Za-z0-9_-]{87}$",
+                            description="ECDSA P-256 public key, raw (65 bytes: 04 || x || y), base64url")
+
+
+class EnrolAnswer(BaseModel):
+    person_id: str = Field(description="the id in the personal code: the first of a check-in's signed lines")
+    key_id: str = Field(description="name it in every signed check-in")
+    enrolled_at: datetime
+    confirmed_by: str = Field(description="sms or guard")
+
+
+class AttendedEnrolIn(Strict):
+    """A guard checked the person's card against an ID: give the person an enrolment code."""
+
+    person_qr: str = Field(min_length=1, max_length=MAX_CODE_CHARS, description="The personal code as read")
+    id_checked: Literal[True] = Field(description="true: the guard compared the card with the person's ID "
+                                      "document (nothing else is taken)")
+
+
+class AttendedEnrolAnswer(BaseModel):
+    code: str = Field(description="show it to the person (or read it out); they type it on their own phone")
+    expires_in_seconds: int
+    name: str | None = Field(None, description="the card's name to compare with the ID, masked (in full at "
+                             "privileged venues)")
 
 
 class CodeCheckIn(Strict):
@@ -97,7 +151,9 @@ class ScanAnswer(BaseModel):
     reason: str | None = Field(None, description="why it was refused, for good: a QR code error (truncated, "
                                "bad_check, bad_signature, lowercase, keyboard_layout, wrong_kind, ...), "
                                "device_not_authorised (another venue's code), too_late or future_scan (the scan "
-                               "time is outside the accepted window)")
+                               "time is outside the accepted window); a self check-in: enrolment_required, "
+                               "phone_not_enrolled or bad_phone_signature (not signed by the phone enrolled for "
+                               "the code: enrol this phone)")
     message: str | None = Field(None, description="the reason for a human, in English")
 
 
@@ -137,6 +193,9 @@ class ErrorBody(BaseModel):
 
     error: str = Field(description="machine-readable: malformed_json, invalid_request, body_too_large, body_timeout, "
                        "missing_credentials, unknown_device, bad_token, device_inactive, rate_limited, "
+                       "no_phone_on_record, wrong_code, code_expired, code_used, not_staff, not_a_guard, "
+                       "not_signed_in, "
+                       "bad_public_key, sms_unavailable, venue_required, a code's reason (bad_check, ...), "
                        "kafka_unavailable, not_ready, not_found, method_not_allowed, internal_error")
     message: str = Field(description="what happened and what to do, in English")
     retry_after: float | None = Field(None, description="seconds; also in the Retry-After header")

@@ -90,14 +90,15 @@ class Publisher:
         else:
             log.warning("Kafka: %s", err)
 
-    async def publish(self, messages: Sequence[tuple[bytes, bytes]]) -> None:
-        """Return when Kafka acknowledged every (key, value) of ``messages``."""
+    async def publish(self, messages: Sequence[tuple[bytes, bytes]], topic: str | None = None) -> None:
+        """Return when Kafka acknowledged every (key, value) of ``messages``, on ``topic``
+        (default: the scans topic)."""
         if not messages:
             return
         if self.fatal:
             raise NotAcknowledged(f"the Kafka producer failed: {self.last_error}")
         pending = _Pending(asyncio.get_running_loop(), len(messages))
-        produce, topic = self._producer.produce, self.topic
+        produce, topic = self._producer.produce, topic or self.topic
         for key, value in messages:
             try:
                 produce(topic, value=value, key=key, on_delivery=pending.delivered)

@@ -4,13 +4,16 @@ The gateway refuses at once, with a machine-readable reason, what it can already
 wrong, and never publishes it: a code that is not genuine or not of the right kind
 (`QrCodec.decode`'s reasons), a venue code that is not the bound device's own venue
 (`device_not_authorised`), and a scan time outside the accepted window (`too_late`,
-`future_scan`: for devices the worker's lateness and future tolerance; for self check-ins
-a few minutes either side of arrival, since the page sends at once). Everything else is
-published to `scans.raw` and the worker decides (unknown person, deactivated venue, ...).
+`future_scan`: for devices and for a self check-in signed by the person's enrolled phone,
+the worker's lateness and future tolerance; a signed check-in's sending time, a few minutes
+either side of arrival), and a self check-in that its person's enrolled phone did not sign
+(`phone`). Everything else is published to `scans.raw` and the worker decides (unknown
+person, deactivated venue, ...).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -21,8 +24,9 @@ from schemas.qrcode import InvalidCode, QrCodec
 from schemas.registry import DeviceKind, GateMode
 from schemas.scans import Direction, RawScan, ScanSource
 
-from .directory import DeviceAuth, GatewayDirectory
+from .directory import DeviceAuth, EnrolledKey, GatewayDirectory
 from .models import ScanAnswer, ScanIn, SelfCheckIn, Status
+from .phone import phone_refusal
 
 SOURCE_BY_KIND = {DeviceKind.guard_phone: ScanSource.staff, DeviceKind.reader_station: ScanSource.station}
 DIRECTION_BY_MODE = {GateMode.entry: Direction.entry, GateMode.exit: Direction.exit}
@@ -102,21 +106,37 @@ def device_scan(scan: ScanIn, device: DeviceInfo, auth: DeviceAuth, *, codec: Qr
     return Outgoing(person.entity_id.encode(), raw.to_bytes(), answer)
 
 
-def self_checkin(checkin: SelfCheckIn, *, codec: QrCodec, now: datetime, window: TimeWindow) -> Outgoing | ScanAnswer:
-    """A person's own check-in from the poster page, keyed by the person id (no device).
-    No name in the answer: the page is not authenticated. Its time must be close to its
-    arrival: a visit cannot be backdated, nor an exit planted ahead."""
+def self_checkin(checkin: SelfCheckIn, *, codec: QrCodec, now: datetime, window: TimeWindow,
+                 queued: TimeWindow, enrolled: Callable[[str], EnrolledKey | None]) -> Outgoing | ScanAnswer:
+    """A person's own check-in from the poster page, keyed by the person id (no device),
+    signed by the person's enrolled phone (`phone`). No name in the answer: the page is not
+    authenticated. Its ``sent_at`` must be within ``window`` (the clock skew) of arrival;
+    its scan time within ``queued`` (the worker's lateness and future tolerance: a check-in
+    the phone kept while offline), and not before the phone was enrolled."""
     try:
         person = codec.decode(checkin.person_qr, expect="P")
-        codec.decode(checkin.venue_qr, expect="V")
+        venue = codec.decode(checkin.venue_qr, expect="V")
     except InvalidCode as error:
         return refused(checkin.event_id, error)
-    scanned_at = checkin.scanned_at or now
-    late = outside(checkin.event_id, scanned_at, now, window, "a check-in is sent when it happens; set the "
-                   "phone's clock automatically and tap again")
+    not_signed = phone_refusal(person.entity_id, venue.entity_id, checkin.event_id, checkin.direction.value,
+                               checkin.scanned_at, checkin.sent_at, checkin.key_id, checkin.signature, enrolled)
+    if not_signed is not None:
+        return ScanAnswer(event_id=checkin.event_id, status=Status.refused, show="refused", reason=not_signed[0],
+                          message=not_signed[1])
+    late = outside(checkin.event_id, checkin.sent_at, now, window, "the phone's clock is wrong: set it "
+                   "automatically (the check-in page corrects it by itself and sends again)")
     if late is not None:
         return late
+    scanned_at = checkin.scanned_at or now
+    late = outside(checkin.event_id, scanned_at, now, queued, "a check-in kept on the phone while offline "
+                   "counts only within the accepted lateness")
+    if late is not None:
+        return late
+    if scanned_at < enrolled(person.entity_id).enrolled_at - window.past:
+        return refusal(checkin.event_id, RejectReason.too_late, f"scanned at {scanned_at.isoformat()}, before "
+                       "this phone was enrolled")
     raw = RawScan(event_id=checkin.event_id, source=ScanSource.self_checkin, person_qr=checkin.person_qr,
-                  venue_qr=checkin.venue_qr, direction=checkin.direction, scanned_at=scanned_at)
+                  venue_qr=checkin.venue_qr, direction=checkin.direction, scanned_at=scanned_at,
+                  sent_at=checkin.sent_at)
     answer = ScanAnswer(event_id=checkin.event_id, status=Status.accepted, show="ok", direction=checkin.direction)
     return Outgoing(person.entity_id.encode(), raw.to_bytes(), answer)

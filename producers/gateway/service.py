@@ -8,7 +8,8 @@ compares hashes in constant time.
 Rate limits: a device's scans (its own bucket); every self check-in of a client address,
 genuine or forged (the address's bucket), then a genuine one also in the bucket of that
 person at that address, so a flood from one address spends neither another address's
-nor the person's own phone's; failed device log-ins of a client address.
+nor the person's own phone's; failed device log-ins of a client address; every phone
+enrolment request of a client address (the codes module also limits codes and wrong tries).
 """
 
 from __future__ import annotations
@@ -17,19 +18,24 @@ import asyncio
 import hmac
 import logging
 import time
+from collections import OrderedDict
 from collections.abc import Sequence
 from datetime import timedelta
 
+from pipeline.access.codes import OneTimeCodes
 from pipeline.kafka_io import ensure_topics
 from pipeline.kafka_local import bootstrap_servers
 from pipeline.keys import load_codec
 from pipeline.registry import token_hash
 from pipeline.registry_cache import DeviceInfo
 from pipeline.settings import Settings
+from pipeline.sms import SmsError, SmsSender, sms_sender
 from pipeline.topics import topics_for
+from schemas.enrolment import ConfirmedBy, PhoneEnrolment, b64url, key_id, unb64url
 
-from .directory import DeviceAuth, GatewayDirectory, GatewayFollower
+from .directory import DeviceAuth, EnrolledKey, GatewayDirectory, GatewayFollower
 from .errors import ApiError
+from .p256 import BadKey, parse_public_key
 from .publisher import NotAcknowledged, Publisher
 from .rate_limit import TokenBuckets
 from .scans import Outgoing, TimeWindow
@@ -37,6 +43,7 @@ from .scans import Outgoing, TimeWindow
 log = logging.getLogger(__name__)
 
 CATCH_UP_SECONDS = 5.0  # an unknown device id waits this long for the registry at most
+MAX_ISSUED = 100_000  # how each live enrolment code was given, remembered for its record
 RETRY_AFTER_SECONDS = 5.0  # what a 503 asks for
 
 
@@ -58,6 +65,11 @@ class Gateway:
                                         future=timedelta(minutes=settings.future_tolerance_minutes))
         skew = timedelta(seconds=settings.gateway_self_clock_skew_seconds)
         self.self_window = TimeWindow(past=skew, future=skew)
+        self.enrol_buckets = TokenBuckets(settings.gateway_enrol_rate, settings.gateway_enrol_burst)
+        self.codes = OneTimeCodes(settings)
+        self._issued: OrderedDict[str, tuple[ConfirmedBy, str | None]] = OrderedDict()
+        self.sms: SmsSender = sms_sender(settings)  # the console in the embedded default
+        self.guards = None  # guard sign-in (`guard_session.GuardSessions`), set by `app.create_app`
         self.bootstrap: str | None = None
         self.follower: GatewayFollower | None = None
         self.publisher: Publisher | None = None
@@ -104,6 +116,18 @@ class Gateway:
                            "in a moment", retry_after=2)
 
     # --- devices -----------------------------------------------------------------------------
+    async def authenticate_scope(self, scope, credentials: str | None, client: str) -> tuple[DeviceInfo, DeviceAuth]:
+        """A device's token (``<device id>:<token>``), or else a guard's sign-in session."""
+        if self.guards is not None and (credentials is None or ":" not in credentials) and self.guards.token(scope):
+            self.require_ready()
+            try:
+                return await self.guards.device(scope, self.publisher)
+            except ApiError as error:
+                if error.status == 401:
+                    self._failed(client)
+                raise
+        return await self.authenticate(credentials, client)
+
     async def authenticate(self, credentials: str | None, client: str) -> tuple[DeviceInfo, DeviceAuth]:
         """The device named by ``<device id>:<token>``, or ApiError 401/403; 429 once ``client``
         failed too often. Each check is a hash compared in constant time, so a right token is
@@ -128,12 +152,7 @@ class Gateway:
         if (device is None or auth is None) and not self.auth_failures.wait(client):
             # Registered a moment ago? Read the registry topics to their end first (not for
             # an address that keeps failing: each read costs seconds).
-            try:
-                await asyncio.wait_for(self.follower.catch_up(if_older_than=time.time()), CATCH_UP_SECONDS)
-            except TimeoutError:
-                log.warning("the registry did not catch up within %.0fs", CATCH_UP_SECONDS)
-            except Exception:  # noqa: BLE001 - the follower is restarting: answer with what is known
-                log.exception("reading the registry to its end failed")
+            await self.caught_up()
             device, auth = self.directory.device(device_id), self.directory.device_auth.get(device_id)
         if device is None or auth is None:
             raise unauthorised("unknown_device", "this device is not registered: register it with "
@@ -171,6 +190,73 @@ class Gateway:
         if wait:
             raise ApiError(429, "rate_limited", "too many check-ins in a short time: wait a moment",
                            retry_after=wait)
+
+    # --- phone enrolment (enrol.py) -----------------------------------------------------------
+    def limit_enrolment(self, client: str) -> None:
+        """Every enrolment request an address sends, before its body is read."""
+        wait = self.enrol_buckets.take(client)
+        if wait:
+            raise ApiError(429, "rate_limited", "too many enrolment requests from this address: wait a moment",
+                           retry_after=wait)
+
+    async def caught_up(self) -> None:
+        """The registry read to its end (bounded): for an id registered a moment ago at another
+        process. Called only behind a rate limit: each read costs a round trip to Kafka."""
+        try:
+            await asyncio.wait_for(self.follower.catch_up(if_older_than=time.time()), CATCH_UP_SECONDS)
+        except TimeoutError:
+            log.warning("the registry did not catch up within %.0fs", CATCH_UP_SECONDS)
+        except Exception:  # noqa: BLE001 - the follower is restarting: answer with what is known
+            log.exception("reading the registry to its end failed")
+
+    async def phone_on_record(self, person_id: str) -> str | None:
+        phone = self.directory.phone(person_id)
+        if phone is None:
+            await self.caught_up()
+            phone = self.directory.phone(person_id)
+        return phone
+
+    async def enrolled_key(self, person_id: str, key_id: str | None) -> EnrolledKey | None:
+        """The person's current key; read the registry to its end first when the check-in
+        names another key (a phone enrolled a moment ago through another gateway)."""
+        current = self.directory.enrolled_key(person_id)
+        if key_id and (current is None or current.key_id != key_id):
+            await self.caught_up()
+            current = self.directory.enrolled_key(person_id)
+        return current
+
+    def issued(self, person_id: str, how: ConfirmedBy, guard_device_id: str | None) -> None:
+        self._issued.pop(person_id, None)
+        while len(self._issued) >= MAX_ISSUED:
+            self._issued.popitem(last=False)
+        self._issued[person_id] = (how, guard_device_id)
+
+    async def send_sms(self, phone: str, text: str) -> None:
+        try:
+            await asyncio.to_thread(self.sms.send, phone, text)
+        except SmsError as exc:
+            log.warning("an enrolment code was not sent: %s", exc)  # SmsError never names the phone
+            raise ApiError(503, "sms_unavailable", "the code could not be sent by SMS now: ask again in a moment, "
+                           "or enrol at a venue with a guard", retry_after=RETRY_AFTER_SECONDS) from None
+
+    async def enrol(self, person_id: str, public_key: str) -> PhoneEnrolment:
+        """Publish the person's new phone (acknowledged by Kafka) and hold it at once."""
+        try:
+            raw = unb64url(public_key)
+            parse_public_key(raw)
+        except (ValueError, BadKey) as error:
+            raise ApiError(422, "bad_public_key", f"{error}: export the public key raw") from None
+        how, guard = self._issued.pop(person_id, (ConfirmedBy.sms, None))
+        record = PhoneEnrolment(person_id=person_id, public_key=b64url(raw), key_id=key_id(raw),
+                                confirmed_by=how, guard_device_id=guard)
+        try:
+            await self.publisher.publish([(person_id.encode(), record.to_bytes())],
+                                         topic=self.topics.phone_enrolments.name)
+        except NotAcknowledged as exc:
+            raise ApiError(503, "kafka_unavailable", f"the enrolment was not stored ({exc}); ask for a new code "
+                           "and enrol again", retry_after=RETRY_AFTER_SECONDS) from None
+        self.directory.apply_enrolment(person_id.encode(), record.to_bytes())
+        return record
 
     # --- publishing --------------------------------------------------------------------------
     async def publish(self, outgoing: Sequence[Outgoing]) -> None:

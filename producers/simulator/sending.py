@@ -7,7 +7,8 @@ times faster than the clock, from its first scan; with speed 0, as fast as possi
 
 Two targets: Kafka (`scans.raw`, keyed by person id, as the gateway publishes them) or
 the gateway's HTTP API (each device's scans in batches with its token;
-self check-ins one by one, as the poster's page sends them).
+self check-ins one by one, as the poster's page sends them, signed by the person's
+simulated enrolled phone: `phones`).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from pipeline.kafka_io import DeliveryFailed, produce_all, reliable_producer
 from pipeline.topics import Topics
 from producers.station.gateway_client import CHECKIN_PATH, GatewayClient, OperatorNeeded, RetryLater
 
+from . import phones
 from .scanning import SentScan
 from .world import World
 
@@ -34,9 +36,11 @@ GATEWAY_BATCH = 200
 GATEWAY_RETRIES = 30
 
 
-def publish_registry(bootstrap: str, topics: Topics, world: World) -> dict[str, int]:
+def publish_registry(bootstrap: str, topics: Topics, world: World, enrol_phones: bool = False) -> dict[str, int]:
     """Areas, venues, personal data, persons and devices, in that order: whatever the
-    pipeline reads first already has what it refers to."""
+    pipeline reads first already has what it refers to. ``enrol_phones``: also every phone
+    owner's enrolled phone (for self check-ins through the gateway; a key each takes a few
+    milliseconds to make, so only then)."""
     producer = reliable_producer(bootstrap)
     records = [
         (topics.areas, [(a.area_id, a) for a in world.areas]),
@@ -45,6 +49,9 @@ def publish_registry(bootstrap: str, topics: Topics, world: World) -> dict[str, 
         (topics.persons, [(r.person.person_id, r.person) for r in world.residents]),
         (topics.devices, [(g.device.device_id, g.device) for g in world.gates]),
     ]
+    if enrol_phones:
+        records.append((topics.phone_enrolments, [(r.person.person_id, phones.enrolment(r.person.person_id))
+                                                  for r in world.residents if r.phone]))
     counts = {}
     for spec, items in records:
         counts[spec.name] = produce_all(producer, spec.name, ((k.encode(), r.to_bytes()) for k, r in items))
@@ -112,8 +119,7 @@ class GatewayTarget:
             raise RetryLater("the gateway answered for only part of a batch")
 
     def _checkin(self, scan: SentScan) -> None:
-        body = json.dumps({"event_id": str(scan.event_id), "venue_qr": scan.venue_qr, "person_qr": scan.person_qr,
-                           "direction": scan.direction.value, "scanned_at": scan.scanned_at.isoformat()}).encode()
+        body = json.dumps(phones.signed_checkin(scan, _now())).encode()
         request = urllib.request.Request(self.url + CHECKIN_PATH, data=body, method="POST",
                                          headers={"Content-Type": "application/json"})
         try:

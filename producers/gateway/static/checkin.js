@@ -1,28 +1,41 @@
 /* Self check-in: the page a venue poster's QR opens (/s/<venue code>). The person saves
-   their personal code once on this phone, then taps Vào (in) or Ra (out). */
+   their personal code once on this phone and enrols the phone (a one-time code by SMS, or
+   from a guard who checked their ID), then taps Vào (in) or Ra (out). Every check-in is
+   signed by this phone's key (phone_key.js): a photo of the card checks no one in.
+   A check-in that cannot be sent now is kept on the phone and sent again, same event id,
+   with the time it was tapped, for as long as the gateway takes it. */
 "use strict";
 
 (function () {
   var R = Ravao, el = R.el;
   var config = JSON.parse(document.body.dataset.config);
-  var STORE = "ravao.personCode";
-  var pending = null;  // the check-in being sent: resent with the same event id until stored
-  var tappedAt = 0;  // when it was tapped (this phone's clock; only the difference counts)
-  // The gateway takes a check-in dated at most maxAgeSeconds from its arrival: an unsent one
-  // is given up a little before that, and the person taps again.
-  var maxAgeMs = Math.max(10, (config.maxAgeSeconds || 300) - 10) * 1000;
+  var STORE = "ravao.personCode", PENDING = "ravao.checkin.pending", OFFSET = "ravao.clockOffset";
+  // Kept a little less long than the gateway takes a signed check-in's time (maxAgeSeconds).
+  var maxAgeMs = Math.max(10, (config.maxAgeSeconds || 172800) - 60) * 1000;
   var WINDOW_REASONS = { too_late: 1, future_scan: 1 };
-  var retryTimer = null;
-  var camera = null;
+  var PHONE_REASONS = { enrolment_required: 1, phone_not_enrolled: 1, bad_phone_signature: 1 };
+  var key = null;  // this phone's enrolled key for the saved code, or null
+  var sending = false, retryTimer = null, camera = null;
 
   function stored() { try { return localStorage.getItem(STORE); } catch (e) { return null; } }
+  function load(name, fallback) { try { return JSON.parse(localStorage.getItem(name)) || fallback; } catch (e) { return fallback; } }
+  function save(name, value) { localStorage.setItem(name, JSON.stringify(value)); }
+  function pending() { return load(PENDING, []); }
+  // How far this phone's clock is behind the gateway's (ms), learned from a refusal for time.
+  function offset() { return load(OFFSET, 0); }
 
   function render() {
     var code = stored();
     R.show("register", !code);
-    R.show("checkin", !!code);
+    R.show("enrol", !!code && !key);
+    R.show("checkin", !!code && !!key);
     if (code) el("my-code").textContent = code.replace(/(.{4})/g, "$1 ").trim();
     else el("person-code").focus();
+  }
+
+  function refresh() {
+    var code = stored();
+    return (code ? PhoneKey.load(code) : Promise.resolve(null)).then(function (entry) { key = entry; render(); });
   }
 
   function normalise(text) { return text.replace(/\s+/g, "").toUpperCase(); }
@@ -36,64 +49,141 @@
         localStorage.setItem(STORE, code);
         if (camera) { camera.stop(); camera = null; R.show("camera", false); }
         el("result").hidden = true;
-        render();
+        return refresh();
+      }
+      var reason = answer.ok ? answer.body.reason : answer.error;
+      R.showResult("refused", ["Mã không hợp lệ", "This code is not valid"], R.reasonText(reason));
+    });
+  }
+
+  // --- enrolment ---------------------------------------------------------------------------
+  function sendSms() {
+    el("send-sms").disabled = true;
+    R.call("POST", "/api/v1/enrolment/code", { person_qr: stored() }).then(function (answer) {
+      el("send-sms").disabled = false;
+      if (answer.ok) {
+        el("sms-sent").textContent = "Đã gửi mã tới / Code sent to " + answer.body.sent_to;
+        R.show("sms-sent", true);
+        el("result").hidden = true;
+        el("enrol-code").focus();
       } else {
-        var reason = answer.ok ? answer.body.reason : answer.error;
-        R.showResult("refused", ["Mã không hợp lệ", "This code is not valid"], R.reasonText(reason));
+        R.showResult("refused", ["Chưa gửi được mã", "No code sent"], R.reasonText(answer.error));
       }
     });
   }
 
-  function giveUp() {
-    pending = null;
-    clearTimeout(retryTimer);
-    el("retry").hidden = true;
-    el("btn-in").disabled = el("btn-out").disabled = false;
-    R.showResult("refused", ["CHƯA GỬI ĐƯỢC: hãy bấm lại", "Not sent in time: tap again"],
-                 ["Lượt bấm cũ đã bị huỷ", "The earlier tap was dropped"]);
+  function enrolPhone(code) {
+    var personCode = stored();
+    el("enrol-button").disabled = true;
+    PhoneKey.create().then(function (made) {
+      return R.call("POST", "/api/v1/enrolment", { person_qr: personCode, code: code.trim(),
+                                                  public_key: made.publicKey }).then(function (answer) {
+        if (!answer.ok) {
+          el("enrol-button").disabled = false;
+          R.showResult("refused", ["Chưa đăng ký được", "Not enrolled"], R.reasonText(answer.error));
+          return;
+        }
+        return PhoneKey.keep(personCode, answer.body.person_id, answer.body.key_id, made.keyPair).then(function () {
+          el("enrol-button").disabled = false;
+          el("enrol-code").value = "";
+          R.show("sms-sent", false);
+          R.showResult("ok", ["ĐÃ ĐĂNG KÝ", "Phone enrolled"], ["Bấm Vào hoặc Ra", "Tap Enter or Leave"]);
+          return refresh();
+        });
+      });
+    }).catch(function (e) {
+      el("enrol-button").disabled = false;
+      R.showResult("refused", ["Trình duyệt không tạo được khoá", "This browser cannot make a key"],
+                   [String(e.message || e), "HTTPS?"]);
+    });
   }
 
-  function send() {
-    var body = pending;
-    if (Date.now() - tappedAt > maxAgeMs) { giveUp(); return; }
-    el("btn-in").disabled = el("btn-out").disabled = true;
+  function unenrolled(reason) {
+    // Another phone was enrolled since, or this one never was: what waits here cannot count.
+    save(PENDING, []);
+    return PhoneKey.forget().then(refresh).then(function () {
+      R.showResult("refused", ["TỪ CHỐI", "Refused"], R.reasonText(reason));
+    });
+  }
+
+  // --- check-ins ---------------------------------------------------------------------------
+  function tap(direction) {
+    var list = pending();
+    // The phone's own clock at the tap; the offset known at sending corrects it.
+    list.push({ event_id: R.uuid4(), direction: direction, tapped: Date.now(), fixed: false });
+    save(PENDING, list);
+    flush();
+  }
+
+  function signedBody(item) {
+    var scannedMs = item.tapped + offset(), sentMs = Date.now() + offset();
+    var text = PhoneKey.lines(key.personId, config.venueId, item.event_id, item.direction, scannedMs, sentMs);
+    return PhoneKey.sign(key, text).then(function (signature) {
+      return { event_id: item.event_id, venue_qr: config.venueCode, person_qr: stored(), direction: item.direction,
+               scanned_at: new Date(scannedMs).toISOString(), sent_at: new Date(sentMs).toISOString(),
+               key_id: key.keyId, signature: signature };
+    });
+  }
+
+  function drop(item) {
+    save(PENDING, pending().filter(function (p) { return p.event_id !== item.event_id; }));
+  }
+
+  function updatePending() {
+    var n = pending().length;
+    el("retry").hidden = n === 0;
+    el("btn-in").disabled = el("btn-out").disabled = sending;
+  }
+
+  function flush() {
+    var list = pending();
+    if (sending || !list.length || !key) { updatePending(); return; }
+    var item = list[0];
+    if (Date.now() - item.tapped > maxAgeMs) {
+      drop(item);
+      R.showResult("refused", ["CHƯA GỬI ĐƯỢC: hãy bấm lại", "Not sent in time: tap again"],
+                   ["Lượt bấm cũ đã bị huỷ", "The earlier tap was dropped"]);
+      flush();
+      return;
+    }
+    sending = true;
+    updatePending();
     R.showResult("pending", ["Đang gửi…", "Sending…"]);
-    R.call("POST", "/api/v1/checkins", body).then(function (answer) {
-      el("btn-in").disabled = el("btn-out").disabled = false;
-      if (answer.ok && answer.body.status === "accepted") {
-        pending = null;
-        el("retry").hidden = true;
-        var title = body.direction === "in" ? ["ĐÃ VÀO", "Checked in"] : ["ĐÃ RA", "Checked out"];
-        var venue = el("venue-name").textContent;
-        R.showResult("ok", title, [(venue ? venue + " · " : "") + R.timeNow(), "Cảm ơn bạn! Thank you!"]);
-      } else if (answer.ok && WINDOW_REASONS[answer.body.reason] && body.scanned_at && Date.now() - tappedAt < 60000) {
-        // Just tapped, yet refused for its time: this phone's clock is wrong. The same
-        // check-in again without a time: the gateway dates it on arrival.
-        delete body.scanned_at;
-        send();
-      } else if (answer.ok) {
-        pending = null;
-        el("retry").hidden = true;
-        R.showResult("refused", ["TỪ CHỐI", "Refused"], R.reasonText(answer.body.reason));
-      } else if (answer.retryable) {
-        el("retry").hidden = false;
-        R.showResult("pending", R.reasonText(answer.error), ["Sẽ tự gửi lại", "Will send again by itself"]);
-        var wait = Math.min(30, (answer.body.retry_after || 3)) * 1000;
-        clearTimeout(retryTimer);
-        retryTimer = setTimeout(function () { if (pending === body) send(); }, wait);
-      } else {
-        pending = null;
-        R.showResult("refused", ["TỪ CHỐI", "Refused"], R.reasonText(answer.error));
-      }
+    signedBody(item).then(function (body) {
+      return R.call("POST", "/api/v1/checkins", body).then(function (answer) { settle(item, answer); });
     });
   }
 
-  function checkin(direction) {
-    if (pending) { send(); return; }  // a tap while one is waiting: send that one again
-    tappedAt = Date.now();
-    pending = { event_id: R.uuid4(), venue_qr: config.venueCode, person_qr: stored(), direction: direction,
-                scanned_at: new Date(tappedAt).toISOString() };
-    send();
+  function settle(item, answer) {
+    sending = false;
+    if (answer.ok && answer.body.status === "accepted") {
+      drop(item);
+      var title = item.direction === "in" ? ["ĐÃ VÀO", "Checked in"] : ["ĐÃ RA", "Checked out"];
+      var venue = el("venue-name").textContent;
+      R.showResult("ok", title, [(venue ? venue + " · " : "") + R.timeNow(), "Cảm ơn bạn! Thank you!"]);
+      flush();
+    } else if (answer.ok && WINDOW_REASONS[answer.body.reason] && !item.fixed && answer.serverDate) {
+      // Refused for its time: this phone's clock is off. Learn by how much from the
+      // gateway's clock, and send the same check-in again, re-dated and signed again.
+      save(OFFSET, Date.parse(answer.serverDate) - Date.now());
+      save(PENDING, pending().map(function (p) { if (p.event_id === item.event_id) p.fixed = true; return p; }));
+      flush();
+    } else if (answer.ok && PHONE_REASONS[answer.body.reason]) {
+      unenrolled(answer.body.reason);
+    } else if (answer.ok) {
+      drop(item);
+      R.showResult("refused", ["TỪ CHỐI", "Refused"], R.reasonText(answer.body.reason));
+      flush();
+    } else if (answer.retryable) {
+      R.showResult("pending", ["ĐÃ LƯU, CHƯA GỬI", "Saved, not sent yet"], ["Sẽ tự gửi lại", "Will send again by itself"]);
+      var wait = Math.min(30, (answer.body.retry_after || 3)) * 1000;
+      clearTimeout(retryTimer);
+      retryTimer = setTimeout(flush, wait);
+    } else {
+      drop(item);
+      R.showResult("refused", ["TỪ CHỐI", "Refused"], R.reasonText(answer.error));
+    }
+    updatePending();
   }
 
   el("register-form").addEventListener("submit", function (event) {
@@ -110,13 +200,23 @@
       R.showResult("refused", ["Không mở được camera", "Cannot open the camera"], [String(e.message || e), ""]);
     });
   });
-  el("btn-in").addEventListener("click", function () { checkin("in"); });
-  el("btn-out").addEventListener("click", function () { checkin("out"); });
-  el("retry").addEventListener("click", function () { if (pending) send(); });
-  el("change-code").addEventListener("click", function () {
-    localStorage.removeItem(STORE);
-    el("result").hidden = true;
-    render();
+  el("send-sms").addEventListener("click", sendSms);
+  el("enrol-form").addEventListener("submit", function (event) {
+    event.preventDefault();
+    enrolPhone(el("enrol-code").value);
   });
-  render();
+  el("btn-in").addEventListener("click", function () { tap("in"); });
+  el("btn-out").addEventListener("click", function () { tap("out"); });
+  el("retry").addEventListener("click", flush);
+  function changeCode() {
+    localStorage.removeItem(STORE);
+    save(PENDING, []);
+    el("result").hidden = true;
+    PhoneKey.forget().then(refresh);
+  }
+  el("change-code").addEventListener("click", changeCode);
+  el("change-code-enrol").addEventListener("click", changeCode);
+  setInterval(flush, 10000);
+  window.addEventListener("online", flush);
+  refresh().then(flush);
 })();

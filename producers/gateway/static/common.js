@@ -28,7 +28,19 @@ var Ravao = (function () {
     too_late: ["Giờ quét quá cũ: kiểm tra đồng hồ", "Scan time too old: check the clock"],
     future_scan: ["Giờ quét ở tương lai: kiểm tra đồng hồ", "Scan time in the future: check the clock"],
     device_not_authorised: ["Mã của địa điểm khác", "Another venue's code"],
-    body_timeout: ["Mạng chậm: đang thử lại", "Slow network: retrying"]
+    body_timeout: ["Mạng chậm: đang thử lại", "Slow network: retrying"],
+    enrolment_required: ["Điện thoại này chưa đăng ký: hãy đăng ký", "This phone is not enrolled: enrol it"],
+    phone_not_enrolled: ["Mã này đã đăng ký trên điện thoại khác: đăng ký lại", "Another phone is enrolled for this code: enrol again"],
+    bad_phone_signature: ["Chữ ký điện thoại không hợp lệ: đăng ký lại", "The phone's signature is not valid: enrol again"],
+    wrong_code: ["Sai mã: nhập lại", "Wrong code: type it again"],
+    code_expired: ["Mã đã hết hạn: xin mã mới", "The code expired: ask for a new one"],
+    code_used: ["Mã đã dùng: xin mã mới", "The code was used: ask for a new one"],
+    no_phone_on_record: ["Chưa có số điện thoại: nhờ bảo vệ cấp mã", "No phone number on record: ask a guard for a code"],
+    sms_unavailable: ["Chưa gửi được SMS: thử lại sau", "SMS not sent: try again later"],
+    id_not_checked: ["Hãy kiểm tra giấy tờ trước", "Check the ID first"],
+    not_a_guard: ["Chỉ điện thoại bảo vệ mới cấp mã", "Only a guard's phone gives codes"],
+    not_signed_in: ["Chưa đăng nhập", "Not signed in"],
+    not_staff: ["Số này không phải nhân viên của địa điểm nào", "This number is not staff at any venue"]
   };
   var RETRYABLE = { rate_limited: 1, kafka_unavailable: 1, not_ready: 1, network: 1, internal_error: 1,
                     body_timeout: 1 };
@@ -51,13 +63,19 @@ var Ravao = (function () {
   function call(method, path, body, credentials) {
     var headers = { "Accept": "application/json" };
     if (body !== undefined) headers["Content-Type"] = "application/json";
-    if (credentials) headers["Authorization"] = "Bearer " + credentials.deviceId + ":" + credentials.token;
+    // A bound device's token; or a guard's sign-in session (its cookie goes by itself),
+    // naming the venue it guards.
+    if (credentials && credentials.token) headers["Authorization"] = "Bearer " + credentials.deviceId + ":" + credentials.token;
+    if (credentials && credentials.venueId) headers["X-Ravao-Venue"] = credentials.venueId;
     return fetch(path, { method: method, headers: headers, body: body === undefined ? undefined : JSON.stringify(body),
                          cache: "no-store" })
       .then(function (response) {
         return response.json().catch(function () { return {}; }).then(function (data) {
           var error = response.ok ? null : (data.error || "http_" + response.status);
+          // The gateway's clock (the Date header, to the second): a check-in page corrects
+          // a phone clock that is off by it.
           return { ok: response.ok, status: response.status, body: data, error: error,
+                   serverDate: response.headers.get("Date"),
                    retryable: !response.ok && (response.status >= 500 || response.status === 429 || !!RETRYABLE[error]) };
         });
       })

@@ -1,6 +1,9 @@
 /* The guard page: a guard phone (or a computer with a USB QR reader) scans personal codes.
-   Log in once with the device id and token; scan with the camera or the reader field. A
-   scan that cannot be sent now is kept on this device and sent again, same event id. */
+   Sign in with the staff phone and the code sent to it (a session cookie), or log a bound
+   device in once with its id and token; scan with the camera or the reader field. A scan
+   that cannot be sent now is kept on this device and sent again, same event id. A guard
+   also gives enrolment codes to people with no phone number on record, after checking
+   their card against an ID. */
 "use strict";
 
 (function () {
@@ -19,7 +22,7 @@
     R.show("scanner", false);
     R.show("login", true);
     if (message) { el("login-error").textContent = message; R.show("login-error", true); }
-    el("device-id").focus();
+    el("staff-phone").focus();
   }
 
   function showScanner() {
@@ -44,7 +47,44 @@
   }
 
   function logIn(deviceId, token) {
-    var candidate = { deviceId: deviceId.trim().toUpperCase(), token: token.trim() };
+    return confirm({ deviceId: deviceId.trim().toUpperCase(), token: token.trim() });
+  }
+
+  function sendCode(phone) {
+    el("send-code").disabled = true;
+    R.call("POST", "/api/v1/session/code", { phone: phone.trim() }).then(function (answer) {
+      el("send-code").disabled = false;
+      if (answer.ok) {
+        R.show("code-form", true);
+        R.show("login-error", false);
+        el("signin-code").focus();
+      } else {
+        var text = R.reasonText(answer.error);
+        showLogin(text[0] + " · " + text[1]);
+      }
+    });
+  }
+
+  function signIn(phone, code) {
+    R.call("POST", "/api/v1/session", { phone: phone.trim(), code: code.trim() }).then(function (answer) {
+      if (!answer.ok) {
+        var text = R.reasonText(answer.error);
+        showLogin(text[0] + " · " + text[1]);
+        return;
+      }
+      var venues = answer.body.grants.filter(function (g) { return g.venue_id; });
+      if (!venues.length) {
+        var none = R.reasonText("not_staff");
+        showLogin(none[0] + " · " + none[1]);
+        return;
+      }
+      el("signin-code").value = "";
+      R.show("code-form", false);
+      confirm({ session: true, venueId: venues[0].venue_id });
+    });
+  }
+
+  function confirm(candidate) {
     return R.call("GET", "/api/v1/device", undefined, candidate).then(function (answer) {
       if (answer.ok) {
         credentials = candidate;
@@ -172,7 +212,36 @@
       R.showResult("refused", ["Không mở được camera", "Cannot open the camera"], [String(e.message || e), ""]);
     });
   });
+  el("phone-form").addEventListener("submit", function (event) {
+    event.preventDefault();
+    sendCode(el("staff-phone").value);
+  });
+  el("code-form").addEventListener("submit", function (event) {
+    event.preventDefault();
+    signIn(el("staff-phone").value, el("signin-code").value);
+  });
+  el("visitor-form").addEventListener("submit", function (event) {
+    event.preventDefault();
+    if (!el("id-checked").checked) {
+      R.showResult("refused", ["Chưa cấp mã", "No code given"], R.reasonText("id_not_checked"));
+      return;
+    }
+    var body = { person_qr: el("visitor-card").value.trim(), id_checked: true };
+    R.call("POST", "/api/v1/enrolment/attended", body, credentials).then(function (answer) {
+      if (answer.ok) {
+        el("visitor-name").textContent = answer.body.name || "";
+        el("visitor-code").textContent = answer.body.code;
+        R.show("visitor-result", true);
+        el("visitor-card").value = "";
+        el("id-checked").checked = false;
+      } else {
+        R.show("visitor-result", false);
+        R.showResult("refused", ["Chưa cấp mã", "No code given"], R.reasonText(answer.error));
+      }
+    });
+  });
   el("logout").addEventListener("click", function () {
+    if (credentials && credentials.session) R.call("DELETE", "/api/v1/session");
     localStorage.removeItem(CREDENTIALS);
     localStorage.removeItem(DEVICE);
     credentials = device = null;
@@ -181,5 +250,5 @@
   });
   setInterval(flush, 5000);
 
-  if (credentials) logIn(credentials.deviceId, credentials.token); else showLogin();
+  if (credentials) confirm(credentials); else showLogin();
 })();
