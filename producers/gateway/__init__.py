@@ -10,7 +10,7 @@ them. It also serves the self check-in page a venue poster opens and the guard p
     api.py        the JSON API (/api/v1/...)
     enrol.py      enrolling a person's phone (/api/v1/enrolment...)
     phone.py      what a self check-in's enrolled phone signs, and the check
-    p256.py       ECDSA P-256 verification (the `cryptography` package when installed)
+    p256.py       ECDSA P-256 verification (the `cryptography` package)
     guard_session.py  a staff phone signed in as a guard scans as a device of its venue
     pages.py      the HTML pages (/s/<venue code>, /guard) and static/ files
     service.py    what a gateway process holds; device authentication
