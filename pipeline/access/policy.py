@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from .caller import Caller, Role
+from .caller import Caller, Grant, Role
 
 
 class Denied(PermissionError):
@@ -110,3 +110,10 @@ def sees_in_full(caller: Caller, venue: Place | None, purpose: str | None) -> bo
     if caller.is_admin:
         return purpose is not None
     return caller.has(Role.tracer) and bool(purpose and purpose.strip())
+
+
+def guard_sees_in_full(device_id: str, venue_id: str, privileged: bool) -> bool:
+    """The guard's screen after a scan at its venue: a device (or a guard's session) acts
+    as staff of that venue."""
+    guard = Caller(actor=f"device:{device_id}", grants=(Grant(Role.venue_staff, venue_id=venue_id),))
+    return sees_in_full(guard, Place(venue_id, "", (), privileged), None)

@@ -20,7 +20,9 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Request
 
 from pipeline.access.codes import ENROL_PHONE, Outcome
-from pipeline.privacy import mask_name, mask_phone
+from pipeline.access.masking import display_name
+from pipeline.access.policy import guard_sees_in_full
+from pipeline.privacy import mask_phone
 from schemas.enrolment import ConfirmedBy
 from schemas.qrcode import InvalidCode
 from schemas.registry import DeviceKind
@@ -88,7 +90,8 @@ async def attended_code(body: AttendedEnrolIn, request: Request, who=Depends(dev
     gw.issued(person_id, ConfirmedBy.guard, info.device_id)
     full_name = gw.directory.full_name(person_id)
     label = gw.directory.venue_labels.get(info.venue_id)
-    name = None if full_name is None else full_name if label and label.privileged else mask_name(full_name)
+    name = None if full_name is None else display_name(
+        full_name, guard_sees_in_full(info.device_id, info.venue_id, bool(label and label.privileged)))
     return AttendedEnrolAnswer(code=code, expires_in_seconds=int(gw.codes.ttl), name=name)
 
 

@@ -17,7 +17,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from pipeline.privacy import mask_name
+from pipeline.access.masking import display_name
+from pipeline.access.policy import guard_sees_in_full
 from pipeline.registry_cache import DeviceInfo
 from schemas.dlq import RejectReason
 from schemas.qrcode import InvalidCode, QrCodec
@@ -99,7 +100,8 @@ def device_scan(scan: ScanIn, device: DeviceInfo, auth: DeviceAuth, *, codec: Qr
     full_name = directory.full_name(person.entity_id)
     name = None
     if full_name is not None:
-        name = full_name if label is not None and label.privileged else mask_name(full_name)
+        name = display_name(full_name, guard_sees_in_full(device.device_id, device.venue_id,
+                                                          label is not None and label.privileged))
     answer = ScanAnswer(event_id=scan.event_id, status=Status.accepted, show="ok",
                         direction=effective_direction(scan.direction, device.mode), name=name)
     # Keyed by person, like every raw scan: the worker then pairs it without another hop.
