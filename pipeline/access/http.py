@@ -99,8 +99,13 @@ def install_sign_in(app: FastAPI, service: SignIn, *, error_handlers: bool = Tru
 
 # --- the API -------------------------------------------------------------------------------
 
+# The form of a Vietnamese mobile number, as `normalise_phone` takes it (spaces, dots,
+# dashes and brackets allowed), so that the schema says which text the API takes.
+PHONE_PATTERN = r"^[ .()-]*(?:\+[ .()-]*8[ .()-]*4|0)[ .()-]*[35789](?:[ .()-]*[0-9]){8}[ .()-]*$"
+
+
 class CodeRequest(BaseModel):
-    phone: str = Field(max_length=32, description="a mobile number, 0XXXXXXXXX or +84XXXXXXXXX")
+    phone: str = Field(max_length=32, pattern=PHONE_PATTERN, description="a mobile number, 0XXXXXXXXX or +84XXXXXXXXX")
 
 
 class CodeAsked(BaseModel):
@@ -109,7 +114,7 @@ class CodeAsked(BaseModel):
 
 
 class SessionRequest(BaseModel):
-    phone: str = Field(max_length=32)
+    phone: str = Field(max_length=32, pattern=PHONE_PATTERN)
     code: str = Field(max_length=16, description="the six digits sent to the phone")
 
 
@@ -127,7 +132,7 @@ class SessionOut(BaseModel):
 
 router = APIRouter(prefix="/api/v1", tags=["sign-in"])
 ERRORS = {s: {"model": ErrorBody, "description": d} for s, d in {
-    401: "no session, or a wrong, expired or used code", 422: "not a phone number",
+    400: "the body is not JSON", 401: "no session, or a wrong, expired or used code", 422: "not a phone number",
     429: "too many tries: wait Retry-After seconds"}.items()}
 NOT_SIGNED_IN = "sign in: POST /api/v1/session/code with your phone, then POST /api/v1/session with the code"
 

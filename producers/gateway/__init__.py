@@ -23,6 +23,15 @@ them. It also serves the self check-in page a venue poster opens and the guard p
     errors.py     JSON errors, bounded
 """
 
-from .app import create_app
+
+
+def create_app(settings):
+    """The gateway's FastAPI app (`app.create_app`). Imported when called: the sign-in
+    layer (`pipeline.access`) uses the gateway's rate limits and errors, and the gateway's
+    service uses sign-in, so importing the package must not import the app."""
+    from .app import create_app as build
+
+    return build(settings)
+
 
 __all__ = ["create_app"]
