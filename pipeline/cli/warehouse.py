@@ -47,8 +47,10 @@ def sink(
     """Run the sink: read scans.valid, visits, scans.dlq and the registry topics, insert
     them into the warehouse in batches (RAVAO_SINK_BATCH_ROWS / RAVAO_SINK_BATCH_SECONDS),
     exactly once per event and visit version; pause and retry while the warehouse is
-    down. With the embedded warehouse it also answers `ravao sql` and `ravao trace` on
-    127.0.0.1:RAVAO_SINK_PORT. SIGTERM stops it after writing what it has read.
+    down. With the embedded warehouse it also answers ClickHouse's HTTP interface,
+    read-only, on 127.0.0.1:RAVAO_SINK_PORT, for `ravao sql`, `ravao trace`, the
+    services and an analyst's ClickHouse tools (`ravao warehouse url`). SIGTERM stops it
+    after writing what it has read.
 
     Example: ravao sink
     """
@@ -75,7 +77,8 @@ def sql(
     SELECT), with typed {name:Type} parameters. The warehouse's door refuses anything
     else: writes, KILL, SYSTEM, SETTINGS, INTO OUTFILE, table functions that reach files,
     URLs, servers or programs, and personal tables (read only by `ravao trace
-    --with-names`). Goes through the running sink if it holds the embedded warehouse.
+    --with-names`). Goes through the running sink's door if it holds the embedded
+    warehouse.
 
     Example: ravao sql f1_contacts -p person=PBCDEFGHIJKLNOP -p from=now-14d -p to=now -p min_overlap_seconds=15m
     """
@@ -111,9 +114,9 @@ def trace(
     depth: int = typer.Option(1, "--depth", min=1, max=2, help="1: F1 contacts; 2: also their contacts (F2)"),
     fmt: str = typer.Option("table", "--format", "-f", help="table, csv or json"),
     with_names: bool = typer.Option(False, "--with-names", help="Add names, phones and ID numbers (tracing "
-                                    "role); writes who asked to the audit log first"),
-    actor: str = typer.Option(None, help="Whom you ask for, kept in the audit row as a claim; the row's "
-                              "actor is the account the warehouse's door sees"),
+                                    "role), by the named personal query of the warehouse's door"),
+    actor: str = typer.Option(None, help="Whom you ask for, stated to the authorization layer with the "
+                              "read"),
 ) -> None:
     """List a case's contacts: F1 (at the same venue at the same time, for at least the
     minimum overlap in total) and, with --depth 2, F2. Ranked by total overlap, with the
@@ -193,3 +196,29 @@ def status() -> None:
             "ORDER BY topic, partition")
         for topic, partition, offset in positions.rows:
             typer.echo(f"  resume {topic}[{partition}] at offset {offset}")
+
+
+@warehouse_app.command("url")
+def url(show_password: bool = typer.Option(False, "--show-password", help="Include the admin password "
+                                           "(anyone who sees it can read the warehouse)")) -> None:
+    """Print the URL of the running sink's door, for an analyst's ClickHouse tools
+    (clickhouse-connect, Grafana's ClickHouse plugin, curl): ClickHouse's HTTP interface,
+    read-only, signed in as admin. The password is in RAVAO_DATA_DIR/sink.json (mode
+    600), and shown only with --show-password. With RAVAO_CLICKHOUSE_URL set, prints
+    that server's URL without its password.
+
+    Example: ravao warehouse url --show-password
+    """
+    from ..warehouse.client import redact
+    from ..warehouse.connect import live_sink
+
+    settings = get_settings()
+    if settings.clickhouse_url:
+        typer.echo(settings.clickhouse_url if show_password else redact(settings.clickhouse_url))
+        return
+    state = live_sink(settings)
+    if state is None:
+        typer.echo(f"no running sink holds {settings.warehouse_dir}: start it with `ravao sink` (or `ravao up`)",
+                   err=True)
+        raise typer.Exit(1)
+    typer.echo(state.url_for("admin", with_password=show_password))

@@ -11,7 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
-from .base import Result, Warehouse
+from .base import Result
+from .client import Warehouse
 from .queries import load, run
 
 DEFAULT_LOOKBACK = timedelta(days=14)
@@ -52,9 +53,10 @@ def trace(warehouse: Warehouse, request: TraceRequest) -> Result:
 
 
 def add_names(warehouse: Warehouse, result: Result, request: TraceRequest, on_behalf_of: str | None = None) -> Result:
-    """The result with each person's personal data; the door writes the audit row first.
-    ``on_behalf_of``: whom the caller says it asks for, kept in the row as a claim beside
-    the actor the door records."""
+    """The result with each person's personal data, by the named personal query. The
+    caller (the authorization layer, `pipeline.access`) decides whether its caller may
+    read it and audits the read; ``on_behalf_of`` (whom the caller says it asks for) goes
+    with the statement of purpose."""
     persons = sorted({row[1] for row in result.rows})
     detail = {"query": "trace", "depth": request.depth, "from": request.start.isoformat(),
               "to": request.end.isoformat(), "min_overlap_seconds": request.min_overlap_seconds}
