@@ -222,3 +222,39 @@ def url(show_password: bool = typer.Option(False, "--show-password", help="Inclu
                    err=True)
         raise typer.Exit(1)
     typer.echo(state.url_for("admin", with_password=show_password))
+
+
+@warehouse_app.command("grants")
+def grants(
+    database: str = typer.Option(None, help="The server's database (default: the one of RAVAO_CLICKHOUSE_URL, "
+                                 "else default)"),
+    area_officer: list[str] = typer.Option([], "--area-officer", help="USER=AREA: a user who reads the "
+                                           "area-scoped tables of AREA and below only; once per officer"),
+) -> None:
+    """Print the SQL that gives a ClickHouse server ravao's access control, for operators
+    who connect Grafana or analysts straight to it: a readonly=1 settings profile with
+    the door's limits (RAVAO_QUERY_*), a read-only role per service (web, alerts) and per
+    people-role (tracer, analyst, area officer), SELECT on the non-personal tables,
+    personal tables only to the roles that need them, a user per service and per area
+    officer (random passwords, shown once) and a row policy per officer and area-scoped
+    table. Run it as the server's administrator.
+
+    Example: ravao warehouse grants --area-officer hoa=25741 --area-officer lan=718 > grants.sql
+    """
+    from urllib.parse import urlsplit
+
+    from ..warehouse.door import configured_read_settings
+    from ..warehouse.grants import parse_officers, statements
+    from ..warehouse.queries import QueryInputError
+
+    settings = get_settings()
+    if database is None:
+        path = urlsplit(settings.clickhouse_url).path.strip("/") if settings.clickhouse_url else ""
+        database = path or "default"
+    try:
+        officers = parse_officers(area_officer)
+    except ValueError as exc:
+        raise QueryInputError(str(exc)) from None
+    typer.echo("-- ravao's access control for a ClickHouse server; the passwords below are shown once")
+    for statement in statements(database, configured_read_settings(), officers):
+        typer.echo(statement + ";")
