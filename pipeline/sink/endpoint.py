@@ -193,7 +193,7 @@ class Endpoint:
             again = reader.format_query(statement).strip()
         except WarehouseError:
             return canonical, None
-        if f"{again} FORMAT {match.group(2)}" != canonical:
+        if again + match.group(0) != canonical:
             return canonical, None
         return statement, match.group(2)
 
