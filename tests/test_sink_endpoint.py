@@ -97,6 +97,55 @@ def test_a_body_that_is_not_one_statement_gets_400_in_clickhouses_shape_not_a_st
     assert b"x-clickhouse-exception-code:" in head.lower() and text.startswith(b"Code: "), reply[:300]
 
 
+def test_a_client_that_stops_sending_its_body_is_dropped_and_the_door_keeps_answering(endpoint, monkeypatch) -> None:
+    from pipeline.sink import endpoint as door_module
+
+    monkeypatch.setattr(door_module, "SOCKET_TIMEOUT", 1.0)
+    _, state = endpoint
+    started = time.monotonic()
+    reply = raw_request(state, post_head(state, "1000"), b"SELECT ", timeout=20)  # 993 bytes never come
+    assert status(reply) == 500 and b"TIMEOUT_EXCEEDED" in reply, reply[:300]
+    assert time.monotonic() - started < 10
+    with open_url(state.url_for("admin"), door_is_remote=True) as client:
+        assert client.query("SELECT 3 AS x").rows == [[3]]
+
+
+def test_more_connections_than_the_door_serves_at_once_get_503_until_they_go(endpoint) -> None:
+    from pipeline.sink.endpoint import MAX_REQUESTS
+
+    _, state = endpoint
+    ping = "GET /ping HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
+    held = [socket.create_connection(("127.0.0.1", state.port), timeout=10) for _ in range(MAX_REQUESTS)]
+    try:
+        for sock in held:
+            sock.sendall(b"POST / HTTP/1.1\r\nHost: 127.0.0.1\r\n")  # a request that never ends
+        time.sleep(0.3)
+        assert status(raw_request(state, ping)) == 503
+    finally:
+        for sock in held:
+            sock.close()
+    time.sleep(0.3)
+    assert status(raw_request(state, ping)) == 200
+
+
+def test_connections_that_never_send_a_request_are_dropped_so_they_cannot_hold_the_door(
+        endpoint, monkeypatch) -> None:
+    from pipeline.sink import endpoint as door_module
+    from pipeline.sink.endpoint import MAX_REQUESTS
+
+    monkeypatch.setattr(door_module, "SOCKET_TIMEOUT", 1.0)
+    _, state = endpoint
+    held = [socket.create_connection(("127.0.0.1", state.port), timeout=10) for _ in range(MAX_REQUESTS)]
+    try:
+        held[0].sendall(b"GET /ping HTTP/1.1\r\nHost: 127.0")  # half a head; the others send nothing
+        time.sleep(2.5)
+        assert status(raw_request(state, "GET /ping HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n")) == 200
+        assert all(sock.recv(100) == b"" for sock in held)  # closed by the door
+    finally:
+        for sock in held:
+            sock.close()
+
+
 def test_ping_answers_as_clickhouse_does(endpoint) -> None:
     _, state = endpoint
     reply = raw_request(state, "GET /ping HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n")

@@ -27,6 +27,7 @@ from pathlib import Path
 
 import anyio.to_thread
 import uvicorn
+from uvicorn.protocols.http.h11_impl import H11Protocol
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
@@ -54,6 +55,46 @@ SETTINGS_ANSWER = ("SELECT name, value, readonly FROM system.settings WHERE chan
                    "'send_progress_in_http_headers', 'http_headers_progress_interval_ms')")
 
 
+class _TimedProtocol(H11Protocol):
+    """uvicorn's HTTP/1.1 protocol, which drops an idle connection only between requests:
+    this one also drops a connection that takes longer than `SOCKET_TIMEOUT` to send a
+    request's head (from its opening, or from the previous answer), so silent clients
+    cannot hold every one of the door's `MAX_REQUESTS` places. The body has its own limit
+    (`Endpoint._body`)."""
+
+    _deadline: asyncio.TimerHandle | None = None
+
+    def _arm(self) -> None:
+        self._disarm()
+        self._deadline = self.loop.call_later(SOCKET_TIMEOUT, self._too_slow)
+
+    def _disarm(self) -> None:
+        if self._deadline is not None:
+            self._deadline.cancel()
+            self._deadline = None
+
+    def _too_slow(self) -> None:
+        if not self.transport.is_closing():
+            self.transport.close()
+
+    def connection_made(self, transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._arm()
+
+    def handle_events(self) -> None:
+        super().handle_events()
+        if self.cycle is not None and not self.cycle.response_complete:
+            self._disarm()  # a request's head came
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        self._arm()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm()
+        super().connection_lost(exc)
+
+
 class Endpoint:
     def __init__(self, warehouse: Warehouse, data_dir: Path, port: int, accounts: Accounts | None = None) -> None:
         self.warehouse = warehouse
@@ -69,7 +110,7 @@ class Endpoint:
         self._version: str | None = None
         app = Starlette(routes=[Route("/ping", self._ping, methods=["GET", "HEAD"]),
                                 Route("/", self._query, methods=["GET", "POST"])])
-        config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off",
+        config = uvicorn.Config(app, http=_TimedProtocol, log_level="warning", access_log=False, lifespan="off",
                                 limit_concurrency=MAX_REQUESTS, timeout_keep_alive=int(SOCKET_TIMEOUT),
                                 h11_max_incomplete_event_size=64 * 1024, server_header=False)
         self._server = uvicorn.Server(config)
