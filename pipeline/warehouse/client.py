@@ -140,7 +140,15 @@ class Warehouse:
         # the client takes no setting, for good).
         limits = {} if door_is_remote else {**QUERY_SETTINGS, **(read_limits or door.configured_read_settings())}
         count = SHARED_READERS + 1 if self.embedded else 1
-        self._readers = [_Reader(self, _client(url, limits)) for _ in range(count)]
+        self._readers = []
+        try:
+            for _ in range(count):
+                self._readers.append(_Reader(self, _client(url, limits)))
+        except Exception:
+            for client in [reader.client for reader in self._readers] + [self._writer]:
+                if client is not None:
+                    client.close()  # an open chdb handle would keep the engine, and its directory, open
+            raise
         self._own = self._readers[0]
         self._pool: queue.Queue[_Reader] = queue.Queue()
         for reader in self._readers[1:] or self._readers:
