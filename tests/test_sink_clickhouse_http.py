@@ -69,7 +69,7 @@ def test_answers_carry_clickhouses_headers_and_formats(door) -> None:
     import urllib.request
     from urllib.parse import urlencode
 
-    _, state = door
+    warehouse, state = door
     for fmt, expected in [("CSVWithNames", b'"x"\n1\n'), ("TSV", b"1\n"), ("JSONCompactEachRow", b"[1]\n"),
                           ("Values", b"(1)")]:
         query = urlencode({"query": f"SELECT 1 AS x FORMAT {fmt}", "user": "admin",
@@ -78,6 +78,7 @@ def test_answers_carry_clickhouses_headers_and_formats(door) -> None:
             assert answer.read() == expected
             assert answer.headers["X-ClickHouse-Format"] == fmt
             assert answer.headers["X-ClickHouse-Query-Id"] and answer.headers["X-ClickHouse-Summary"]
+            assert answer.headers["X-ClickHouse-Timezone"] == warehouse.query("SELECT timezone()").scalar()
     query = urlencode({"query": "SELECT 1 AS x", "default_format": "JSONEachRow", "user": "admin",
                        "password": state.passwords["admin"]})
     assert urllib.request.urlopen(f"{state.url}/?{query}", timeout=10).read() == b'{"x":1}\n'

@@ -108,6 +108,7 @@ class Endpoint:
         self._socket = socket.create_server(("127.0.0.1", port), backlog=128)
         self._canonical: dict[str, str] = {}
         self._version: str | None = None
+        self._timezone = "UTC"  # until the engine says (its process's zone, on chdb)
         app = Starlette(routes=[Route("/ping", self._ping, methods=["GET", "HEAD"]),
                                 Route("/", self._query, methods=["GET", "POST"])])
         config = uvicorn.Config(app, http=_TimedProtocol, log_level="warning", access_log=False, lifespan="off",
@@ -184,7 +185,7 @@ class Endpoint:
         return b"".join(chunks)
 
     def _headers(self, query_id: str) -> dict[str, str]:
-        return {"X-ClickHouse-Query-Id": query_id, "X-ClickHouse-Timezone": "UTC",
+        return {"X-ClickHouse-Query-Id": query_id, "X-ClickHouse-Timezone": self._timezone,
                 "X-ClickHouse-Server-Display-Name": DISPLAY_NAME}
 
     def _error(self, query_id: str, error: ch.ClickHouseError) -> Response:
@@ -196,7 +197,8 @@ class Endpoint:
     def _answer(self, request: ch.Request, may_read_personal: bool) -> tuple[bytes, str]:
         with self.warehouse.shared_reader() as reader, reader.lock:
             if self._version is None:
-                self._version = reader.ask("SELECT version()", {}, "TSVRaw").decode().strip()
+                version, _, zone = reader.ask("SELECT version(), timezone()", {}, "TSVRaw").decode().strip().partition("\t")
+                self._version, self._timezone = version, zone or "UTC"
             self._check_settings(reader, request)
             if not ch.TRAILING_FORMAT.sub("", " " + request.sql).strip():  # the engine reads "FORMAT X" as a SELECT
                 raise door.Unparsable("refused: the engine cannot parse this as one statement (an empty query)")
