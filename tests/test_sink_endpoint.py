@@ -146,6 +146,15 @@ def test_connections_that_never_send_a_request_are_dropped_so_they_cannot_hold_t
             sock.close()
 
 
+def test_a_strangers_body_is_never_read(endpoint) -> None:
+    _, state = endpoint
+    started = time.monotonic()
+    head = f"POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: {MAX_BODY}\r\nConnection: close\r\n"
+    reply = raw_request(state, head, b"SELECT 1 " * 1000)  # and the rest never comes
+    assert status(reply) == 401 and b"AUTHENTICATION_FAILED" in reply, reply[:300]
+    assert time.monotonic() - started < 5
+
+
 def test_ping_answers_as_clickhouse_does(endpoint) -> None:
     _, state = endpoint
     reply = raw_request(state, "GET /ping HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n")

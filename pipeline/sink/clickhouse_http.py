@@ -133,6 +133,7 @@ def form_fields(content_type: str, body: bytes) -> list[tuple[str, str]]:
 def parse(headers: Mapping[str, str], arguments: Iterable[tuple[str, str]], body: bytes) -> Request:
     """The request, or `ClickHouseError` (400s) when it is not one ClickHouse would take."""
     pairs = list(arguments)
+    user, password = credentials(headers, dict(pairs))  # from the head alone, never a form field
     content_type = headers.get("content-type", "")
     if content_type.lower().startswith("multipart/form-data"):
         pairs += form_fields(content_type, body)
@@ -140,7 +141,6 @@ def parse(headers: Mapping[str, str], arguments: Iterable[tuple[str, str]], body
     elif headers.get("content-encoding", "identity").lower() not in ("", "identity"):
         raise ClickHouseError(497, "refused: a compressed request body; send the query uncompressed")
     named = dict(pairs)
-    user, password = credentials(headers, named)
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError:

@@ -147,12 +147,14 @@ class Endpoint:
     async def _query(self, request: Request) -> Response:
         query_id = request.query_params.get("query_id") or str(uuid.uuid4())
         try:
+            # Signed in first: a stranger's body is never read.
+            user, password = ch.credentials(request.headers, dict(request.query_params))
+            account = self.accounts.check(user, password)
+            if account is None:
+                raise ch.ClickHouseError(516, f"{user}: Authentication failed: password is incorrect, or there is "
+                                              "no user with such name")
             body = await asyncio.wait_for(self._body(request), SOCKET_TIMEOUT)
             parsed = ch.parse(request.headers, request.query_params.multi_items(), body)
-            account = self.accounts.check(parsed.user, parsed.password)
-            if account is None:
-                raise ch.ClickHouseError(516, f"{parsed.user}: Authentication failed: password is incorrect, or "
-                                              "there is no user with such name")
             answer, fmt = await anyio.to_thread.run_sync(self._answer, parsed, account.personal)
         except asyncio.TimeoutError:
             return self._error(query_id, ch.ClickHouseError(159, "the request body did not arrive in time"))
