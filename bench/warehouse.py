@@ -38,7 +38,8 @@ from pipeline.settings import Settings
 from pipeline.sink.routes import routes_for
 from pipeline.sink.sink import Sink
 from pipeline.topics import topics_for
-from pipeline.warehouse.embedded import open_embedded
+from pipeline.warehouse.client import chdb_url
+from pipeline.warehouse.opened import open_url
 from pipeline.warehouse.migrations import migrate
 from pipeline.warehouse.queries import load, run as run_query
 from schemas import ValidScan, Visit
@@ -268,7 +269,7 @@ def run(visits: int = 10_000_000, days: int = 30, cases: int = 20, naive_cases: 
     bootstrap, broker = bench_broker(base)
     data_dir = directory or Path(tempfile.mkdtemp(prefix="ravao-bench-warehouse-"))
     end = datetime.now(timezone.utc).replace(microsecond=0, second=0, minute=0)
-    warehouse = open_embedded(data_dir / "warehouse")
+    warehouse = open_url(chdb_url(data_dir / "warehouse"))
     figures: dict = {"visits": visits}
     try:
         migrate(warehouse, 60)

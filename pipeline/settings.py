@@ -134,8 +134,8 @@ class Settings(BaseSettings):
     )
     sink_port: int = Field(
         8124, ge=0, le=65535,
-        description="Port on 127.0.0.1 where the embedded sink answers read-only SQL for `ravao sql` and "
-        "`ravao trace`; 0: any free port (written to RAVAO_DATA_DIR/sink.json).",
+        description="Port on 127.0.0.1 where the embedded sink answers ClickHouse's HTTP interface, read-only, "
+        "for `ravao sql`, `ravao trace` and the services; 0: any free port (written to RAVAO_DATA_DIR/sink.json).",
     )
     query_timeout_seconds: float = Field(
         300.0, gt=0, description="Longest a read through the warehouse's door (`ravao sql`, `ravao trace`, the "

@@ -41,7 +41,7 @@ def refuse_inserts(warehouse: Warehouse, table: str, refuse: bool) -> None:
 
 
 class Killer:
-    """KILL QUERY on every insert, from the engine's read-only session, until stopped."""
+    """KILL QUERY on every insert, from one of the engine's read-only clients, until stopped."""
 
     def __init__(self, warehouse: Warehouse, delay: float = 0.0) -> None:
         self.warehouse, self.stopping, self.killed, self.delay = warehouse, threading.Event(), 0, delay
@@ -52,9 +52,9 @@ class Killer:
         if self.stopping.wait(self.delay):  # a random delay lands the kill anywhere in the insert
             return
         while not self.stopping.is_set():
-            # A session of those the sink's SQL endpoint serves, past the door (which refuses KILL).
-            with self.warehouse._shared_reader() as reader, reader.lock:
-                answer = reader.session.query("KILL QUERY WHERE query ILIKE 'INSERT%' SYNC", "CSV").bytes().strip()
+            # A reader of those the sink's door serves, past the door (which refuses KILL).
+            with self.warehouse.shared_reader() as reader, reader.lock:
+                answer = reader.ask("KILL QUERY WHERE query ILIKE 'INSERT%' SYNC", {}, "CSV").strip()
             if answer:
                 self.killed += 1
 
@@ -168,7 +168,7 @@ def main(argv: list[str]) -> int:
 
     from pipeline.settings import Settings
     from pipeline.sink.service import run_sink
-    from pipeline.warehouse import embedded
+    from pipeline.warehouse import opened
 
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     step, kind, table = argv[0], argv[1], (argv[2] if len(argv) > 2 else "")
@@ -177,7 +177,7 @@ def main(argv: list[str]) -> int:
 
     def hook(name: str) -> None:
         if "faults" not in holder:
-            holder["faults"] = Faults(embedded._engine, [Fault(step, kind, table, delay=0.05, then_exit=True)])
+            holder["faults"] = Faults(opened.embedded(), [Fault(step, kind, table, delay=0.05, then_exit=True)])
         holder["faults"](name)
 
     writer.checkpoint = hook

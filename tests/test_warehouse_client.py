@@ -1,6 +1,8 @@
-"""The warehouse contract, the same for every backend: parameters travel beside the SQL
-(never inside it), typed; results parse the same way; a batch retried with its token
-lands once, in the table and in the views it feeds."""
+"""The warehouse contract, the same whichever way a process reaches the warehouse (chdb in
+the process, the sink's door over ClickHouse's HTTP interface, a server): parameters
+travel beside the SQL (never inside it), typed; results parse the same way; a batch
+retried with its token lands once, in the table and in the views it feeds; a write
+through a read is refused."""
 
 from __future__ import annotations
 
@@ -11,7 +13,12 @@ import pytest
 
 from pipeline.warehouse import Warehouse, WarehouseError
 from schemas import ValidScan
-from warehouse_day import backend_settings, ch_time, warehouse  # noqa: F401 (fixtures)
+from warehouse_day import any_warehouse, ch_time  # noqa: F401 (fixtures)
+
+
+@pytest.fixture
+def warehouse(any_warehouse: Warehouse) -> Warehouse:
+    return any_warehouse
 
 
 def test_values_are_bound_as_parameters_not_spliced_into_sql(warehouse: Warehouse) -> None:

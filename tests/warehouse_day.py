@@ -245,10 +245,10 @@ def _server_database(url: str) -> Iterator[str]:
     """A fresh database on the server for one test, dropped after it."""
     from urllib.parse import urlsplit, urlunsplit
 
-    from pipeline.warehouse.server import ServerWarehouse
+    from pipeline.warehouse.opened import open_url
 
     name = f"ravao_test_{uuid.uuid4().hex[:10]}"
-    admin = ServerWarehouse(url)
+    admin = open_url(url)
     admin.command(f"CREATE DATABASE {name}")
     try:
         yield urlunsplit(urlsplit(url)._replace(path="/" + name))
@@ -282,6 +282,55 @@ def warehouse(backend_settings: Settings) -> Iterator[Warehouse]:
         yield opened
     finally:
         opened.close()
+
+
+class ThroughTheDoor:
+    """The embedded default as every process but the sink sees it: reads through the
+    sink's door (ClickHouse's HTTP interface, clickhouse-connect's HTTP client, signed in
+    as ``account``), writes by the sink's own writer, as the sink makes them."""
+
+    def __init__(self, sink: Warehouse, reader: Warehouse) -> None:
+        self.sink, self.reader = sink, reader
+        self.location, self.exclusive = reader.location, False
+        self.command, self.insert_json, self.insert = sink.command, sink.insert_json, sink.insert
+        self.query, self.read_personal = reader.query, reader.read_personal
+
+
+@pytest.fixture(params=["chdb", "door", "server"])
+def any_warehouse(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Warehouse]:
+    """A fresh, migrated warehouse, reached each way a process reaches one: chdb in this
+    process, the embedded sink's door over HTTP, and a server when RAVAO_CLICKHOUSE_URL
+    names one (skipped otherwise: there is none to install here, and a fake proves nothing)."""
+    from pipeline.sink.endpoint import Endpoint
+    from pipeline.warehouse import open_warehouse
+    from pipeline.warehouse.opened import open_url
+
+    if request.param == "server":
+        url = os.environ.get("RAVAO_CLICKHOUSE_URL")
+        if not url:
+            pytest.skip("server: RAVAO_CLICKHOUSE_URL is not set (no ClickHouse server here; set it to run this "
+                        "contract against one)")
+        for database in _server_database(url):
+            with open_warehouse(Settings(data_dir=tmp_path / "data", clickhouse_url=database)) as opened:
+                migrate(opened, 30)
+                yield opened
+        return
+    settings = Settings(data_dir=tmp_path / "data", clickhouse_url=None, sink_port=0)
+    sink = open_warehouse(settings)
+    try:
+        migrate(sink, settings.retention_days)
+        if request.param == "chdb":
+            yield sink
+            return
+        endpoint = Endpoint(sink, settings.data_dir, 0)
+        state = endpoint.start()
+        try:
+            with open_url(state.url_for("admin"), door_is_remote=True) as reader:
+                yield ThroughTheDoor(sink, reader)
+        finally:
+            endpoint.stop()
+    finally:
+        sink.close()
 
 
 # --- publishing to Kafka, as the worker and the registry do ----------------------------------

@@ -18,7 +18,7 @@ from .policy import Denied
 
 def cli_caller() -> Caller:
     """The command line: an administrator, named by the operating system's account."""
-    from ..warehouse.door import local_account
+    from .caller import local_account
 
     return local_admin(local_account())
 

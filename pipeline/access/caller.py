@@ -13,6 +13,8 @@ rest. Every decision about what a caller may read is made in `pipeline.access.po
 
 from __future__ import annotations
 
+import os
+import pwd
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -72,6 +74,15 @@ class Caller:
 
     def areas(self) -> frozenset[str]:
         return frozenset(g.area_id for g in self.grants if g.role is Role.area_officer and g.area_id)
+
+
+def local_account() -> str:
+    """The operating-system account this process runs as (not $USER, which a caller sets)."""
+    uid = os.geteuid()
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return f"uid {uid}"
 
 
 def local_admin(account: str) -> Caller:

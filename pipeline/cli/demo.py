@@ -157,9 +157,10 @@ class Summary:
             if warehouse is None:
                 raise ConnectionError("the sink is starting")
             today = date.today()
-            result = run(warehouse, load("tier_counts"),
-                         {"area": PROVINCE, "from_day": str(today - timedelta(days=1)), "to_day": str(today)})
-            visits = warehouse.query("SELECT count() FROM visits FINAL WHERE NOT deleted").scalar()
+            with warehouse:
+                result = run(warehouse, load("tier_counts"),
+                             {"area": PROVINCE, "from_day": str(today - timedelta(days=1)), "to_day": str(today)})
+                visits = warehouse.query("SELECT count() FROM visits FINAL WHERE NOT deleted").scalar()
         except Exception as exc:  # noqa: BLE001 - the sink may still be starting: shown, retried
             table.add_column("warehouse")
             table.add_row(f"not yet: {type(exc).__name__}")

@@ -11,7 +11,7 @@ from ..access.caller import Role, local_admin
 from ..kafka_local import bootstrap_servers
 from ..registry import Registry
 from ..settings import get_settings
-from ..warehouse.door import local_account
+from ..access.caller import local_account
 
 user_app = typer.Typer(help="People's accounts: who may sign in, with which role and where. A venue's owner and "
                        "staff phones are accounts already (`ravao venue add`, `ravao venue add-staff`).\n\n"

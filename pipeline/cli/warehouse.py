@@ -47,8 +47,10 @@ def sink(
     """Run the sink: read scans.valid, visits, scans.dlq and the registry topics, insert
     them into the warehouse in batches (RAVAO_SINK_BATCH_ROWS / RAVAO_SINK_BATCH_SECONDS),
     exactly once per event and visit version; pause and retry while the warehouse is
-    down. With the embedded warehouse it also answers `ravao sql` and `ravao trace` on
-    127.0.0.1:RAVAO_SINK_PORT. SIGTERM stops it after writing what it has read.
+    down. With the embedded warehouse it also answers ClickHouse's HTTP interface,
+    read-only, on 127.0.0.1:RAVAO_SINK_PORT, for `ravao sql`, `ravao trace`, the
+    services and an analyst's ClickHouse tools (`ravao warehouse url`). SIGTERM stops it
+    after writing what it has read.
 
     Example: ravao sink
     """
@@ -75,7 +77,8 @@ def sql(
     SELECT), with typed {name:Type} parameters. The warehouse's door refuses anything
     else: writes, KILL, SYSTEM, SETTINGS, INTO OUTFILE, table functions that reach files,
     URLs, servers or programs, and personal tables (read only by `ravao trace
-    --with-names`). Goes through the running sink if it holds the embedded warehouse.
+    --with-names`). Goes through the running sink's door if it holds the embedded
+    warehouse.
 
     Example: ravao sql f1_contacts -p person=PBCDEFGHIJKLNOP -p from=now-14d -p to=now -p min_overlap_seconds=15m
     """
@@ -200,3 +203,65 @@ def status() -> None:
             "ORDER BY topic, partition")
         for topic, partition, offset in positions.rows:
             typer.echo(f"  resume {topic}[{partition}] at offset {offset}")
+
+
+@warehouse_app.command("url")
+def url(show_password: bool = typer.Option(False, "--show-password", help="Include the admin password "
+                                           "(anyone who sees it can read the warehouse)")) -> None:
+    """Print the URL of the running sink's door, for an analyst's ClickHouse tools
+    (clickhouse-connect, Grafana's ClickHouse plugin, curl): ClickHouse's HTTP interface,
+    read-only, signed in as admin. The password is in RAVAO_DATA_DIR/sink.json (mode
+    600), and shown only with --show-password. With RAVAO_CLICKHOUSE_URL set, prints
+    that server's URL without its password.
+
+    Example: ravao warehouse url --show-password
+    """
+    from ..warehouse.client import redact
+    from ..warehouse.connect import live_sink
+
+    settings = get_settings()
+    if settings.clickhouse_url:
+        typer.echo(settings.clickhouse_url if show_password else redact(settings.clickhouse_url))
+        return
+    state = live_sink(settings)
+    if state is None:
+        typer.echo(f"no running sink holds {settings.warehouse_dir}: start it with `ravao sink` (or `ravao up`)",
+                   err=True)
+        raise typer.Exit(1)
+    typer.echo(state.url_for("admin", with_password=show_password))
+
+
+@warehouse_app.command("grants")
+def grants(
+    database: str = typer.Option(None, help="The server's database (default: the one of RAVAO_CLICKHOUSE_URL, "
+                                 "else default)"),
+    area_officer: list[str] = typer.Option([], "--area-officer", help="USER=AREA: a user who reads the "
+                                           "area-scoped tables of AREA and below only; once per officer"),
+) -> None:
+    """Print the SQL that gives a ClickHouse server ravao's access control, for operators
+    who connect Grafana or analysts straight to it: a readonly=1 settings profile with
+    the door's limits (RAVAO_QUERY_*), a read-only role per service (web, alerts) and per
+    people-role (tracer, analyst, area officer), SELECT on the non-personal tables,
+    personal tables only to the roles that need them, a user per service and per area
+    officer (random passwords, shown once) and a row policy per officer and area-scoped
+    table. Run it as the server's administrator.
+
+    Example: ravao warehouse grants --area-officer hoa=25741 --area-officer lan=718 > grants.sql
+    """
+    from urllib.parse import urlsplit
+
+    from ..warehouse.door import configured_read_settings
+    from ..warehouse.grants import parse_officers, statements
+    from ..warehouse.queries import QueryInputError
+
+    settings = get_settings()
+    if database is None:
+        path = urlsplit(settings.clickhouse_url).path.strip("/") if settings.clickhouse_url else ""
+        database = path or "default"
+    try:
+        officers = parse_officers(area_officer)
+    except ValueError as exc:
+        raise QueryInputError(str(exc)) from None
+    typer.echo("-- ravao's access control for a ClickHouse server; the passwords below are shown once")
+    for statement in statements(database, configured_read_settings(), officers):
+        typer.echo(statement + ";")

@@ -1,149 +1,257 @@
-"""The embedded sink's read-only SQL endpoint on 127.0.0.1, for `ravao sql` and
-`ravao trace` while the sink holds the chdb directory (`pipeline.warehouse.via_sink`).
+"""The embedded sink's door: ClickHouse's own HTTP interface on 127.0.0.1, read-only, for
+every other process (`ravao sql`, `ravao trace`, the web and alerting services) and an
+analyst's ClickHouse tools, while the sink holds the chdb directory.
 
-    POST /health                                 {"warehouse": path, "pid": n}
-    POST /query     {"sql", "params"}            the engine's JSONCompact result
-    POST /personal  {"query", "params", "action", "subject", "detail"}
-                                                 a named personal query, audited
+    GET  /ping                 Ok.
+    GET|POST /?query=...       a read, answered in its FORMAT (`clickhouse_http`)
 
-Every request carries the token from the state file. Queries pass the warehouse's door
-(`pipeline.warehouse.door`) and run on the reader session (``readonly=1``, limits). No
-route writes for the caller: the audit row of a personal read is written here, with the
-account that owns the caller's socket as its actor.
+Every request signs in with an account of `accounts` (passwords in the sink's state file,
+`state`), and passes the warehouse's door (`pipeline.warehouse.door`) on a reader of the
+sink's pool (``readonly=1``, the door's limits). The door's settings come from the door,
+never from the request: a URL setting equal to the door's own value is ignored, as a
+``readonly=1`` ClickHouse server ignores it; any other is refused (READONLY), as such a
+server refuses it. Personal tables: only the named queries of `door.PERSONAL_QUERIES`,
+recognised by the engine's canonical form, for accounts with that right. Bounded: at most
+`MAX_REQUESTS` at once, bodies up to `MAX_BODY`, a client silent for `SOCKET_TIMEOUT`
+dropped. Nothing of a request is logged: queries may hold ids.
 """
 
 from __future__ import annotations
 
-import hmac
-import json
+import asyncio
 import logging
-import sys
+import socket
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+import uuid
 from pathlib import Path
 
-from ..warehouse.base import WarehouseError, WarehouseUnavailable
-from ..warehouse.embedded import EmbeddedWarehouse
-from ..warehouse.via_sink import SinkState, remove_state, write_state
-from .peer import loopback_peer_account
+import anyio.to_thread
+import uvicorn
+from uvicorn.protocols.http.h11_impl import H11Protocol
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from ..warehouse import door
+from ..warehouse.base import WarehouseError, WarehouseUnavailable, bind
+from ..warehouse.client import Warehouse
+from . import clickhouse_http as ch
+from .accounts import Accounts, generate
+from .state import SinkState, remove_state, write_state
 
 log = logging.getLogger(__name__)
 MAX_BODY = 64 * 1024 * 1024
-SOCKET_TIMEOUT = 30.0  # a client silent this long, reading or writing, is dropped
+SOCKET_TIMEOUT = 30.0  # a client silent this long while sending its request is dropped
 MAX_REQUESTS = 16  # requests handled at once (their bodies and answers are in memory); more get 503
+DISPLAY_NAME = "ravao-sink"
+SETTINGS_QUERY = "SELECT name, value, readonly FROM system.settings LIMIT 10000"  # clickhouse-connect's probe
+# Its answer: the settings the door changed, and those the client consults to decide what
+# to send; every one read-only (the reader has readonly=1), so the client sends none. All
+# 1,500 would not fit in the door's result limit, and tell a client nothing more.
+SETTINGS_ANSWER = ("SELECT name, value, readonly FROM system.settings WHERE changed OR name IN "
+                   "('readonly', 'date_time_input_format', 'cast_string_to_dynamic_use_inference', "
+                   "'cancel_http_readonly_queries_on_client_close', 'enable_http_compression', "
+                   "'send_progress_in_http_headers', 'http_headers_progress_interval_ms')")
 
 
-class Server(ThreadingHTTPServer):
-    daemon_threads = True
-    request_queue_size = 128  # socketserver's 5 drops connections under a burst
+class _TimedProtocol(H11Protocol):
+    """uvicorn's HTTP/1.1 protocol, which drops an idle connection only between requests:
+    this one also drops a connection that takes longer than `SOCKET_TIMEOUT` to send a
+    request's head (from its opening, or from the previous answer), so silent clients
+    cannot hold every one of the door's `MAX_REQUESTS` places. The body has its own limit
+    (`Endpoint._body`)."""
 
-    def handle_error(self, request, client_address) -> None:
-        """A client that went away or fell silent is no bug: one line, no stack trace."""
-        error = sys.exc_info()[1]
-        if isinstance(error, (ConnectionError, TimeoutError)):
-            log.debug("SQL endpoint: a client went away (%s)", type(error).__name__)
-            return
-        log.exception("the SQL endpoint failed on a request")
+    _deadline: asyncio.TimerHandle | None = None
+
+    def _arm(self) -> None:
+        self._disarm()
+        self._deadline = self.loop.call_later(SOCKET_TIMEOUT, self._too_slow)
+
+    def _disarm(self) -> None:
+        if self._deadline is not None:
+            self._deadline.cancel()
+            self._deadline = None
+
+    def _too_slow(self) -> None:
+        if not self.transport.is_closing():
+            self.transport.close()
+
+    def connection_made(self, transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._arm()
+
+    def handle_events(self) -> None:
+        super().handle_events()
+        if self.cycle is not None and not self.cycle.response_complete:
+            self._disarm()  # a request's head came
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        self._arm()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm()
+        super().connection_lost(exc)
 
 
 class Endpoint:
-    def __init__(self, warehouse: EmbeddedWarehouse, data_dir: Path, port: int) -> None:
+    def __init__(self, warehouse: Warehouse, data_dir: Path, port: int, accounts: Accounts | None = None) -> None:
         self.warehouse = warehouse
         self.data_dir = data_dir
-        self.server = Server(("127.0.0.1", port), self._handler())
-        self.busy = threading.BoundedSemaphore(MAX_REQUESTS)
+        if accounts is None:
+            accounts, self.passwords = generate()
+        else:
+            self.passwords = {}
+        self.accounts = accounts
         self.state: SinkState | None = None
+        self._socket = socket.create_server(("127.0.0.1", port), backlog=128)
+        self._canonical: dict[str, str] = {}
+        self._version: str | None = None
+        self._timezone = "UTC"  # until the engine says (its process's zone, on chdb)
+        app = Starlette(routes=[Route("/ping", self._ping, methods=["GET", "HEAD"]),
+                                Route("/", self._query, methods=["GET", "POST"])])
+        config = uvicorn.Config(app, http=_TimedProtocol, log_level="warning", access_log=False, lifespan="off",
+                                limit_concurrency=MAX_REQUESTS, timeout_keep_alive=int(SOCKET_TIMEOUT),
+                                h11_max_incomplete_event_size=64 * 1024, server_header=False)
+        self._server = uvicorn.Server(config)
         self._thread: threading.Thread | None = None
 
     @property
     def port(self) -> int:
-        return self.server.server_address[1]
+        return self._socket.getsockname()[1]
 
     def start(self) -> SinkState:
-        self._thread = threading.Thread(target=self.server.serve_forever, name="sql-endpoint", daemon=True)
+        self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [self._socket]},
+                                        name="sink-door", daemon=True)
         self._thread.start()
-        self.state = write_state(self.data_dir, self.port, self.warehouse.path)
-        log.info("read-only SQL for `ravao sql` / `ravao trace` on 127.0.0.1:%d", self.port)
+        while not self._server.started and self._thread.is_alive():
+            self._thread.join(0.02)
+        self.state = write_state(self.data_dir, self.port, Path(self.warehouse.location), self.passwords)
+        log.info("read-only ClickHouse HTTP door for `ravao sql`, `ravao trace` and the services on "
+                 "127.0.0.1:%d (`ravao warehouse url`)", self.port)
         return self.state
 
     def stop(self) -> None:
         if self.state is not None:
             remove_state(self.data_dir, self.state)
-        self.server.shutdown()
-        self.server.server_close()
+        self._server.should_exit = True
+        if self._thread is not None:
+            self._thread.join(10)
+        self._socket.close()
 
-    def _handler(self):
-        endpoint = self
+    # --- HTTP -----------------------------------------------------------------------------
+    async def _ping(self, request: Request) -> Response:
+        return Response(b"Ok.\n", media_type="text/html; charset=UTF-8")
 
-        class Handler(BaseHTTPRequestHandler):
-            timeout = SOCKET_TIMEOUT  # on every read and write of the connection
+    async def _query(self, request: Request) -> Response:
+        query_id = request.query_params.get("query_id") or str(uuid.uuid4())
+        try:
+            # Signed in first: a stranger's body is never read.
+            user, password = ch.credentials(request.headers, dict(request.query_params))
+            account = self.accounts.check(user, password)
+            if account is None:
+                raise ch.ClickHouseError(516, f"{user}: Authentication failed: password is incorrect, or there is "
+                                              "no user with such name")
+            body = await asyncio.wait_for(self._body(request), SOCKET_TIMEOUT)
+            parsed = ch.parse(request.headers, request.query_params.multi_items(), body)
+            answer, fmt = await anyio.to_thread.run_sync(self._answer, parsed, account.personal)
+        except asyncio.TimeoutError:
+            return self._error(query_id, ch.ClickHouseError(159, "the request body did not arrive in time"))
+        except ch.ClickHouseError as error:
+            return self._error(query_id, error)
+        except door.Unparsable as refused:
+            return self._error(query_id, ch.ClickHouseError(62, str(refused)))
+        except door.Refused as refused:
+            return self._error(query_id, ch.ClickHouseError(497, str(refused)))
+        except WarehouseUnavailable as exc:
+            return self._error(query_id, ch.ClickHouseError(202, str(exc)))
+        except WarehouseError as exc:
+            return self._error(query_id, ch.ClickHouseError.from_engine(str(exc)))
+        except Exception:  # a bug: logged with its trace, the client gets a 500
+            log.exception("the sink's door failed on a request")
+            return self._error(query_id, ch.ClickHouseError(1000, "internal error (see the sink's log)"))
+        return Response(answer, media_type=ch.content_type(fmt), headers={
+            **self._headers(query_id), "X-ClickHouse-Format": fmt, "X-ClickHouse-Summary": ch.summary(size=len(answer))})
 
-            def log_message(self, fmt: str, *args) -> None:  # queries may hold ids: keep them out of logs
-                pass
+    async def _body(self, request: Request) -> bytes:
+        declared = request.headers.get("content-length")
+        if declared is not None and int(declared) > MAX_BODY:  # h11 took only digits
+            raise ch.ClickHouseError(131, f"the request is larger than {MAX_BODY} bytes")
+        chunks, size = [], 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > MAX_BODY:
+                raise ch.ClickHouseError(131, f"the request is larger than {MAX_BODY} bytes")
+            chunks.append(chunk)
+        return b"".join(chunks)
 
-            def _reply(self, status: int, body: bytes) -> None:
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
+    def _headers(self, query_id: str) -> dict[str, str]:
+        return {"X-ClickHouse-Query-Id": query_id, "X-ClickHouse-Timezone": self._timezone,
+                "X-ClickHouse-Server-Display-Name": DISPLAY_NAME}
 
-            def _error(self, status: int, message: str) -> None:
-                self._reply(status, json.dumps({"error": message}).encode())
+    def _error(self, query_id: str, error: ch.ClickHouseError) -> Response:
+        return Response(error.body(self._version or "unknown"), status_code=error.status,
+                        media_type="text/plain; charset=UTF-8",
+                        headers={**self._headers(query_id), "X-ClickHouse-Exception-Code": str(error.code)})
 
-            def do_POST(self) -> None:  # noqa: N802 (the http.server API)
-                if not endpoint.busy.acquire(blocking=False):
-                    self.close_connection = True
-                    return self._error(503, f"{MAX_REQUESTS} requests are being served: try again shortly")
-                try:
-                    self._serve()
-                finally:
-                    endpoint.busy.release()
+    # --- the answer, in a worker thread, on a reader of the pool --------------------------
+    def _answer(self, request: ch.Request, may_read_personal: bool) -> tuple[bytes, str]:
+        with self.warehouse.shared_reader() as reader, reader.lock:
+            if self._version is None:
+                version, _, zone = reader.ask("SELECT version(), timezone()", {}, "TSVRaw").decode().strip().partition("\t")
+                self._version, self._timezone = version, zone or "UTC"
+            self._check_settings(reader, request)
+            if not ch.TRAILING_FORMAT.sub("", " " + request.sql).strip():  # the engine reads "FORMAT X" as a SELECT
+                raise door.Unparsable("refused: the engine cannot parse this as one statement (an empty query)")
+            sql, fmt = self._split_format(reader, request.sql)
+            fmt = ch.output_format(fmt or request.default_format or "TabSeparated")
+            if sql == self._canonical_of(reader, SETTINGS_QUERY):
+                return reader.ask(SETTINGS_ANSWER, {}, fmt), fmt
+            personal = door.personal_query_of(sql, reader)
+            if personal is not None and not may_read_personal:
+                raise door.Refused(f"refused: {personal} reads personal data, which {request.user} may not read")
+            return reader.read(sql, request.params, fmt, personal=personal is not None), fmt
 
-            def _serve(self) -> None:
-                state = endpoint.state
-                given = self.headers.get("Authorization", "").removeprefix("Bearer ")
-                if state is None or not hmac.compare_digest(given.encode(), state.token.encode()):
-                    return self._error(403, "wrong or missing token: read it from the sink's state file")
-                declared = self.headers.get("Content-Length") or "0"
-                if not declared.isdigit():  # "-1" would read to the end of the stream
-                    self.close_connection = True
-                    return self._error(400, "Content-Length must be a whole number of bytes")
-                if int(declared) > MAX_BODY:
-                    self.close_connection = True
-                    return self._error(413, "request too large")
-                try:
-                    body = json.loads(self.rfile.read(int(declared)) or b"{}")
-                except (ValueError, RecursionError):
-                    return self._error(400, "the body is not JSON")
-                if not isinstance(body, dict) or not isinstance(body.get("params") or {}, dict) \
-                        or not isinstance(body.get("detail") or {}, dict):
-                    return self._error(400, "the body must be a JSON object, and its params and detail objects")
-                try:
-                    if self.path == "/health":
-                        answer = {"warehouse": str(endpoint.warehouse.path), "pid": state.pid}
-                        return self._reply(200, json.dumps(answer).encode())
-                    if self.path == "/query":
-                        params = {str(k): str(v) for k, v in (body.get("params") or {}).items()}
-                        result = endpoint.warehouse.query_raw(str(body["sql"]), params)
-                        return self._reply(200, result)
-                    if self.path == "/personal":
-                        actor = loopback_peer_account(self.client_address[1], endpoint.port) or "unknown local account"
-                        result = endpoint.warehouse.read_personal(
-                            str(body["query"]), dict(body.get("params") or {}), action=str(body["action"]),
-                            subject=str(body["subject"]), detail=dict(body.get("detail") or {}), actor=actor)
-                        answer = {"meta": [{"name": c, "type": t} for c, t in zip(result.columns, result.types)],
-                                  "data": result.rows}
-                        return self._reply(200, json.dumps(answer).encode())
-                    return self._error(404, f"no {self.path}")
-                except WarehouseUnavailable as exc:
-                    return self._error(503, str(exc))
-                except WarehouseError as exc:
-                    return self._error(400, str(exc))
-                except (KeyError, TypeError) as exc:
-                    return self._error(400, f"malformed request: {exc}")
-                except Exception:  # a bug: logged with its trace, the client gets a 500
-                    log.exception("the SQL endpoint failed")
-                    return self._error(500, "internal error (see the sink's log)")
+    def _canonical_of(self, reader, sql: str) -> str:
+        if sql not in self._canonical:
+            self._canonical[sql] = reader.format_query(sql).strip()
+        return self._canonical[sql]
 
-        return Handler
+    def _split_format(self, reader, sql: str) -> tuple[str, str | None]:
+        """The statement without its trailing ``FORMAT X``, and X. Judged on the engine's
+        canonical form when the whole parses (the statement left must format back to the
+        one asked, minus the clause). When it does not (a client's ``FORMAT Native``
+        appended to text that already ends in a clause, or to two statements), the last
+        ``FORMAT X`` of the text is taken off and the rest goes to the door, which judges
+        it in full: at worst the answer comes in another allowed format than a server's."""
+        try:
+            canonical = reader.format_query(sql).strip()
+        except WarehouseError:
+            match = ch.TRAILING_FORMAT.search(sql)
+            return (sql[:match.start()], match.group(2)) if match else (sql, None)
+        match = ch.TRAILING_FORMAT.search(canonical)
+        if match is None:
+            return canonical, None
+        statement = canonical[:match.start()]
+        try:
+            again = reader.format_query(statement).strip()
+        except WarehouseError:
+            return canonical, None
+        if again + match.group(0) != canonical:
+            return canonical, None
+        return statement, match.group(2)
+
+    def _check_settings(self, reader, request: ch.Request) -> None:
+        if request.database not in (None, "default"):
+            raise ch.ClickHouseError(81, f"refused: the database {request.database}; the door reads the "
+                                         "warehouse's own database, default")
+        for name, value in request.settings.items():
+            current = reader.ask("SELECT value FROM system.settings WHERE name = {n:String}",
+                                 bind({"n": name}), "TSVRaw").decode().rstrip("\n")
+            if not current and not reader.ask("SELECT count() FROM system.settings WHERE name = {n:String}",
+                                              bind({"n": name}), "TSVRaw").strip() == b"1":
+                raise ch.ClickHouseError(115, f"Unknown setting '{name}'", "UNKNOWN_SETTING")
+            if value != current:
+                raise ch.ClickHouseError(164, f"Cannot modify '{name}' setting in readonly mode: the door's "
+                                              "settings and limits are its own")

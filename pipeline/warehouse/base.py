@@ -1,16 +1,15 @@
-"""The warehouse interface: one small contract, several backends.
+"""What every warehouse call shares: results, errors, settings, parameter binding.
 
-Every backend runs the same SQL files with ClickHouse's own ``{name:Type}`` parameters;
-values travel beside the SQL, never inside it. Results come back as JSON from the engine
-and are parsed the same way for every backend, so a query prints the same bytes whatever
-runs it.
+Every target (chdb, a server, the sink's door) runs the same SQL files with ClickHouse's
+own ``{name:Type}`` parameters; values travel beside the SQL, never inside it. Results
+come back as JSON from the engine and are parsed the same way whatever runs them, so a
+query prints the same bytes everywhere.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -32,7 +31,7 @@ INSERT_SETTINGS = {
     "insert_deduplicate": 1,
     "deduplicate_blocks_in_dependent_materialized_views": 1,
 }
-# Results as JSON the same way for every backend: 64-bit integers as numbers.
+# Results as JSON the same way everywhere: 64-bit integers as numbers.
 QUERY_SETTINGS = {
     "output_format_json_quote_64bit_integers": 0,
     "output_format_json_quote_decimals": 0,
@@ -104,56 +103,3 @@ def json_lines(columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> bytes:
     return b"\n".join(
         json.dumps(dict(zip(columns, row)), default=_json_default, ensure_ascii=False).encode() for row in rows
     )
-
-
-class Warehouse(ABC):
-    """A ClickHouse engine: embedded (chdb) or a server (clickhouse-connect).
-
-    One object per process and target, shared by its threads; ``close`` it at exit.
-    Methods raise `WarehouseUnavailable` when the engine cannot be reached (the caller
-    may retry) and `WarehouseError` when it refused the request (retrying will not help).
-    """
-
-    #: Where the data lives, for messages: a directory or a URL without its password.
-    location: str = ""
-    #: True when this process is the only writer (the embedded engine).
-    exclusive: bool = False
-
-    @abstractmethod
-    def command(self, sql: str, params: Mapping[str, Any] | None = None) -> None:
-        """Run one statement that returns no rows (DDL, ALTER, OPTIMIZE, SET...)."""
-
-    @abstractmethod
-    def query(self, sql: str, params: Mapping[str, Any] | None = None) -> Result:
-        """Run one SELECT through the warehouse's door (`door.admit`); the whole result in
-        memory. Refuses (`door.Refused`) anything that is not a read of the warehouse's own
-        non-personal tables."""
-
-    @abstractmethod
-    def insert_json(self, table: str, payload: bytes, token: str | None = None) -> None:
-        """Insert rows given as JSONEachRow lines in one INSERT. With ``token``, an insert
-        whose token the table has already seen (within ``non_replicated_deduplication_window``
-        blocks) is dropped by the engine: retrying a batch cannot duplicate it."""
-
-    def read_personal(self, name: str, params: Mapping[str, Any], *, action: str, subject: str,
-                      detail: Mapping[str, Any]) -> Result:
-        """Run ``name``, a query of `door.PERSONAL_QUERIES`, after the door (not the caller)
-        wrote an audit row: the actor as the door knows it, ``action`` and ``subject`` as the
-        caller states them, ``detail`` and the bound values. No audit row, no data."""
-        raise WarehouseError(f"{self.location} does not serve personal data")
-
-    def insert(self, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]],
-               token: str | None = None) -> None:
-        """Insert Python rows (a convenience over `insert_json`)."""
-        payload = json_lines(columns, rows)
-        if payload:
-            self.insert_json(table, payload, token)
-
-    def close(self) -> None:
-        """Release the engine or the connection. Idempotent."""
-
-    def __enter__(self) -> "Warehouse":
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()

@@ -3,8 +3,8 @@ the engine's own parse of it.
 
     admit(sql, params, engine)   -> the statement to run, or `Refused` saying what and why
 
-Every read that reaches a reader session (`ravao sql NAME|FILE`, the sink's endpoint,
-`ravao trace`, the dashboards) passes here first; the session's settings (``readonly=1``
+Every read that reaches a reader client (`ravao sql NAME|FILE`, the sink's door,
+`ravao trace`, the dashboards) passes here first; the reader's settings (``readonly=1``
 and the limits of `read_settings`) are the second wall. The engine parses the text twice,
 never running it: ``formatQuerySingleLine`` takes it as a bound value (so no text can
 break out of the question) and returns one canonical statement, or fails on more than
@@ -24,13 +24,9 @@ with a line break in it adds to the dump can only cause a refusal, never hide a 
 
 from __future__ import annotations
 
-import json
-import os
-import pwd
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from typing import Any, Protocol
 
 from .base import WarehouseError
@@ -68,8 +64,8 @@ SYSTEM_TABLES = frozenset({"one", "numbers", "numbers_mt", "zeros", "zeros_mt", 
                            "databases", "functions", "table_functions", "data_type_families", "formats"})
 # Tables holding names, phones, ID numbers, or who read them.
 PERSONAL_TABLES = frozenset({"personal_data", "audit_log"})
-# The named queries that read personal tables, each through `Warehouse.read_personal`,
-# which writes the audit row first.
+# The named queries that read personal tables, each through `Warehouse.read_personal`
+# (its caller, the authorization layer, audits the read).
 PERSONAL_QUERIES = frozenset({"personal_data_of", "audit_trail"})
 STATEMENTS_ALLOWED = ("SelectWithUnionQuery", "ShowTables", "DescribeQuery")
 STATEMENT_NAMES = {  # EXPLAIN AST's name of a statement -> how a user writes it
@@ -83,16 +79,19 @@ STATEMENT_NAMES = {  # EXPLAIN AST's name of a statement -> how a user writes it
 }
 ALLOWED = "the door runs one SELECT (or WITH ... SELECT), SHOW TABLES or DESCRIBE, nothing that writes"
 NODE = re.compile(r"^( *)(\S+)(?: (\S+))?")  # a line of EXPLAIN AST: indent, node kind, its name
-AUDIT_COLUMNS = ["at", "actor", "action", "subject", "detail", "rows"]
 
 
 class Refused(WarehouseError):
     """The door refused a statement; the message names what and why."""
 
 
+class Unparsable(Refused):
+    """Refused because the engine cannot parse the text as one statement."""
+
+
 class Engine(Protocol):
-    """What the door needs of the engine that would run the statement (a reader session
-    of chdb, a server): parse text, explain a statement, name its catalogue. None of it
+    """What the door needs of the engine that would run the statement (a reader client
+    of chdb or of a server): parse text, explain a statement, name its catalogue. None of it
     runs the statement."""
 
     def format_query(self, sql: str) -> str:
@@ -160,23 +159,21 @@ def personal_query(name: str):
     return load(name)
 
 
-def audit_row(actor: str, action: str, subject: str, detail: Mapping[str, Any], query: str,
-              params: Mapping[str, Any]) -> list:
-    """The row the door writes before a personal read: the actor as the door knows it,
-    what the caller says it is doing, and the values the door actually binds."""
-    persons = sum(len(v) for v in params.values() if isinstance(v, (list, tuple)))
-    record = {"query": query, "params": dict(params), "claimed": dict(detail)}
-    return [datetime.now(timezone.utc), actor, action, subject, json.dumps(record, sort_keys=True, default=str),
-            persons]
+def personal_query_of(sql: str, engine: Engine) -> str | None:
+    """The name of the query of `PERSONAL_QUERIES` that ``sql`` is, judged on the engine's
+    canonical form of both (comments, spacing and case of keywords do not matter), or None."""
+    from .queries import load
+
+    canonical = _canonical(sql, engine)
+    for name in sorted(PERSONAL_QUERIES):
+        if name not in _personal_canonical:
+            _personal_canonical[name] = _canonical(load(name).sql, engine)
+        if canonical == _personal_canonical[name]:
+            return name
+    return None
 
 
-def local_account() -> str:
-    """The operating-system account this process runs as (not $USER, which a caller sets)."""
-    uid = os.geteuid()
-    try:
-        return pwd.getpwuid(uid).pw_name
-    except KeyError:
-        return f"uid {uid}"
+_personal_canonical: dict[str, str] = {}
 
 
 def _canonical(sql: str, engine: Engine) -> str:
@@ -187,8 +184,8 @@ def _canonical(sql: str, engine: Engine) -> str:
     except WarehouseError as exc:
         message = _first_line(exc)
         if "Multi-statements" in message:
-            raise Refused(f"refused: more than one statement; {ALLOWED}, one per request") from None
-        raise Refused(f"refused: the engine cannot parse this as one statement ({message})") from None
+            raise Unparsable(f"refused: more than one statement; {ALLOWED}, one per request") from None
+        raise Unparsable(f"refused: the engine cannot parse this as one statement ({message})") from None
 
 
 def _tree(canonical: str, params: Mapping[str, Any], engine: Engine) -> list[Node]:
@@ -251,7 +248,7 @@ def _check_node(node: Node, table_functions: set[str], databases: set[str], curr
         if not personal and any(part.lower() in PERSONAL_TABLES for part in parts):
             raise Refused(f"refused: {node.name} holds personal data (names, phones, ID numbers, or who read "
                           "them); it is read only by the named queries that need it, e.g. `ravao trace PERSON "
-                          "--with-names`, which writes the audit row")
+                          "--with-names`, which is audited")
         if len(parts) >= 2 and parts[0].lower() in databases and parts[0] != current:
             if not (parts[0] == "system" and parts[1] in SYSTEM_TABLES):
                 raise Refused(f"refused: {node.name}; the door reads this warehouse's tables and the catalogue "

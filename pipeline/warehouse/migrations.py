@@ -21,7 +21,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from ..settings import PROJECT_ROOT
-from .base import Warehouse, WarehouseError
+from .base import WarehouseError
+from .client import Warehouse
 
 log = logging.getLogger(__name__)
 

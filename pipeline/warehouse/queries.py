@@ -10,7 +10,8 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-from .base import Result, Warehouse, WarehouseError
+from .base import Result, WarehouseError
+from .client import Warehouse
 from .migrations import SQL_DIR, statement
 
 QUERIES_DIR = SQL_DIR / "queries"
@@ -111,6 +112,14 @@ def typed(name: str, type_: str, raw: Any) -> Any:
 
 
 def run(warehouse: Warehouse, query: Query, values: Mapping[str, Any]) -> Result:
+    """``query`` with ``values`` (text from the command line, or Python values) as its
+    parameters. Not a personal query: those go by `Warehouse.read_personal`, for a caller
+    the authorization layer let through (`ravao trace --with-names`)."""
+    from .door import PERSONAL_QUERIES, Refused
+
+    if query.name in PERSONAL_QUERIES:
+        raise Refused(f"refused: {query.name} reads personal data; `ravao trace PERSON --with-names` reads it "
+                      "for a case")
     wanted = query.parameters
     unknown = sorted(set(values) - set(wanted))
     missing = [name for name in wanted if name not in values]

@@ -15,7 +15,8 @@ from __future__ import annotations
 import logging
 from datetime import date
 
-from .base import Result, Warehouse
+from .base import Result
+from .client import Warehouse
 from .migrations import SQL_DIR, statement
 
 log = logging.getLogger(__name__)

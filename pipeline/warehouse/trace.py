@@ -9,7 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
-from .base import Result, Warehouse
+from .base import Result
+from .client import Warehouse
 from .queries import load, run
 
 DEFAULT_LOOKBACK = timedelta(days=14)
