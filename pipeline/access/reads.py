@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from datetime import date, datetime
 from typing import Any
 
-from ..warehouse.base import Result, Warehouse
+from ..warehouse import Result, Warehouse
 from ..warehouse.queries import Query, load, run
 from . import masking, policy
 from .audit import AuditTrail
