@@ -124,3 +124,30 @@ def test_ravao_warehouse_url_prints_the_doors_url_without_its_password_unless_as
     assert url() == f"http://admin@127.0.0.1:{state.port}/default"
     assert state.passwords["admin"] not in url()
     assert url("--show-password") == state.url_for("admin")
+
+
+def test_a_service_follows_the_sink_across_restarts_and_never_opens_chdb_itself(tmp_path: Path) -> None:
+    from pipeline.warehouse import WarehouseUnavailable
+    from pipeline.warehouse.connect import ServiceWarehouse
+
+    settings = Settings(data_dir=tmp_path / "data", clickhouse_url=None, sink_port=0)
+    service = ServiceWarehouse(settings, "web")
+    with pytest.raises(WarehouseUnavailable, match="the sink is not running"):
+        service.query("SELECT 1")
+    assert not settings.warehouse_dir.exists(), "the service opened the warehouse itself"
+    warehouse = open_warehouse(settings)
+    migrate(warehouse, 30)
+    try:
+        for _ in range(2):  # a sink's start, then its restart: another port, other passwords
+            endpoint = Endpoint(warehouse, settings.data_dir, 0)
+            endpoint.start()
+            try:
+                assert service.query("SELECT count() AS n FROM areas").rows == [[0]]
+                assert "127.0.0.1" in service.location
+            finally:
+                endpoint.stop()
+            with pytest.raises(WarehouseUnavailable):
+                service.query("SELECT 1")
+    finally:
+        service.close()
+        warehouse.close()

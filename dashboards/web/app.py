@@ -72,9 +72,9 @@ def create_app(settings: Settings, *, warehouse=None, sign_in: SignIn | None = N
 
             await sign_in.start(bootstrap_servers(settings), topics_for(settings))
         if warehouse is None:
-            from pipeline.warehouse import open_for_reading
+            from pipeline.warehouse.connect import ServiceWarehouse
 
-            warehouse = open_for_reading(settings, account=SERVICE_ACCOUNT)
+            warehouse = ServiceWarehouse(settings, SERVICE_ACCOUNT)
         app.state.reads = reads_for(settings, warehouse)
         try:
             yield
