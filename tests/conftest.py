@@ -23,6 +23,21 @@ FIXTURES = Path(__file__).parent / "fixtures"
 TEST_QR_KEYS = "KB=test-key-for-ravao-tests-only,KC=second-test-key-for-rotation"
 
 
+class Clock:
+    """A clock a test moves by hand (``clock.now += 60``), for code that takes ``clock=``."""
+
+    def __init__(self) -> None:
+        self.now = 1_790_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
 @pytest.fixture(autouse=True)
 def fresh_settings() -> Iterator[None]:
     """`get_settings()` reads the environment once per process: a test that sets RAVAO_*

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import pytest
 
+from conftest import Clock
+
 from pipeline.access import codes as codes_module
 from pipeline.access.codes import ENROL_PHONE, SIGN_IN, OneTimeCodes, Outcome
 from pipeline.settings import Settings
@@ -13,18 +15,6 @@ PHONE = "0981234791"
 OWNER = "10.0.0.1"
 STRANGER = "203.0.113.9"
 
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
 
 
 @pytest.fixture

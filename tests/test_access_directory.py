@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import pytest
 
+from conftest import Clock
+
 from pipeline.access import sessions as sessions_module
 from pipeline.access.caller import Grant, Role
 from pipeline.access.directory import AccountDirectory
@@ -93,18 +95,6 @@ def test_a_deleted_account_leaves_the_venue_grants(directory: AccountDirectory) 
 
 # --- sessions ------------------------------------------------------------------------------
 
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1_790_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
 
 
 @pytest.fixture

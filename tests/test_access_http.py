@@ -9,6 +9,8 @@ import logging
 import re
 
 import pytest
+
+from conftest import Clock
 from fastapi import Depends, FastAPI
 from fastapi.testclient import TestClient
 
@@ -23,18 +25,6 @@ from schemas import Account, Venue, VenueCategory
 OWNER, STAFF, NOBODY = "0981234791", "0912345678", "0907777777"
 VENUE_ID = "VEXBBBBBBBBBBBB"
 
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1_790_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
 
 
 @pytest.fixture

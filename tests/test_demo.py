@@ -31,7 +31,7 @@ def free_port() -> int:
 
 
 def test_the_demo_fills_the_warehouse_and_ctrl_c_stops_everything(tmp_path: Path) -> None:
-    ports = {name: str(free_port()) for name in ("RAVAO_WORKER_PORT", "RAVAO_SINK_PORT", "RAVAO_GATEWAY_PORT")}
+    ports = {name: str(free_port()) for name in ("RAVAO_WORKER_PORT", "RAVAO_SINK_PORT", "RAVAO_GATEWAY_PORT", "RAVAO_WEB_PORT")}
     env = {k: v for k, v in os.environ.items() if not k.startswith("RAVAO_")}
     env.update(RAVAO_DATA_DIR=str(tmp_path), RAVAO_QR_KEYS=TEST_QR_KEYS, RAVAO_TOPIC_PARTITIONS="3",
                RAVAO_PUBLIC_URL=f"http://127.0.0.1:{ports['RAVAO_GATEWAY_PORT']}", **ports)
@@ -54,7 +54,7 @@ def test_the_demo_fills_the_warehouse_and_ctrl_c_stops_everything(tmp_path: Path
             found["scans"] = rows[0]["scans"] if rows else 0
         assert found.get("visits", 0) > 0 and found.get("scans", 0) > 0, found
         pids = json.loads((tmp_path / "stack.json").read_text())
-        assert {"kafka", "worker", "sink", "gateway"} <= set(pids)
+        assert {"kafka", "worker", "sink", "gateway", "web"} <= set(pids)
     finally:
         demo.send_signal(signal.SIGINT)
         output = demo.communicate(timeout=90)[0].decode()

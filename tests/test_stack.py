@@ -82,7 +82,7 @@ def test_ravao_up_restarts_a_killed_service_keeps_data_private_and_stops_in_time
     left_open = data / "demo-truth.jsonl"  # as an older version left it
     left_open.write_text("{}\n")
     left_open.chmod(0o644)
-    ports = {name: str(free_port()) for name in ("RAVAO_WORKER_PORT", "RAVAO_SINK_PORT", "RAVAO_GATEWAY_PORT")}
+    ports = {name: str(free_port()) for name in ("RAVAO_WORKER_PORT", "RAVAO_SINK_PORT", "RAVAO_GATEWAY_PORT", "RAVAO_WEB_PORT")}
     env = {k: v for k, v in os.environ.items() if not k.startswith("RAVAO_")}
     env.update(RAVAO_DATA_DIR=str(data), RAVAO_QR_KEYS=TEST_QR_KEYS, RAVAO_TOPIC_PARTITIONS="3",
                RAVAO_PUBLIC_URL=f"http://127.0.0.1:{ports['RAVAO_GATEWAY_PORT']}", **ports)
@@ -90,13 +90,13 @@ def test_ravao_up_restarts_a_killed_service_keeps_data_private_and_stops_in_time
                           stderr=subprocess.STDOUT)
     pids: dict[str, int] = {}
     try:
-        pids = wait_for_stack(data, up, {"kafka", "worker", "sink", "gateway"})
+        pids = wait_for_stack(data, up, {"kafka", "worker", "sink", "gateway", "web"})
         wait_until(lambda: (data / "sink.json").exists() and (data / "warehouse").exists(), up, 90)
         os.killpg(pids["worker"], signal.SIGKILL)
         wait_until(lambda: stack_pids(data).get("worker") not in (None, pids["worker"]), up, 30)
         pids["worker_again"] = stack_pids(data)["worker"]
         assert process_alive(pids["worker_again"])
-        assert all(process_alive(pids[name]) for name in ("kafka", "sink", "gateway")), "a death spread"
+        assert all(process_alive(pids[name]) for name in ("kafka", "sink", "gateway", "web")), "a death spread"
         assert open_entries(data) == [], "readable by others: " + ", ".join(map(str, open_entries(data)[:10]))
     finally:
         up.send_signal(signal.SIGINT)

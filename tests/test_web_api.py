@@ -10,6 +10,8 @@ import re
 from datetime import timedelta
 
 import pytest
+
+from conftest import Clock
 from fastapi.testclient import TestClient
 
 from dashboards.web import create_app
@@ -28,13 +30,6 @@ COMMUNE_OFFICER, DISTRICT_OFFICER, TRACER, ADMIN, DISABLED = (
 OWNER, HOSPITAL_STAFF = "0981234791", "0912000001"
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1_790_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
-
 
 @pytest.fixture
 def day(warehouse):  # noqa: F811
@@ -46,11 +41,6 @@ def day(warehouse):  # noqa: F811
     load_records(warehouse, "scans_incoming", ValidScan, generated.unique_scans())
     load_records(warehouse, "personal_data", PersonalData, generated.personal, "person_id")
     return generated
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
 
 
 @pytest.fixture

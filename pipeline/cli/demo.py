@@ -24,10 +24,13 @@ def _start(stack: Stack, console: Console) -> None:
     stack.start("worker", "worker", "--name", "embedded", "--loglevel", "warning")
     stack.start("sink", "sink")
     stack.start("gateway", "gateway", "--loglevel", "warning")
+    stack.start("web", "web", "--loglevel", "warning")
     settings = stack.settings
     console.print(f"worker       metrics at http://127.0.0.1:{settings.worker_port}/metrics")
     console.print(f"sink         warehouse in {settings.warehouse_dir} (ravao sql / ravao trace go through it)")
     console.print(f"gateway      {settings.public_url} (OpenAPI at /openapi.json, guard page at /guard)")
+    console.print(f"web          http://{settings.web_host}:{settings.web_port}/api/v1 (sign in with a phone: "
+                  "its code is written to the web's log)")
     console.print(f"logs         {stack.log_dir}/")
 
 
@@ -50,7 +53,7 @@ def _run_until_interrupted(stack: Stack, console: Console, on_tick=None) -> None
 
 def up() -> None:
     """Start the embedded stack in the foreground: the local Kafka broker, a worker, the
-    sink on the embedded warehouse, and the gateway. A service that exits is started again
+    sink on the embedded warehouse, the gateway, and the web (`ravao web`). A service that exits is started again
     (after 1 s, doubling up to a minute while it keeps failing) and the terminal says so.
     Ctrl-C stops all of it; data is kept for the next start, readable by this user only.
 
