@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from conftest import ROOT, run_cli
+from pipeline.access.caller import local_account
 from pipeline.kafka_io import produce_all, reliable_producer
 from pipeline.keys import load_codec
 from pipeline.settings import Settings
@@ -68,6 +69,8 @@ def test_a_scripted_day_lands_as_its_planned_visits_and_is_queried_through_the_s
     refused = run_cli("sql", "personal_data_of", "-p", f"persons={someone}", env=env, check=False)
     assert refused.returncode == 2 and "--with-names" in refused.stderr
 
+    # The trace in full wrote its audit record to Kafka first; the sink lands it.
+    wait_for(lambda: lag(settings, group, topics.audit.name) == 0, 60, "the audit record to land", [sink], tmp_path)
     sink.send_signal(signal.SIGTERM)
     assert sink.wait(30) == 0, (tmp_path / "sink.log").read_text()[-3000:]
     assert read_state(settings.data_dir) is None
@@ -81,7 +84,10 @@ def test_a_scripted_day_lands_as_its_planned_visits_and_is_queried_through_the_s
         assert got == want
         assert warehouse.query("SELECT count() FROM dead_letters FINAL WHERE reason = 'bad_signature'").scalar() \
             == day.forged
-        # The audit record of a personal read is the authorization layer's (pipeline.access),
-        # landed from Kafka: the warehouse writes none of its own.
-        trail = warehouse.read_personal("audit_trail", {}, action="audit_trail", subject="", detail={}).rows
-        assert trail == []
+        # The audit record of the read in full is the authorization layer's (pipeline.access),
+        # landed from Kafka: who (this machine's account, as admin), why, about whom.
+        trail = warehouse.read_personal("audit_trail", {"person": "", "actor": ""}, action="audit_trail",
+                                        subject="", detail={}).dicts()
+        assert [(r["actor"], r["action"], r["subject"], r["purpose"]) for r in trail] == [
+            (f"admin:{local_account()}", "trace_with_names", contact, "admin")]
+        assert json.loads(trail[0]["detail"])["on_behalf_of"] == "tracer-7"

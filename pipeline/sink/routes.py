@@ -122,7 +122,7 @@ def routes_for(topics: Topics) -> dict[str, Route]:
         Route(topics.cases.name, "cases", Case, "case_id", personal=True),
         Route(topics.alerts.name, "alerts", Alert),
         Route(topics.audit.name, "audit_log", AuditRecord, personal=True),
-        # Through a Null table whose view masks the phone (migrations 0030-0032).
+        # Through a Null table whose view masks the phone (migrations 0027-0029).
         Route(topics.accounts.name, "accounts_incoming", Account, "phone", personal=True),
     ]
     return {route.topic: route for route in routes}

@@ -1,4 +1,4 @@
--- Where the sink writes accounts (source of 0032): a Null table keeps nothing, not even
+-- Where the sink writes accounts (source of 0029): a Null table keeps nothing, not even
 -- the phone it is given; its view forwards each block to `accounts` with the phone masked.
 CREATE TABLE IF NOT EXISTS accounts_incoming
 (
