@@ -16,6 +16,7 @@ from pipeline.access.reads import Reads
 from pipeline.privacy import mask_name
 from pipeline.warehouse.trace import TraceRequest
 from schemas import PersonalData, ValidScan, Venue, VenueCategory
+from schemas.cases import CaseStatus
 from warehouse_day import generate_day, load_day, load_records  # noqa: F401
 from warehouse_day import backend_settings, warehouse  # noqa: F401 (fixtures)
 
@@ -182,6 +183,23 @@ def test_only_tracers_and_admins_trace(reads, day, caller) -> None:
 def test_a_tracer_names_the_case_they_trace_for(reads, day) -> None:
     with pytest.raises(Denied, match="case id"):
         reads.trace(TRACER, trace_request(day), purpose=" ")
+
+
+def test_a_tracer_names_a_case_that_exists_and_is_open_not_any_words(reads, warehouse, day) -> None:  # noqa: F811
+    venue = day.venues[0].venue_id
+    for made_up in ["CXXXXXXXXXXXXXX", "curiosity", day.cases[0].case_id.lower()]:
+        with pytest.raises(Denied, match="no open case"):
+            reads.trace(TRACER, trace_request(day), purpose=made_up, with_names=True)
+        with pytest.raises(Denied, match="no open case"):
+            reads.person_visits(TRACER, day.persons[0], *window(day), purpose=made_up)
+        with pytest.raises(Denied, match="no open case"):
+            reads.venue_visits(TRACER, venue, *window(day), purpose=made_up)
+    cleared = day.cases[1].model_copy(update={"status": CaseStatus.cleared})
+    load_records(warehouse, "cases", type(cleared), day.cases + [cleared])  # the newest record
+    with pytest.raises(Denied, match="no open case"):
+        reads.trace(TRACER, trace_request(day), purpose=cleared.case_id, with_names=True)
+    assert audit_rows(warehouse) == []
+    assert reads.trace(TRACER, trace_request(day), purpose=day.cases[0].case_id, with_names=True).rows
 
 
 def test_a_tracers_read_in_full_writes_who_why_and_whom_before_it_reads(reads, warehouse, day) -> None:  # noqa: F811
