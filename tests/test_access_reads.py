@@ -15,7 +15,7 @@ from pipeline.access.audit import AuditTrail
 from pipeline.access.reads import Reads
 from pipeline.privacy import mask_name
 from pipeline.warehouse.trace import TraceRequest
-from schemas import PersonalData, ValidScan, Venue, VenueCategory
+from schemas import Area, PersonalData, ValidScan, Venue, VenueCategory
 from schemas.cases import CaseStatus
 from warehouse_day import generate_day, load_day, load_records  # noqa: F401
 from warehouse_day import backend_settings, warehouse  # noqa: F401 (fixtures)
@@ -162,6 +162,20 @@ def test_an_officer_sees_the_venues_of_their_area_masked_and_no_others(reads, wa
     with pytest.raises(Denied):
         reads.venue_visits(officer(DISTRICT), outside.venue_id, *window(day))
     assert audit_rows(warehouse) == []
+
+
+def test_when_the_areas_are_reloaded_a_venue_belongs_to_the_officers_of_its_communes_new_district(
+        reads, warehouse, day) -> None:  # noqa: F811
+    venue = venue_in(day, NEIGHBOUR)
+    moved = next(a for a in day.areas if a.area_id == NEIGHBOUR).model_copy(
+        update={"parent_id": OTHER_DISTRICT, "path": (PROVINCE, OTHER_DISTRICT, NEIGHBOUR)})
+    load_records(warehouse, "areas", Area, day.areas + [moved])  # the newest record of the commune
+    with pytest.raises(Denied):
+        reads.venue_visits(officer(DISTRICT), venue.venue_id, *window(day))
+    with pytest.raises(Denied):
+        reads.venue_inside(officer(DISTRICT), venue.venue_id)
+    assert reads.venue_visits(officer(OTHER_DISTRICT), venue.venue_id, *window(day)).rows
+    assert reads.venue_visits(officer(NEIGHBOUR), venue.venue_id, *window(day)).rows
 
 
 # -- tracing ----------------------------------------------------------------------------------

@@ -47,7 +47,11 @@ class Reads:
         if not found:
             return None
         row = found[0]
-        return Place(venue_id, row["name"], tuple(row["area_path"]), bool(row["privileged"]))
+        # The areas it lies in now: its area's current path, for `ravao areas load` may have
+        # moved that area since the venue was added (the venue's record keeps the old path).
+        area = self.area(row["area_id"])
+        path = area.path if area is not None else tuple(row["area_path"])
+        return Place(venue_id, row["name"], path, bool(row["privileged"]))
 
     def _area(self, caller: Caller, area_id: str) -> Place:
         return policy.require_area(caller, area_id, self.area(area_id))
