@@ -262,7 +262,8 @@ class Settings(BaseSettings):
         "long (kept short: a stranger cannot lock the owner out for long)."
     )
     code_issue_phone_burst: int = Field(
-        3, ge=1, description="Codes a phone may be sent at once, for any purpose (no SMS bombing; see next)."
+        3, ge=1, description="Codes a phone may be sent at once asked from one address, for any purpose (from every "
+        "address together three times that: no SMS bombing, and a stranger cannot spend the owner's; see next)."
     )
     code_issue_phone_refill_seconds: float = Field(
         300.0, gt=0, description="...after which a phone may be sent one more code per this many seconds."

@@ -120,12 +120,28 @@ def test_the_client_earns_a_try_back_with_time(clock: Clock) -> None:
 
 def test_issuing_is_rate_limited_per_phone(codes: OneTimeCodes, clock: Clock) -> None:
     burst = Settings().code_issue_phone_burst
-    sent = [codes.issue(SIGN_IN, PHONE, f"10.0.1.{i}") for i in range(burst + 2)]
-    assert all(sent[:burst]) and sent[burst:] == [None, None]
-    wait = codes.wait_to_issue(PHONE, "10.0.2.1")
+    from_one = [codes.issue(SIGN_IN, PHONE, "10.0.1.1") for _ in range(burst + 1)]
+    assert all(from_one[:burst]) and from_one[burst] is None
+    # From many addresses, a phone is sent a bounded number of codes all the same.
+    cap = burst * codes_module.ISSUING_ADDRESSES_PER_PHONE
+    sent = [codes.issue(SIGN_IN, PHONE, f"10.0.2.{i}") for i in range(cap)]
+    assert sent.count(None) == burst
+    wait = codes.wait_to_issue(PHONE, "10.0.3.1")
     assert wait > 0
     clock.now += wait
-    assert codes.issue(SIGN_IN, PHONE, "10.0.2.1") is not None
+    assert codes.issue(SIGN_IN, PHONE, "10.0.3.1") is not None
+
+
+def test_a_stranger_asking_codes_for_the_owners_phone_from_one_address_does_not_keep_the_owner_from_a_code(
+        codes: OneTimeCodes, clock: Clock) -> None:
+    refill = Settings().code_issue_phone_refill_seconds
+    for _ in range(10):  # as fast as the phone's limit lets the stranger, for most of an hour
+        clock.now += refill
+        while codes.issue(SIGN_IN, PHONE, STRANGER) is not None:
+            pass
+    code = codes.issue(SIGN_IN, PHONE, OWNER)
+    assert code is not None
+    assert codes.check(SIGN_IN, PHONE, code, OWNER).ok
 
 
 def test_issuing_is_rate_limited_per_client_address(codes: OneTimeCodes) -> None:

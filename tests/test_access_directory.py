@@ -86,6 +86,18 @@ def test_an_inactive_or_deleted_venue_grants_nothing(directory: AccountDirectory
     assert directory.caller_for(STAFF) is None
 
 
+def test_an_explicit_venue_account_grants_nothing_once_its_venue_is_deactivated_or_deleted(
+        directory: AccountDirectory) -> None:
+    apply(directory, account(STRANGER, Role.venue_staff, venue_id=VENUE_A))  # `ravao user add --venue`
+    assert directory.caller_for(STRANGER).venues() == {VENUE_A}
+    apply(directory, venue(VENUE_A, OWNER, (STAFF,), active=False))
+    assert directory.caller_for(STRANGER) is None
+    apply(directory, venue(VENUE_A, OWNER, (STAFF,)))
+    assert directory.caller_for(STRANGER).venues() == {VENUE_A}
+    directory.apply_venue(VENUE_A.encode(), None)
+    assert directory.caller_for(STRANGER) is None
+
+
 def test_a_deleted_account_leaves_the_venue_grants(directory: AccountDirectory) -> None:
     apply(directory, account(OWNER, Role.tracer).model_copy(update={"active": False}))
     assert directory.caller_for(OWNER) is None

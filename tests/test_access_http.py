@@ -196,3 +196,19 @@ def test_a_stranger_is_throttled_by_address_and_the_owner_signs_in_soon_after(
     assert session["actor"] == "098****791"
     still = stranger.post("/api/v1/session", json={"phone": OWNER, "code": "000010"})
     assert still.status_code == 429  # the address waits far longer than the phone's lock
+
+
+def test_a_stranger_rotating_addresses_within_one_ipv6_network_is_throttled_as_one_address(
+        app: FastAPI, caplog: pytest.LogCaptureFixture) -> None:
+    """An IPv6 subscriber holds a /64 (2^64 addresses): counted per address, the limit
+    would never bite. Guessing codes for many phones, one address each of the network."""
+    tries = Settings().code_client_tries
+    answers = [TestClient(app, client=(f"2001:db8:1:2::{i:x}", 40000)).post(
+        "/api/v1/session", json={"phone": f"09050000{i:02d}", "code": "000000"}).status_code
+        for i in range(1, tries + 3)]
+    assert answers == [401] * tries + [429, 429]
+    # Another network, and IPv4 as before, are not held back by it.
+    assert TestClient(app, client=("2001:db8:1:3::1", 40000)).post(
+        "/api/v1/session", json={"phone": "0905000099", "code": "000000"}).status_code == 401
+    assert TestClient(app, client=("::ffff:198.51.100.7", 40000)).post(
+        "/api/v1/session", json={"phone": "0905000098", "code": "000000"}).status_code == 401

@@ -15,7 +15,8 @@ from pipeline.access.audit import AuditTrail
 from pipeline.access.reads import Reads
 from pipeline.privacy import mask_name
 from pipeline.warehouse.trace import TraceRequest
-from schemas import PersonalData, ValidScan, Venue, VenueCategory
+from schemas import Area, PersonalData, ValidScan, Venue, VenueCategory
+from schemas.cases import CaseStatus
 from warehouse_day import generate_day, load_day, load_records  # noqa: F401
 from warehouse_day import backend_settings, warehouse  # noqa: F401 (fixtures)
 
@@ -163,6 +164,20 @@ def test_an_officer_sees_the_venues_of_their_area_masked_and_no_others(reads, wa
     assert audit_rows(warehouse) == []
 
 
+def test_when_the_areas_are_reloaded_a_venue_belongs_to_the_officers_of_its_communes_new_district(
+        reads, warehouse, day) -> None:  # noqa: F811
+    venue = venue_in(day, NEIGHBOUR)
+    moved = next(a for a in day.areas if a.area_id == NEIGHBOUR).model_copy(
+        update={"parent_id": OTHER_DISTRICT, "path": (PROVINCE, OTHER_DISTRICT, NEIGHBOUR)})
+    load_records(warehouse, "areas", Area, day.areas + [moved])  # the newest record of the commune
+    with pytest.raises(Denied):
+        reads.venue_visits(officer(DISTRICT), venue.venue_id, *window(day))
+    with pytest.raises(Denied):
+        reads.venue_inside(officer(DISTRICT), venue.venue_id)
+    assert reads.venue_visits(officer(OTHER_DISTRICT), venue.venue_id, *window(day)).rows
+    assert reads.venue_visits(officer(NEIGHBOUR), venue.venue_id, *window(day)).rows
+
+
 # -- tracing ----------------------------------------------------------------------------------
 
 def trace_request(day) -> TraceRequest:
@@ -182,6 +197,23 @@ def test_only_tracers_and_admins_trace(reads, day, caller) -> None:
 def test_a_tracer_names_the_case_they_trace_for(reads, day) -> None:
     with pytest.raises(Denied, match="case id"):
         reads.trace(TRACER, trace_request(day), purpose=" ")
+
+
+def test_a_tracer_names_a_case_that_exists_and_is_open_not_any_words(reads, warehouse, day) -> None:  # noqa: F811
+    venue = day.venues[0].venue_id
+    for made_up in ["CXXXXXXXXXXXXXX", "curiosity", day.cases[0].case_id.lower()]:
+        with pytest.raises(Denied, match="no open case"):
+            reads.trace(TRACER, trace_request(day), purpose=made_up, with_names=True)
+        with pytest.raises(Denied, match="no open case"):
+            reads.person_visits(TRACER, day.persons[0], *window(day), purpose=made_up)
+        with pytest.raises(Denied, match="no open case"):
+            reads.venue_visits(TRACER, venue, *window(day), purpose=made_up)
+    cleared = day.cases[1].model_copy(update={"status": CaseStatus.cleared})
+    load_records(warehouse, "cases", type(cleared), day.cases + [cleared])  # the newest record
+    with pytest.raises(Denied, match="no open case"):
+        reads.trace(TRACER, trace_request(day), purpose=cleared.case_id, with_names=True)
+    assert audit_rows(warehouse) == []
+    assert reads.trace(TRACER, trace_request(day), purpose=day.cases[0].case_id, with_names=True).rows
 
 
 def test_a_tracers_read_in_full_writes_who_why_and_whom_before_it_reads(reads, warehouse, day) -> None:  # noqa: F811

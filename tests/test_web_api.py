@@ -173,3 +173,16 @@ def test_an_expired_or_signed_out_session_and_a_disabled_user_read_nothing(clien
     account = Account(phone=COMMUNE_OFFICER, role=Role.area_officer, area_id="25741", active=False, added_by="t")
     directory.apply_account(COMMUNE_OFFICER.encode(), account.to_bytes())
     assert client.get(counts_url("25741", day)).status_code == 401
+
+
+def test_a_time_or_duration_out_of_range_is_a_422_that_says_what_to_give_not_a_500(client, caplog, day) -> None:
+    signed_in(client, caplog, TRACER)
+    person, case = day.cases[0].person_id, day.cases[0].case_id
+    for url, params in [("/api/v1/areas/74/hours", {"from": "now-99999999d"}),
+                        ("/api/v1/areas/74/counts", {"from_day": "now+99999999d"}),
+                        (f"/api/v1/trace/{person}", {"case": case, "from": "now-" + "9" * 400 + "s"}),
+                        (f"/api/v1/trace/{person}", {"case": case, "min_overlap": "9" * 400 + "m"}),
+                        (f"/api/v1/trace/{person}", {"case": case, "min_overlap": "99999999d"})]:
+        answer = client.get(url, params=params)
+        assert answer.status_code == 422, (url, params, answer.text)
+        assert "give" in answer.json()["error"] or "use" in answer.json()["error"], answer.text

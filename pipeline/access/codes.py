@@ -21,6 +21,12 @@ Guessing is limited three ways:
   for long; a guesser spread over many addresses then needs a new code, and codes are
   rate-limited per phone and per client address (which also stops SMS bombing).
 
+Asking for codes is limited per phone *and address* (RAVAO_CODE_ISSUE_PHONE_BURST, then
+one per RAVAO_CODE_ISSUE_PHONE_REFILL_SECONDS), so that a stranger asking for the owner's
+phone from one address spends only that address's share, never the owner's; and per phone
+from every address together at `ISSUING_ADDRESSES_PER_PHONE` times that, which bounds the
+SMS a phone can be sent however many addresses ask.
+
 Everything lives in memory, bounded: at most `MAX_CODES` live codes (expired ones are
 dropped first, then the oldest), and the buckets of `TokenBuckets` are bounded likewise.
 The caller decides what a phone is (normalised, an account or not); this module treats it
@@ -49,6 +55,8 @@ ENROL_PHONE = "enrol_phone"
 CODE_DIGITS = 6
 MAX_CODES = 100_000
 MAX_LOCKOUTS = 100_000
+# How many addresses' worth of codes a phone may be sent in all (see the docstring).
+ISSUING_ADDRESSES_PER_PHONE = 3
 
 
 class Outcome(StrEnum):
@@ -77,6 +85,10 @@ class _Code:
     used: bool = False
 
 
+def _pair(phone: str, client: str) -> str:
+    return f"{phone}\0{client}"
+
+
 class OneTimeCodes:
     """Thread-safe: the web app may call it from its worker threads."""
 
@@ -90,8 +102,10 @@ class OneTimeCodes:
         self._locked_until: OrderedDict[str, float] = OrderedDict()
         self._wrong_by_client = TokenBuckets(1 / settings.code_client_refill_seconds,
                                              settings.code_client_tries, clock)
-        self._issued_to_phone = TokenBuckets(1 / settings.code_issue_phone_refill_seconds,
-                                             settings.code_issue_phone_burst, clock)
+        self._issued_to_phone_from = TokenBuckets(1 / settings.code_issue_phone_refill_seconds,
+                                                  settings.code_issue_phone_burst, clock)
+        self._issued_to_phone = TokenBuckets(ISSUING_ADDRESSES_PER_PHONE / settings.code_issue_phone_refill_seconds,
+                                             settings.code_issue_phone_burst * ISSUING_ADDRESSES_PER_PHONE, clock)
         self._issued_to_client = TokenBuckets(1 / settings.code_issue_client_refill_seconds,
                                               settings.code_issue_client_burst, clock)
         self._lock = threading.Lock()
@@ -105,6 +119,7 @@ class OneTimeCodes:
             if self._issue_wait(phone, client) > 0:
                 return None
             self._issued_to_client.take(client)
+            self._issued_to_phone_from.take(_pair(phone, client))
             self._issued_to_phone.take(phone)
             code = f"{secrets.randbelow(10 ** CODE_DIGITS):0{CODE_DIGITS}d}"
             key = (purpose, phone)
@@ -119,7 +134,8 @@ class OneTimeCodes:
             return self._issue_wait(phone, client)
 
     def _issue_wait(self, phone: str, client: str) -> float:
-        return max(self._issued_to_client.wait(client), self._issued_to_phone.wait(phone))
+        return max(self._issued_to_client.wait(client), self._issued_to_phone_from.wait(_pair(phone, client)),
+                   self._issued_to_phone.wait(phone))
 
     # --- checking -----------------------------------------------------------------------
 

@@ -4,7 +4,8 @@
 
 A venue's owner phone is a `venue_owner` of it and each of its staff phones a
 `venue_staff` of it, with nothing else to do (an inactive venue grants nothing). An
-`Account` (`ravao user add`) adds its one role; an account with ``active = false``
+`Account` (`ravao user add`) adds its one role (one at a venue only while that venue is
+active); an account with ``active = false``
 disables the phone entirely, its venue grants included. A phone with no grant is None.
 
 `AccountFollower` keeps the directory current the way the worker keeps its registry
@@ -86,12 +87,20 @@ class AccountDirectory(RegistryCache):
             if account is not None and not account.active:
                 return None
             grants = [g for by_venue in self._by_phone.get(phone, {}).values() for g in by_venue]
-        if account is not None:
+        if account is not None and self._grants_something(account):
             grants.append(account.grant())
         if not grants:
             return None
         ordered = sorted(dict.fromkeys(grants), key=lambda g: (g.role, g.venue_id or "", g.area_id or ""))
         return Caller(actor=mask_phone(phone), grants=tuple(ordered), phone=phone)
+
+    def _grants_something(self, account: Account) -> bool:
+        """An account at a venue (`ravao user add --venue`) holds only while that venue
+        exists and is active, as the venue's own phones do."""
+        if account.venue_id is None:
+            return True
+        venue = self.venues.get(account.venue_id)
+        return venue is not None and venue.active
 
     def venue_phones(self) -> dict[str, tuple[Grant, ...]]:
         """Every phone the registry makes an account, with its venue grants."""

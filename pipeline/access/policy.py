@@ -3,6 +3,7 @@
     require_area(caller, place)          an area officer's area and everything below it
     require_venue(caller, venue)         a venue's own staff and owner, the officers above it
     require_tracing(caller, purpose)     people's movements: tracers (with a case) and admins
+    require_open_case(caller, purpose, status)  a tracer's case exists and is not cleared
     sees_in_full(caller, venue, purpose) names, phones, ID numbers in full, or masked
 
 The places come from the warehouse (`Place`): an area with its path from the top tier,
@@ -87,6 +88,17 @@ def require_tracing(caller: Caller, purpose: str | None) -> str:
             raise Denied("a tracer reads people's movements for a case: give the case id as the purpose")
         return purpose.strip()
     raise Denied("only tracers (for a case) and administrators read a person's movements and contacts")
+
+
+def require_open_case(caller: Caller, purpose: str, status: str | None) -> None:
+    """A tracer's purpose is a registered case that is not cleared (``status``, as the
+    warehouse has it; None: no such case): a reason in free words would audit nothing.
+    Admins name any purpose."""
+    if caller.is_admin:
+        return
+    if status is None or status == "cleared":
+        raise Denied(f"no open case {purpose[:40]!r}: a tracer names the id of a registered case that is not "
+                     "cleared (see `ravao case list`)")
 
 
 def require_admin(caller: Caller, what: str) -> None:

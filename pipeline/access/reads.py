@@ -47,7 +47,11 @@ class Reads:
         if not found:
             return None
         row = found[0]
-        return Place(venue_id, row["name"], tuple(row["area_path"]), bool(row["privileged"]))
+        # The areas it lies in now: its area's current path, for `ravao areas load` may have
+        # moved that area since the venue was added (the venue's record keeps the old path).
+        area = self.area(row["area_id"])
+        path = area.path if area is not None else tuple(row["area_path"])
+        return Place(venue_id, row["name"], path, bool(row["privileged"]))
 
     def _area(self, caller: Caller, area_id: str) -> Place:
         return policy.require_area(caller, area_id, self.area(area_id))
@@ -85,9 +89,17 @@ class Reads:
 
     # -- people's movements: tracing ---------------------------------------------------
 
+    def _tracing(self, caller: Caller, purpose: str | None) -> str:
+        """The purpose to audit: a tracer's open case (looked up), or an admin's words."""
+        why = policy.require_tracing(caller, purpose)
+        if not caller.is_admin:
+            status = run(self.warehouse, load("case_status"), {"case": why}).scalar()
+            policy.require_open_case(caller, why, status)
+        return why
+
     def person_visits(self, caller: Caller, person: str, start: datetime, end: datetime,
                       purpose: str | None) -> Result:
-        policy.require_tracing(caller, purpose)
+        self._tracing(caller, purpose)
         return run(self.warehouse, load("person_visits"), {"person": person, "from": start, "to": end})
 
     def trace(self, caller: Caller, request, purpose: str | None, with_names: bool = False,
@@ -95,7 +107,7 @@ class Reads:
         """`pipeline.warehouse.trace` for a tracer; names in full (audited) on request."""
         from ..warehouse.trace import trace
 
-        why = policy.require_tracing(caller, purpose)
+        why = self._tracing(caller, purpose)
         result = trace(self.warehouse, request)
         if not with_names:
             return result
@@ -110,7 +122,7 @@ class Reads:
         return Result(result.columns + list(masking.PERSON_FIELDS), [], rows)
 
     def case_onset(self, caller: Caller, person: str, purpose: str | None) -> str | None:
-        policy.require_tracing(caller, purpose)
+        self._tracing(caller, purpose)
         return run(self.warehouse, load("case_onset"), {"person": person}).scalar()
 
     # -- administration ----------------------------------------------------------------
@@ -137,6 +149,8 @@ class Reads:
         """``result`` with each row's person shown as the policy allows."""
         persons = sorted({row["person_id"] for row in result.dicts()})
         full = policy.sees_in_full(caller, venue, purpose)
+        if full and not policy.sees_in_full(caller, venue, None):  # in full for the purpose named
+            purpose = self._tracing(caller, purpose)
         found = self._personal(caller, persons, full=full, action=action, subject=venue.place_id,
                                purpose=(purpose or f"staff of privileged venue {venue.place_id}") if full else "",
                                detail=detail)

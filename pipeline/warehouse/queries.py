@@ -64,6 +64,10 @@ def load(name_or_file: str) -> Query:
     return Query(path.stem, path, statement(path))
 
 
+# A century: beyond it a duration is a typo (and no longer fits the queries' UInt32 seconds).
+MAX_DURATION_SECONDS = 36500 * 86400
+
+
 def parse_duration(text: str) -> int:
     """'15m', '1h30m', '900s', '2d' -> seconds. A bare number is refused: minutes or seconds?"""
     cleaned = text.strip().replace(" ", "")
@@ -71,7 +75,10 @@ def parse_duration(text: str) -> int:
     if not parts or "".join(n + u for n, u in parts).lower() != cleaned.lower():
         raise QueryInputError(f"{text!r} is not a duration: give a number and a unit, like 15m, 1h, 900s or 1h30m")
     unit = {"d": 86400, "h": 3600, "m": 60, "s": 1}
-    return int(round(sum(float(n) * unit[u.lower()] for n, u in parts)))
+    seconds = sum(float(n) * unit[u.lower()] for n, u in parts)
+    if not seconds <= MAX_DURATION_SECONDS:  # also infinite: a user's typo, not a crash
+        raise QueryInputError(f"{text[:40]!r} is too long a duration: give at most 36500d")
+    return int(round(seconds))
 
 
 def parse_time(text: str, now: datetime | None = None) -> datetime:

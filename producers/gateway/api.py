@@ -3,6 +3,7 @@ it (or it was refused here, and not published)."""
 
 from __future__ import annotations
 
+import ipaddress
 from datetime import datetime, timezone
 
 from fastapi import APIRouter, Depends, Request
@@ -65,9 +66,20 @@ def now() -> datetime:
 
 def client_address(scope: Scope) -> str:
     """The client's address (the TLS proxy's X-Forwarded-For when it is trusted: uvicorn's
-    proxy headers, RAVAO_GATEWAY_TRUSTED_PROXIES)."""
+    proxy headers, RAVAO_GATEWAY_TRUSTED_PROXIES), as the per-address limits count it: an
+    IPv6 address by its /64, the network one subscriber holds (counted address by address,
+    2^64 of them would never be limited); an IPv4-mapped one as the IPv4 address."""
     client = scope.get("client")
-    return client[0] if client else "unknown"
+    host = client[0] if client else "unknown"
+    if ":" not in host:
+        return host
+    try:
+        address = ipaddress.IPv6Address(host.strip("[]").split("%")[0])
+    except ValueError:
+        return host
+    if address.ipv4_mapped is not None:
+        return str(address.ipv4_mapped)
+    return str(ipaddress.IPv6Network((address, 64), strict=False))
 
 
 def bearer_credentials(scope: Scope) -> str | None:
