@@ -31,6 +31,7 @@ AREAS = [
     Area(area_id="25741", name="Phú Cường", tier="commune", level=2, parent_id="718", path=("74", "718", "25741")),
 ]
 NAMES = ["Nguyễn Văn An", "Trần Thị Bích", "Lê Hoàng Cường"]
+TEXTED = 3  # the index of the person with a phone number on record
 
 
 @dataclass
@@ -48,6 +49,8 @@ class Stack:
     hospital_guard: tuple[str, str] = ("", "")
     inactive: tuple[str, str] = ("", "")
     spare: tuple[str, str] = ("", "")  # a station for tests that exhaust its rate
+    # The first three have no phone number on record (they enrol with a guard, who checks
+    # their ID); the last, TEXTED, has OWNER's (enrols by SMS, never with a guard).
     persons: list[str] = field(default_factory=list)
     codes: list[str] = field(default_factory=list)
 
@@ -80,9 +83,12 @@ def register(settings: Settings) -> Stack:
     produce_all(reliable_producer(settings.kafka_bootstrap), topics_for(settings).devices.name,
                 [(device.device_id.encode(), deactivated.to_bytes())])
     for name in NAMES:
-        person = registry.add_person(full_name=name, phone=OWNER)
+        person = registry.add_person(full_name=name)
         stack.persons.append(person.person_id)
         stack.codes.append(stack.codec.encode(person.person_id))
+    texted = registry.add_person(full_name="Hoàng Văn Em", phone=OWNER)
+    stack.persons.append(texted.person_id)
+    stack.codes.append(stack.codec.encode(texted.person_id))
     registry.close()
     return stack
 

@@ -14,7 +14,7 @@ from urllib.parse import urlparse
 import httpx
 import pytest
 
-from gateway_helpers import Stack, published, register, start_gateway, stop_gateway, wait_published
+from gateway_helpers import TEXTED, Stack, published, register, start_gateway, stop_gateway, wait_published
 from phone_helpers import Phone, enrol_with_a_guard
 from conftest import TEST_QR_KEYS
 from pipeline.kafka_io import ensure_topics
@@ -51,7 +51,7 @@ def phones(stack: Stack, client: httpx.Client, tmp_path_factory: pytest.TempPath
     """Each person's own phone, enrolled with a guard: a self check-in is signed by it."""
     folder = tmp_path_factory.mktemp("phones")
     enrolled = []
-    for code in stack.codes:
+    for code in stack.codes[:TEXTED]:  # the last has a number on record: it enrols by SMS, not here
         phone = Phone(folder)
         enrol_with_a_guard(client, stack.bearer(stack.guard), phone, code)
         enrolled.append(phone)

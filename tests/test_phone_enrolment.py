@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from conftest import TEST_QR_KEYS
-from gateway_helpers import OWNER, Stack, published, register, start_gateway, stop_gateway, wait_published
+from gateway_helpers import OWNER, TEXTED, Stack, published, register, start_gateway, stop_gateway, wait_published
 from phone_helpers import Phone, attended_code, enrol, enrol_with_a_guard, sms_code
 from pipeline.kafka_io import ensure_topics, produce_all, read_to_end, reliable_producer
 from pipeline.privacy import mask_phone
@@ -153,7 +153,7 @@ def test_a_person_enrols_with_a_code_sent_to_the_number_on_record(stack: Stack, 
                                                                   phones) -> None:
     log = logs / "gateway.log"
     offset = log.stat().st_size
-    sent = client.post("/api/v1/enrolment/code", json={"person_qr": stack.codes[0]},
+    sent = client.post("/api/v1/enrolment/code", json={"person_qr": stack.codes[TEXTED]},
                        headers={"X-Forwarded-For": "10.20.3.1"})
     assert sent.status_code == 200, sent.text
     assert sent.json()["sent_to"] == mask_phone(OWNER) and OWNER not in sent.text
@@ -162,15 +162,15 @@ def test_a_person_enrols_with_a_code_sent_to_the_number_on_record(stack: Stack, 
 
     phone = phones()
     other_code = f"{(int(code) + 1) % 10**6:06d}"
-    wrong = client.post("/api/v1/enrolment", json={"person_qr": stack.codes[0], "code": other_code,
+    wrong = client.post("/api/v1/enrolment", json={"person_qr": stack.codes[TEXTED], "code": other_code,
                                                    "public_key": phone.public_key})
     assert (wrong.status_code, wrong.json()["error"]) == (401, "wrong_code")
-    enrolled = enrol(client, phone, stack.codes[0], code)
+    enrolled = enrol(client, phone, stack.codes[TEXTED], code)
     assert enrolled["confirmed_by"] == "sms"
-    again = client.post("/api/v1/enrolment", json={"person_qr": stack.codes[0], "code": code,
+    again = client.post("/api/v1/enrolment", json={"person_qr": stack.codes[TEXTED], "code": code,
                                                    "public_key": phone.public_key})
     assert (again.status_code, again.json()["error"]) == (401, "code_used")
-    assert answer(client, at_market(stack, phone, 0), "10.20.3.2")["status"] == "accepted"
+    assert answer(client, at_market(stack, phone, TEXTED), "10.20.3.2")["status"] == "accepted"
 
 
 def test_a_person_without_a_number_on_record_enrols_with_a_guard_who_checked_their_id(
@@ -215,6 +215,15 @@ def test_a_guard_code_enrols_only_the_person_it_was_given_for(stack: Stack, clie
 
 
 def test_enrolment_requests_of_one_address_are_limited(stack: Stack, client: httpx.Client) -> None:
-    statuses = [client.post("/api/v1/enrolment/code", json={"person_qr": stack.codes[2]},
+    statuses = [client.post("/api/v1/enrolment/code", json={"person_qr": stack.codes[TEXTED]},
                             headers={"X-Forwarded-For": "10.20.5.1"}).status_code for _ in range(12)]
     assert statuses.count(429) >= 2 and 200 in statuses, statuses
+
+
+def test_a_guard_cannot_enrol_a_phone_for_someone_with_a_number_on_record(stack: Stack, client: httpx.Client) -> None:
+    """Else a guard of any venue, with a photo of anyone's card, would enrol a phone of their
+    own in that person's place."""
+    given = client.post("/api/v1/enrolment/attended", json={"person_qr": stack.codes[TEXTED], "id_checked": True},
+                        headers=stack.bearer(stack.guard))
+    assert (given.status_code, given.json()["error"]) == (409, "phone_on_record")
+    assert "code" not in given.json() and OWNER not in given.text

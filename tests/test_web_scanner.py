@@ -16,7 +16,7 @@ import pytest
 import segno
 
 from conftest import TEST_QR_KEYS
-from gateway_helpers import OWNER, Stack, published, register, start_gateway, stop_gateway
+from gateway_helpers import OWNER, TEXTED, Stack, published, register, start_gateway, stop_gateway
 from phone_helpers import attended_code, sms_code
 from pipeline.privacy import mask_phone
 from pipeline.registry import Registry
@@ -113,7 +113,7 @@ def test_a_person_saves_their_code_enrols_the_phone_by_sms_then_checks_in_and_ou
     assert page.locator("#venue-name").inner_text() == "Chợ Thủ Dầu Một"
     page.locator("#register").wait_for(state="visible")
 
-    code = stack.codes[2]
+    code = stack.codes[TEXTED]
     page.fill("#person-code", code[:-1] + ("B" if code[-1] != "B" else "C"))  # one symbol mistyped
     page.click("#save-code")
     page.locator("#result[data-kind=refused]").wait_for()
@@ -144,9 +144,9 @@ def test_a_person_saves_their_code_enrols_the_phone_by_sms_then_checks_in_and_ou
     page.locator("#result[data-kind=ok]").wait_for()
     assert "ĐÃ RA" in page.inner_text("#result")
 
-    sent = scans_of(stack, 2)
+    sent = scans_of(stack, TEXTED)
     assert [s.direction.value for _, s in sent] == ["in", "out"]
-    assert all(k == stack.persons[2] and s.source is ScanSource.self_checkin for k, s in sent)
+    assert all(k == stack.persons[TEXTED] and s.source is ScanSource.self_checkin for k, s in sent)
     assert all(s.venue_qr == stack.market_code for _, s in sent)
 
 

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
+import time
 import uuid
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -78,21 +80,46 @@ class _InWarehouse:
 
 
 class _OnKafka:
+    """One producer shared by the process's threads. Each record waits for its own
+    delivery report: with a shared producer, another thread's ``flush`` may serve this
+    record's report, so "the queue is empty" does not say "this record was kept"."""
+
     def __init__(self, settings: Settings) -> None:
         from ..topics import topics_for
 
         self.settings = settings
         self.topic = topics_for(settings).audit.name
         self._producer = None
+        self._lock = threading.Lock()
 
-    def __call__(self, record: AuditRecord) -> None:
-        from ..kafka_io import produce_all, reliable_producer
+    def _shared_producer(self):
+        from ..kafka_io import reliable_producer
         from ..kafka_local import bootstrap_servers
 
-        if self._producer is None:
-            self._producer = reliable_producer(bootstrap_servers(self.settings), **{"message.timeout.ms": int(DELIVERY_TIMEOUT_SECONDS * 1000)})
-        produce_all(self._producer, self.topic, [(str(record.audit_id).encode(), record.to_bytes())],
-                    timeout=DELIVERY_TIMEOUT_SECONDS + 5)
+        with self._lock:
+            if self._producer is None:
+                self._producer = reliable_producer(bootstrap_servers(self.settings), **{
+                    "message.timeout.ms": int(DELIVERY_TIMEOUT_SECONDS * 1000)})
+            return self._producer
+
+    def __call__(self, record: AuditRecord) -> None:
+        producer = self._shared_producer()
+        delivered = threading.Event()
+        outcome: list[str | None] = []
+
+        def on_delivery(err, _msg) -> None:
+            outcome.append(None if err is None else str(err))
+            delivered.set()
+
+        producer.produce(self.topic, key=str(record.audit_id).encode(), value=record.to_bytes(),
+                         on_delivery=on_delivery)
+        deadline = time.monotonic() + DELIVERY_TIMEOUT_SECONDS + 5
+        while not delivered.is_set():
+            if time.monotonic() > deadline:
+                raise TimeoutError("the broker did not acknowledge the audit record")
+            producer.poll(0.1)
+        if outcome[0] is not None:
+            raise RuntimeError(f"the broker refused the audit record: {outcome[0]}")
 
     def close(self) -> None:
         if self._producer is not None:

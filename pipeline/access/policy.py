@@ -98,7 +98,7 @@ def require_open_case(caller: Caller, purpose: str, status: str | None) -> None:
         return
     if status is None or status == "cleared":
         raise Denied(f"no open case {purpose[:40]!r}: a tracer names the id of a registered case that is not "
-                     "cleared (see `ravao case list`)")
+                     "cleared (a case reaches the warehouse a few seconds after it is registered)")
 
 
 def require_admin(caller: Caller, what: str) -> None:

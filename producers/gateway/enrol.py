@@ -70,7 +70,7 @@ async def send_code(body: EnrolCodeIn, request: Request, gw: Gateway = Depends(g
 
 
 @router.post("/attended", response_model=AttendedEnrolAnswer,
-             responses=errors(400, 401, 403, 404, 408, 413, 422, 429, 503),
+             responses=errors(400, 401, 403, 404, 408, 409, 413, 422, 429, 503),
              summary="A guard gives a person an enrolment code")
 async def attended_code(body: AttendedEnrolIn, request: Request, who=Depends(device),
                         gw: Gateway = Depends(gateway)) -> AttendedEnrolAnswer:
@@ -83,6 +83,11 @@ async def attended_code(body: AttendedEnrolIn, request: Request, who=Depends(dev
                        "to check the ID")
     person_id = person_of(gw, body.person_qr)
     gw.limit_device(info.device_id, 1)
+    if await gw.phone_on_record(person_id) is not None:
+        # Else a guard of any venue, with a photo of anyone's card, could enrol a phone of
+        # their own in that person's place and check in as them anywhere.
+        raise ApiError(409, "phone_on_record", "this person has a phone number on record: the enrolment code goes to "
+                       "that phone by SMS (the check-in page asks for it), not through a guard")
     client = client_address(request.scope)
     code = gw.codes.issue(ENROL_PHONE, person_id, client)
     if code is None:

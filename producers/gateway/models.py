@@ -193,7 +193,7 @@ class ErrorBody(BaseModel):
 
     error: str = Field(description="machine-readable: malformed_json, invalid_request, body_too_large, body_timeout, "
                        "missing_credentials, unknown_device, bad_token, device_inactive, rate_limited, "
-                       "no_phone_on_record, wrong_code, code_expired, code_used, not_staff, not_a_guard, "
+                       "no_phone_on_record, phone_on_record, wrong_code, code_expired, code_used, not_staff, not_a_guard, "
                        "not_signed_in, "
                        "bad_public_key, sms_unavailable, venue_required, a code's reason (bad_check, ...), "
                        "kafka_unavailable, not_ready, not_found, method_not_allowed, internal_error")
