@@ -391,3 +391,22 @@ def test_an_invalid_request_echoes_only_a_bounded_answer(stack: Stack, client: h
     many = {"scans": [{"event_id": "x" * 300, "person_qr": 1, "direction": "sideways", "y" * 500: 2}] * 500}
     response = client.post("/api/v1/scans/batch", json=many, headers=stack.bearer(stack.station))
     assert response.status_code == 422 and len(response.content) < 16_384, len(response.content)
+
+
+def test_a_name_shown_in_full_at_a_privileged_venue_is_audited_with_the_scan(stack: Stack, client: httpx.Client) -> None:
+    from pipeline.kafka_io import read_to_end
+    from pipeline.topics import topics_for
+    from schemas import AuditRecord
+
+    topic = topics_for(stack.settings).audit.name
+    before = len(list(read_to_end(stack.settings.kafka_bootstrap, topic)))
+    scan = {"event_id": str(uuid.uuid4()), "person_qr": stack.codes[0], "direction": "in"}
+    shown = client.post("/api/v1/scans", json=scan, headers=stack.bearer(stack.hospital_guard)).json()
+    assert shown["status"] == "accepted" and "*" not in shown["name"]
+    masked = client.post("/api/v1/scans", json={**scan, "event_id": str(uuid.uuid4())},
+                         headers=stack.bearer(stack.guard)).json()
+    assert "*" in masked["name"]
+    records = [AuditRecord.from_bytes(v) for _, v, _, _ in read_to_end(stack.settings.kafka_bootstrap, topic)][before:]
+    assert [(r.action, r.subject, r.persons) for r in records] == [
+        ("guard_screen", stack.hospital, (stack.persons[0],))]
+    assert records[0].actor == f"device:{stack.hospital_guard[0]}"

@@ -47,13 +47,8 @@ class AuditTrail:
 
     def record(self, caller: Caller, *, action: str, subject: str = "", purpose: str = "",
                persons: Iterable[str] = (), detail: Mapping[str, Any] | None = None) -> AuditRecord:
-        people = tuple(sorted(set(persons)))
-        # The account in full (its phone, for a person): the trail must tell apart two readers
-        # whose masked phones agree. The trail is itself personal data, for admins only.
-        record = AuditRecord(audit_id=uuid.uuid4(), actor=(caller.phone or caller.actor)[:100], action=action, subject=subject,
-                             purpose=purpose[:200], persons=people,
-                             detail=json.dumps(dict(detail or {}), sort_keys=True, default=str)[:8000],
-                             rows=len(people))
+        record = audit_record(caller, action=action, subject=subject, purpose=purpose, persons=persons,
+                              detail=detail)
         try:
             self._write(record)
         except Exception as exc:
@@ -67,6 +62,18 @@ class AuditTrail:
         close = getattr(self._write, "close", None)
         if close:
             close()
+
+
+def audit_record(caller: Caller, *, action: str, subject: str = "", purpose: str = "",
+                 persons: Iterable[str] = (), detail: Mapping[str, Any] | None = None) -> AuditRecord:
+    """The record of one read in full, for whoever sends it (`AuditTrail`, or the gateway
+    beside the scan whose answer shows a name in full)."""
+    people = tuple(sorted(set(persons)))
+    # The account in full (its phone, for a person): the trail must tell apart two readers
+    # whose masked phones agree. The trail is itself personal data, for admins only.
+    return AuditRecord(audit_id=uuid.uuid4(), actor=(caller.phone or caller.actor)[:100], action=action,
+                       subject=subject, purpose=purpose[:200], persons=people,
+                       detail=json.dumps(dict(detail or {}), sort_keys=True, default=str)[:8000], rows=len(people))
 
 
 class _InWarehouse:

@@ -124,8 +124,11 @@ def sees_in_full(caller: Caller, venue: Place | None, purpose: str | None) -> bo
     return caller.has(Role.tracer) and bool(purpose and purpose.strip())
 
 
+def guard_caller(device_id: str, venue_id: str) -> Caller:
+    """A device (or a guard's session, which is a device of its venue) acts as staff there."""
+    return Caller(actor=f"device:{device_id}", grants=(Grant(Role.venue_staff, venue_id=venue_id),))
+
+
 def guard_sees_in_full(device_id: str, venue_id: str, privileged: bool) -> bool:
-    """The guard's screen after a scan at its venue: a device (or a guard's session) acts
-    as staff of that venue."""
-    guard = Caller(actor=f"device:{device_id}", grants=(Grant(Role.venue_staff, venue_id=venue_id),))
-    return sees_in_full(guard, Place(venue_id, "", (), privileged), None)
+    """The guard's screen after a scan at its venue."""
+    return sees_in_full(guard_caller(device_id, venue_id), Place(venue_id, "", (), privileged), None)

@@ -21,7 +21,8 @@ from fastapi import APIRouter, Depends, Request
 
 from pipeline.access.codes import ENROL_PHONE, Outcome
 from pipeline.access.masking import display_name
-from pipeline.access.policy import guard_sees_in_full
+from pipeline.access.audit import audit_record
+from pipeline.access.policy import guard_caller, guard_sees_in_full
 from pipeline.privacy import mask_phone
 from schemas.enrolment import ConfirmedBy
 from schemas.qrcode import InvalidCode
@@ -95,8 +96,13 @@ async def attended_code(body: AttendedEnrolIn, request: Request, who=Depends(dev
     gw.issued(person_id, ConfirmedBy.guard, info.device_id)
     full_name = gw.directory.full_name(person_id)
     label = gw.directory.venue_labels.get(info.venue_id)
-    name = None if full_name is None else display_name(
-        full_name, guard_sees_in_full(info.device_id, info.venue_id, bool(label and label.privileged)))
+    full = full_name is not None and guard_sees_in_full(info.device_id, info.venue_id,
+                                                        bool(label and label.privileged))
+    if full:  # the name in full, to compare with the ID: audited first, as every read in full
+        await gw.audit(audit_record(guard_caller(info.device_id, info.venue_id), action="guard_enrolment",
+                                    subject=info.venue_id, purpose=f"staff of privileged venue {info.venue_id}",
+                                    persons=[person_id]))
+    name = None if full_name is None else display_name(full_name, full)
     return AttendedEnrolAnswer(code=code, expires_in_seconds=int(gw.codes.ttl), name=name)
 
 

@@ -18,7 +18,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from pipeline.access.masking import display_name
-from pipeline.access.policy import guard_sees_in_full
+from pipeline.access.audit import audit_record
+from pipeline.access.policy import guard_caller, guard_sees_in_full
 from pipeline.registry_cache import DeviceInfo
 from schemas.dlq import RejectReason
 from schemas.qrcode import InvalidCode, QrCodec
@@ -40,6 +41,9 @@ class Outgoing:
     key: bytes
     value: bytes
     answer: ScanAnswer
+    # The answer shows a name in full (a privileged venue's guard screen): its audit record,
+    # published with the scan; no audit record kept, no answer (503, send again).
+    audit: bytes | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,14 +102,18 @@ def device_scan(scan: ScanIn, device: DeviceInfo, auth: DeviceAuth, *, codec: Qr
                   scanned_at=scanned_at, sent_at=scan.sent_at)
     label = directory.venue_labels.get(device.venue_id)
     full_name = directory.full_name(person.entity_id)
-    name = None
+    name, audit = None, None
     if full_name is not None:
-        name = display_name(full_name, guard_sees_in_full(device.device_id, device.venue_id,
-                                                          label is not None and label.privileged))
+        full = guard_sees_in_full(device.device_id, device.venue_id, label is not None and label.privileged)
+        name = display_name(full_name, full)
+        if full:
+            audit = audit_record(guard_caller(device.device_id, device.venue_id), action="guard_screen",
+                                 subject=device.venue_id, purpose=f"staff of privileged venue {device.venue_id}",
+                                 persons=[person.entity_id], detail={"event_id": str(scan.event_id)}).to_bytes()
     answer = ScanAnswer(event_id=scan.event_id, status=Status.accepted, show="ok",
                         direction=effective_direction(scan.direction, device.mode), name=name)
     # Keyed by person, like every raw scan: the worker then pairs it without another hop.
-    return Outgoing(person.entity_id.encode(), raw.to_bytes(), answer)
+    return Outgoing(person.entity_id.encode(), raw.to_bytes(), answer, audit)
 
 
 def self_checkin(checkin: SelfCheckIn, *, codec: QrCodec, now: datetime, window: TimeWindow,

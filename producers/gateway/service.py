@@ -259,10 +259,21 @@ class Gateway:
         return record
 
     # --- publishing --------------------------------------------------------------------------
+    async def audit(self, record) -> None:
+        """An audit record on its topic, kept by Kafka before the read in full it is for."""
+        try:
+            await self.publisher.publish([(str(record.audit_id).encode(), record.to_bytes())],
+                                         topic=self.topics.audit.name)
+        except NotAcknowledged as exc:
+            raise ApiError(503, "kafka_unavailable", f"the audit record was not stored ({exc}); try again",
+                           retry_after=RETRY_AFTER_SECONDS) from None
+
     async def publish(self, outgoing: Sequence[Outgoing]) -> None:
         """Return once Kafka acknowledged every scan; else ApiError 503 (send them again)."""
+        audits = [(b"audit", o.audit) for o in outgoing if o.audit is not None]
         try:
-            await self.publisher.publish([(o.key, o.value) for o in outgoing])
+            await asyncio.gather(self.publisher.publish([(o.key, o.value) for o in outgoing]),
+                                 self.publisher.publish(audits, topic=self.topics.audit.name))
         except NotAcknowledged as exc:
             log.warning("%d scan(s) not acknowledged: %s", len(outgoing), exc)
             raise ApiError(503, "kafka_unavailable", f"the scans were not stored ({exc}); send them again with "
