@@ -193,3 +193,32 @@ def test_refused_and_malformed_requests_leave_the_door_answering(endpoint) -> No
         raw_request(state, "GET /?query=SELECT%201 HTTP/1.1\r\nAuthorization: Basic !!!\r\n")
     with open_url(state.url_for("admin"), door_is_remote=True) as client:
         assert client.query("SELECT 2 AS x").rows == [[2]]
+
+
+@pytest.mark.parametrize("signed_in", [False, True])
+def test_a_query_id_that_cannot_be_a_header_still_gets_an_answer_and_is_not_echoed(endpoint, signed_in) -> None:
+    """A line break in `query_id` once made the door drop the connection without an answer
+    and log a traceback, for anyone: the id is echoed in X-ClickHouse-Query-Id, read
+    before the sign-in."""
+    _, state = endpoint
+    sign_in = f"&user=admin&password={state.passwords['admin']}" if signed_in else ""
+    reply = raw_request(state, f"GET /?query=SELECT%201&query_id=abc%0d%0aSet-Cookie:%20x=1{sign_in} HTTP/1.1\r\n"
+                               "Host: 127.0.0.1\r\nConnection: close\r\n")
+    assert reply and status(reply) == (200 if signed_in else 401), reply[:300]
+    head = reply.partition(b"\r\n\r\n")[0].lower()
+    assert b"set-cookie" not in head and b"x-clickhouse-query-id: " in head
+    kept = raw_request(state, f"GET /?query=SELECT%201&query_id=mine-1&user=admin&password="
+                              f"{state.passwords['admin']} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n")
+    assert b"x-clickhouse-query-id: mine-1\r\n" in kept.lower()
+
+
+@pytest.mark.parametrize("part", [b"\xff\xfe", b"--c\r\n\r\nx\r\n--c--"], ids=["not UTF-8", "a nested multipart"])
+def test_a_form_field_that_is_not_text_gets_400_not_an_internal_error(endpoint, part: bytes) -> None:
+    _, state = endpoint
+    nested = b"Content-Type: multipart/mixed; boundary=c\r\n" if part.startswith(b"--c") else b""
+    body = (b'--b\r\nContent-Disposition: form-data; name="param_a"\r\n' + nested + b"\r\n" + part
+            + b"\r\n--b--\r\n")
+    head = post_head(state, str(len(body)), "/?query=SELECT%20%7Ba:String%7D").replace(
+        "Content-Type: text/plain", "Content-Type: multipart/form-data; boundary=b")
+    reply = raw_request(state, head, body)
+    assert status(reply) == 400 and b"Code: 27." in reply, reply[:300]

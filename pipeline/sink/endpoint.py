@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import socket
 import threading
 import uuid
@@ -45,6 +46,9 @@ MAX_BODY = 64 * 1024 * 1024
 SOCKET_TIMEOUT = 30.0  # a client silent this long while sending its request is dropped
 MAX_REQUESTS = 16  # requests handled at once (their bodies and answers are in memory); more get 503
 DISPLAY_NAME = "ravao-sink"
+# A client's query_id is echoed in a header: one that cannot be a header value (a line
+# break, say) would make the answer itself fail, so it is replaced by a fresh one.
+QUERY_ID = re.compile(r"[!-~]{1,128}")
 SETTINGS_QUERY = "SELECT name, value, readonly FROM system.settings LIMIT 10000"  # clickhouse-connect's probe
 # Its answer: the settings the door changed, and those the client consults to decide what
 # to send; every one read-only (the reader has readonly=1), so the client sends none. All
@@ -145,7 +149,8 @@ class Endpoint:
         return Response(b"Ok.\n", media_type="text/html; charset=UTF-8")
 
     async def _query(self, request: Request) -> Response:
-        query_id = request.query_params.get("query_id") or str(uuid.uuid4())
+        given = request.query_params.get("query_id") or ""
+        query_id = given if QUERY_ID.fullmatch(given) else str(uuid.uuid4())
         try:
             # Signed in first: a stranger's body is never read.
             user, password = ch.credentials(request.headers, dict(request.query_params))
