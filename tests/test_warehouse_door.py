@@ -275,6 +275,21 @@ def test_limits_stop_a_read_and_the_next_read_gets_its_own_answer(door: Door) ->
     door.write_still_succeeds()
 
 
+@pytest.mark.parametrize("route", ["embedded", "sink"])
+def test_an_answer_over_the_result_limit_is_refused_however_the_engine_counts_it(door: Door, route: str) -> None:
+    """The engine counts a constant column once, and a format's escapes not at all,
+    against max_result_bytes: ``SELECT repeat('a', 1000000) AS a, a, a, ...`` once
+    answered 20 MB past a 1 MiB limit (and with the default limits, gigabytes held in the
+    sink's memory per request)."""
+    reader = door.warehouse if route == "embedded" else running_sink(door.settings)
+    for sql in ("SELECT repeat('a', 1000000) AS a, a, a", "SELECT repeat(char(1), 900000) AS escaped_sixfold",
+                "SELECT repeat('a', 400000) AS a FROM numbers(3)"):
+        with pytest.raises(WarehouseError, match="TOO_MANY_ROWS_OR_BYTES"):
+            reader.query(sql)
+        assert reader.query("SELECT 45 AS n").rows == [[45]]
+    door.write_still_succeeds()
+
+
 def test_personal_data_comes_only_through_its_named_query(door: Door) -> None:
     with pytest.raises(Refused, match="not a query that may read personal data"):
         door.warehouse.read_personal("person_visits", {"person": PERSON}, action="x", subject=PERSON, detail={})

@@ -141,6 +141,9 @@ class Warehouse:
         # own: the JSON shape of results, then the limits, readonly=1 last (from then on
         # the client takes no setting, for good).
         limits = {} if door_is_remote else {**QUERY_SETTINGS, **(read_limits or door.configured_read_settings())}
+        #: The engine's max_result_bytes counts a constant column once and a format's escapes
+        #: not at all, so a read's answer is also measured as it comes (`_Reader.read`).
+        self.max_answer_bytes: int | None = limits.get("max_result_bytes")
         count = SHARED_READERS + 1 if self.embedded else 1
         self._readers = []
         try:
@@ -308,7 +311,13 @@ class _Reader:
     def read(self, sql: str, bound: Mapping[str, str], fmt: str, *, personal: bool) -> bytes:
         if not self.warehouse.door_is_remote:
             sql = door.admit(sql, bound, self, personal=personal)
-        return self.ask(sql, bound, fmt)
+        answer = self.ask(sql, bound, fmt)
+        limit = self.warehouse.max_answer_bytes
+        if limit and len(answer) > limit:
+            raise WarehouseError(f"Code: 396. DB::Exception: Limit for result exceeded, max bytes: {limit}, the "
+                                 f"answer in {fmt} has {len(answer)} bytes: ask for fewer rows or columns, or "
+                                 "aggregate. (TOO_MANY_ROWS_OR_BYTES)")
+        return answer
 
     # `door.Engine`, on this reader; called with its lock held.
     def format_query(self, sql: str) -> str:
