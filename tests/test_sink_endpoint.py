@@ -28,7 +28,7 @@ SLOW = "SELECT sum(editDistance(repeat('a', 15000), repeat(toString(number % 10)
 @pytest.fixture(scope="module")
 def endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Warehouse, SinkState]]:
     data = tmp_path_factory.mktemp("endpoint")
-    warehouse = open_url(chdb_url(data / "warehouse"), read_settings(120, 1000, 1024 * 1024, 256 * 1024 ** 2))
+    warehouse = open_url(chdb_url(data / "warehouse"), read_settings(120, 1000, 16 * 1024 ** 2, 256 * 1024 ** 2))
     migrate(warehouse, 30)
     served = Endpoint(warehouse, data, 0)
     state = served.start()
@@ -222,3 +222,43 @@ def test_a_form_field_that_is_not_text_gets_400_not_an_internal_error(endpoint, 
         "Content-Type: text/plain", "Content-Type: multipart/form-data; boundary=b")
     reply = raw_request(state, head, body)
     assert status(reply) == 400 and b"Code: 27." in reply, reply[:300]
+
+
+@pytest.mark.parametrize("pipelined", [False, True])
+def test_clients_that_do_not_take_their_answers_are_dropped_so_they_cannot_hold_the_door(
+        endpoint, monkeypatch, pipelined: bool) -> None:
+    """Sixteen clients that asked for a few megabytes each and never read them once held
+    every place of the door (503 for everyone else) and their answers in the sink's
+    memory, for as long as they liked: the door only closed them politely, which waits for
+    the answer to be taken. A second request sent behind the first must not lift that."""
+    from urllib.parse import urlencode
+
+    from pipeline.sink import endpoint as door_module
+    from pipeline.sink.endpoint import MAX_REQUESTS
+
+    monkeypatch.setattr(door_module, "SOCKET_TIMEOUT", 1.0)
+    _, state = endpoint
+    query = urlencode({"query": "SELECT repeat('a', 1000000) FROM numbers(8)", "user": "admin",
+                       "password": state.passwords["admin"]})
+    request = f"GET /?{query} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode()
+    held = []
+    try:
+        for _ in range(MAX_REQUESTS):
+            sock = socket.socket()
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # and never read
+            sock.connect(("127.0.0.1", state.port))
+            sock.sendall(request * (2 if pipelined else 1))
+            held.append(sock)
+        ping = "GET /ping HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
+        deadline = time.monotonic() + 30
+        answered = 503
+        while answered == 503 and time.monotonic() < deadline:
+            time.sleep(1)
+            answered = status(raw_request(state, ping))
+        assert answered == 200
+    finally:
+        for sock in held:
+            sock.close()
+    with open_url(state.url_for("admin"), door_is_remote=True) as client:  # one that reads gets it all
+        assert client.query("SELECT length(repeat('a', 1000000)) AS n, repeat('a', 1000000) AS s "
+                            "FROM numbers(8)").rows[7][0] == 1000000
