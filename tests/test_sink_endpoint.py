@@ -28,7 +28,7 @@ SLOW = "SELECT sum(editDistance(repeat('a', 15000), repeat(toString(number % 10)
 @pytest.fixture(scope="module")
 def endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Warehouse, SinkState]]:
     data = tmp_path_factory.mktemp("endpoint")
-    warehouse = open_url(chdb_url(data / "warehouse"), read_settings(120, 1000, 1024 * 1024, 256 * 1024 ** 2))
+    warehouse = open_url(chdb_url(data / "warehouse"), read_settings(120, 1000, 16 * 1024 ** 2, 256 * 1024 ** 2))
     migrate(warehouse, 30)
     served = Endpoint(warehouse, data, 0)
     state = served.start()
@@ -193,3 +193,72 @@ def test_refused_and_malformed_requests_leave_the_door_answering(endpoint) -> No
         raw_request(state, "GET /?query=SELECT%201 HTTP/1.1\r\nAuthorization: Basic !!!\r\n")
     with open_url(state.url_for("admin"), door_is_remote=True) as client:
         assert client.query("SELECT 2 AS x").rows == [[2]]
+
+
+@pytest.mark.parametrize("signed_in", [False, True])
+def test_a_query_id_that_cannot_be_a_header_still_gets_an_answer_and_is_not_echoed(endpoint, signed_in) -> None:
+    """A line break in `query_id` once made the door drop the connection without an answer
+    and log a traceback, for anyone: the id is echoed in X-ClickHouse-Query-Id, read
+    before the sign-in."""
+    _, state = endpoint
+    sign_in = f"&user=admin&password={state.passwords['admin']}" if signed_in else ""
+    reply = raw_request(state, f"GET /?query=SELECT%201&query_id=abc%0d%0aSet-Cookie:%20x=1{sign_in} HTTP/1.1\r\n"
+                               "Host: 127.0.0.1\r\nConnection: close\r\n")
+    assert reply and status(reply) == (200 if signed_in else 401), reply[:300]
+    head = reply.partition(b"\r\n\r\n")[0].lower()
+    assert b"set-cookie" not in head and b"x-clickhouse-query-id: " in head
+    kept = raw_request(state, f"GET /?query=SELECT%201&query_id=mine-1&user=admin&password="
+                              f"{state.passwords['admin']} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n")
+    assert b"x-clickhouse-query-id: mine-1\r\n" in kept.lower()
+
+
+@pytest.mark.parametrize("part", [b"\xff\xfe", b"--c\r\n\r\nx\r\n--c--"], ids=["not UTF-8", "a nested multipart"])
+def test_a_form_field_that_is_not_text_gets_400_not_an_internal_error(endpoint, part: bytes) -> None:
+    _, state = endpoint
+    nested = b"Content-Type: multipart/mixed; boundary=c\r\n" if part.startswith(b"--c") else b""
+    body = (b'--b\r\nContent-Disposition: form-data; name="param_a"\r\n' + nested + b"\r\n" + part
+            + b"\r\n--b--\r\n")
+    head = post_head(state, str(len(body)), "/?query=SELECT%20%7Ba:String%7D").replace(
+        "Content-Type: text/plain", "Content-Type: multipart/form-data; boundary=b")
+    reply = raw_request(state, head, body)
+    assert status(reply) == 400 and b"Code: 27." in reply, reply[:300]
+
+
+@pytest.mark.parametrize("pipelined", [False, True])
+def test_clients_that_do_not_take_their_answers_are_dropped_so_they_cannot_hold_the_door(
+        endpoint, monkeypatch, pipelined: bool) -> None:
+    """Sixteen clients that asked for a few megabytes each and never read them once held
+    every place of the door (503 for everyone else) and their answers in the sink's
+    memory, for as long as they liked: the door only closed them politely, which waits for
+    the answer to be taken. A second request sent behind the first must not lift that."""
+    from urllib.parse import urlencode
+
+    from pipeline.sink import endpoint as door_module
+    from pipeline.sink.endpoint import MAX_REQUESTS
+
+    monkeypatch.setattr(door_module, "SOCKET_TIMEOUT", 1.0)
+    _, state = endpoint
+    query = urlencode({"query": "SELECT repeat('a', 1000000) FROM numbers(8)", "user": "admin",
+                       "password": state.passwords["admin"]})
+    request = f"GET /?{query} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode()
+    held = []
+    try:
+        for _ in range(MAX_REQUESTS):
+            sock = socket.socket()
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # and never read
+            sock.connect(("127.0.0.1", state.port))
+            sock.sendall(request * (2 if pipelined else 1))
+            held.append(sock)
+        ping = "GET /ping HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
+        deadline = time.monotonic() + 30
+        answered = 503
+        while answered == 503 and time.monotonic() < deadline:
+            time.sleep(1)
+            answered = status(raw_request(state, ping))
+        assert answered == 200
+    finally:
+        for sock in held:
+            sock.close()
+    with open_url(state.url_for("admin"), door_is_remote=True) as client:  # one that reads gets it all
+        assert client.query("SELECT length(repeat('a', 1000000)) AS n, repeat('a', 1000000) AS s "
+                            "FROM numbers(8)").rows[7][0] == 1000000

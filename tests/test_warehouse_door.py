@@ -275,6 +275,21 @@ def test_limits_stop_a_read_and_the_next_read_gets_its_own_answer(door: Door) ->
     door.write_still_succeeds()
 
 
+@pytest.mark.parametrize("route", ["embedded", "sink"])
+def test_an_answer_over_the_result_limit_is_refused_however_the_engine_counts_it(door: Door, route: str) -> None:
+    """The engine counts a constant column once, and a format's escapes not at all,
+    against max_result_bytes: ``SELECT repeat('a', 1000000) AS a, a, a, ...`` once
+    answered 20 MB past a 1 MiB limit (and with the default limits, gigabytes held in the
+    sink's memory per request)."""
+    reader = door.warehouse if route == "embedded" else running_sink(door.settings)
+    for sql in ("SELECT repeat('a', 1000000) AS a, a, a", "SELECT repeat(char(1), 900000) AS escaped_sixfold",
+                "SELECT repeat('a', 400000) AS a FROM numbers(3)"):
+        with pytest.raises(WarehouseError, match="TOO_MANY_ROWS_OR_BYTES"):
+            reader.query(sql)
+        assert reader.query("SELECT 45 AS n").rows == [[45]]
+    door.write_still_succeeds()
+
+
 def test_personal_data_comes_only_through_its_named_query(door: Door) -> None:
     with pytest.raises(Refused, match="not a query that may read personal data"):
         door.warehouse.read_personal("person_visits", {"person": PERSON}, action="x", subject=PERSON, detail={})
@@ -294,17 +309,55 @@ def test_the_door_knows_a_personal_query_by_its_parse_and_serves_it_only_to_acco
     text = load("personal_data_of").sql
     lines = [line.split("--")[0] for line in text.splitlines()]
     respelled = "/* the same question */ " + " ".join(" ".join(lines).split()).replace("SELECT", "select", 1)
+    import clickhouse_connect
+    from clickhouse_connect.driver.exceptions import DatabaseError
+
+    def plain(url: str):  # an analyst's own ClickHouse client: the door judges alone
+        return clickhouse_connect.get_client(dsn=url, autogenerate_session_id=False, compress=False)
+
     for account in ("admin", "web", "alerts"):
-        with open_url(state.url_for(account), door_is_remote=True) as reader:
-            assert reader.query(respelled, {"persons": [PERSON]}).dicts()[0]["full_name"] == "Trần Thị Bình"
-    analyst = f"http://analyst:analyst-password@127.0.0.1:{state.port}/default"
-    with open_url(analyst, door_is_remote=True) as reader:
-        assert reader.query("SELECT count() FROM scans").scalar() >= 0  # non-personal reads: yes
-        with pytest.raises(Refused, match="personal_data_of reads personal data, which analyst may not read"):
-            reader.query(respelled, {"persons": [PERSON]})
-        with pytest.raises(Refused, match="holds personal data"):  # a personal table by any other query
-            reader.query("SELECT full_name FROM personal_data WHERE person_id IN {persons:Array(String)}",
-                         {"persons": [PERSON]})
+        client = plain(state.url_for(account))
+        try:
+            read = client.query(respelled, parameters={"persons": [PERSON]})
+            assert list(read.named_results())[0]["full_name"] == "Trần Thị Bình"
+        finally:
+            client.close()
+    client = plain(f"http://analyst:analyst-password@127.0.0.1:{state.port}/default")
+    try:
+        assert client.query("SELECT count() FROM scans").result_rows[0][0] >= 0  # non-personal reads: yes
+        with pytest.raises(DatabaseError, match="personal_data_of reads personal data, which analyst may not read"):
+            client.query(respelled, parameters={"persons": [PERSON]})
+        with pytest.raises(DatabaseError, match="holds personal data"):  # a personal table by any other query
+            client.query("SELECT full_name FROM personal_data WHERE person_id IN {persons:Array(String)}",
+                         parameters={"persons": [PERSON]})
+    finally:
+        client.close()
+    door.write_still_succeeds()
+
+
+def test_a_personal_query_under_another_name_is_refused_by_query_on_every_route(door: Door, monkeypatch,
+                                                                               capsys) -> None:
+    """`ravao sql copy.sql` with the text of personal_data_of once printed names, phones
+    and ID numbers in full, with no audit row, whenever the sink ran: its door serves the
+    named query to the admin account, and `Warehouse.query` passed it on. Personal reads
+    go by `read_personal` only, which the authorization layer audits."""
+    from pipeline.warehouse.queries import load
+
+    path = door.tmp / "copy.sql"
+    for name in ("personal_data_of", "audit_trail"):
+        text = load(name).sql
+        path.write_text("-- my own report\n" + text.replace("SELECT", "select", 1))
+        params = {"persons": [PERSON]} if name == "personal_data_of" else {"person": "", "actor": ""}
+        for route in ("embedded", "sink"):
+            reader = door.warehouse if route == "embedded" else running_sink(door.settings)
+            with pytest.raises(Refused, match="personal"):
+                reader.query(path.read_text(), params)
+        monkeypatch.setenv("RAVAO_DATA_DIR", str(door.settings.data_dir))
+        monkeypatch.delenv("RAVAO_CLICKHOUSE_URL", raising=False)
+        cli = [f"persons={PERSON}"] if name == "personal_data_of" else ["person=", "actor="]
+        with pytest.raises(WarehouseError, match="personal"):
+            sql_command(query=str(path), param=cli, fmt="json")
+        assert "0981234791" not in capsys.readouterr().out
     door.write_still_succeeds()
 
 

@@ -126,7 +126,11 @@ def form_fields(content_type: str, body: bytes) -> list[tuple[str, str]]:
         if name is None or part.get_filename():
             raise ClickHouseError(497, "refused: external data (a file part); the door reads only the warehouse's "
                                        "own tables")
-        fields.append((str(name), part.get_payload(decode=True).decode("utf-8")))
+        payload = part.get_payload(decode=True)
+        try:
+            fields.append((str(name), payload.decode("utf-8")))
+        except (AttributeError, UnicodeDecodeError):  # a part that is itself multipart has no bytes
+            raise ClickHouseError(27, f"the form field {name} is not UTF-8 text") from None
     return fields
 
 
@@ -135,11 +139,11 @@ def parse(headers: Mapping[str, str], arguments: Iterable[tuple[str, str]], body
     pairs = list(arguments)
     user, password = credentials(headers, dict(pairs))  # from the head alone, never a form field
     content_type = headers.get("content-type", "")
+    if headers.get("content-encoding", "identity").lower() not in ("", "identity"):
+        raise ClickHouseError(497, "refused: a compressed request body; send the query uncompressed")
     if content_type.lower().startswith("multipart/form-data"):
         pairs += form_fields(content_type, body)
         body = b""
-    elif headers.get("content-encoding", "identity").lower() not in ("", "identity"):
-        raise ClickHouseError(497, "refused: a compressed request body; send the query uncompressed")
     named = dict(pairs)
     try:
         text = body.decode("utf-8")

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import socket
 import threading
 import uuid
@@ -44,7 +45,13 @@ log = logging.getLogger(__name__)
 MAX_BODY = 64 * 1024 * 1024
 SOCKET_TIMEOUT = 30.0  # a client silent this long while sending its request is dropped
 MAX_REQUESTS = 16  # requests handled at once (their bodies and answers are in memory); more get 503
+# A client must take its answer at least this fast (bytes a second, over each SOCKET_TIMEOUT)
+# or be dropped: one that does not read would hold its place and its answer's memory.
+MIN_ANSWER_RATE = 1024 * 1024
 DISPLAY_NAME = "ravao-sink"
+# A client's query_id is echoed in a header: one that cannot be a header value (a line
+# break, say) would make the answer itself fail, so it is replaced by a fresh one.
+QUERY_ID = re.compile(r"[!-~]{1,128}")
 SETTINGS_QUERY = "SELECT name, value, readonly FROM system.settings LIMIT 10000"  # clickhouse-connect's probe
 # Its answer: the settings the door changed, and those the client consults to decide what
 # to send; every one read-only (the reader has readonly=1), so the client sends none. All
@@ -60,9 +67,13 @@ class _TimedProtocol(H11Protocol):
     this one also drops a connection that takes longer than `SOCKET_TIMEOUT` to send a
     request's head (from its opening, or from the previous answer), so silent clients
     cannot hold every one of the door's `MAX_REQUESTS` places. The body has its own limit
-    (`Endpoint._body`)."""
+    (`Endpoint._body`). And while an answer waits to be sent, a client that takes less
+    than `MIN_ANSWER_RATE` of it over `SOCKET_TIMEOUT` is cut off: closing politely would
+    wait for it to read, which it may never do."""
 
     _deadline: asyncio.TimerHandle | None = None
+    _stall: asyncio.TimerHandle | None = None  # the answer's watch, apart: a pipelined head must not end it
+    _unsent = 0
 
     def _arm(self) -> None:
         self._disarm()
@@ -88,10 +99,34 @@ class _TimedProtocol(H11Protocol):
 
     def on_response_complete(self) -> None:
         super().on_response_complete()
+        self._watch_answer()
         self._arm()
+
+    def pause_writing(self) -> None:
+        super().pause_writing()
+        self._watch_answer()
+
+    def _watch_answer(self) -> None:
+        unsent = self.transport.get_write_buffer_size()
+        if self._stall is None and unsent:
+            self._unsent = unsent
+            self._stall = self.loop.call_later(SOCKET_TIMEOUT, self._check_answer)
+
+    def _check_answer(self) -> None:
+        self._stall = None
+        unsent = self.transport.get_write_buffer_size()
+        if not unsent:
+            return
+        if self._unsent - unsent >= min(MIN_ANSWER_RATE * SOCKET_TIMEOUT, self._unsent):
+            self._watch_answer()  # taking it at a fair pace
+            return
+        self.transport.abort()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm()
+        if self._stall is not None:
+            self._stall.cancel()
+            self._stall = None
         super().connection_lost(exc)
 
 
@@ -145,7 +180,8 @@ class Endpoint:
         return Response(b"Ok.\n", media_type="text/html; charset=UTF-8")
 
     async def _query(self, request: Request) -> Response:
-        query_id = request.query_params.get("query_id") or str(uuid.uuid4())
+        given = request.query_params.get("query_id") or ""
+        query_id = given if QUERY_ID.fullmatch(given) else str(uuid.uuid4())
         try:
             # Signed in first: a stranger's body is never read.
             user, password = ch.credentials(request.headers, dict(request.query_params))

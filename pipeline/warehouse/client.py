@@ -41,6 +41,8 @@ log = logging.getLogger(__name__)
 SHARED_READERS = 4  # chdb: reads served at once for other processes; a fifth waits ...
 READER_WAIT_SECONDS = 10.0  # ... this long for one to be free, then is told to try again
 EXCEPTION_MARK = "DB::Exception: "
+FORMATTED_CACHE = 256  # canonical forms a reader keeps (the library's queries, asked again and again) ...
+FORMATTED_CACHE_TEXT = 16 * 1024  # ... of texts up to this long
 
 
 def redact(url: str) -> str:
@@ -139,6 +141,9 @@ class Warehouse:
         # own: the JSON shape of results, then the limits, readonly=1 last (from then on
         # the client takes no setting, for good).
         limits = {} if door_is_remote else {**QUERY_SETTINGS, **(read_limits or door.configured_read_settings())}
+        #: The engine's max_result_bytes counts a constant column once and a format's escapes
+        #: not at all, so a read's answer is also measured as it comes (`_Reader.read`).
+        self.max_answer_bytes: int | None = limits.get("max_result_bytes")
         count = SHARED_READERS + 1 if self.embedded else 1
         self._readers = []
         try:
@@ -199,7 +204,22 @@ class Warehouse:
         anything that is not a read of the warehouse's own non-personal tables. This
         process's own read: on a reader of its own."""
         with self._own.lock:
+            if self.door_is_remote:
+                self._not_personal(sql)
             return Result.from_json(self._own.read(sql, bind(params), "JSONCompact", personal=False))
+
+    def _not_personal(self, sql: str) -> None:
+        """Through the sink's door, `Refused` if ``sql`` is one of the named personal queries:
+        the door serves those to accounts with the right, and cannot tell this call from
+        `read_personal`, whose caller audits the read (`ravao sql copy.sql` would read
+        personal data unaudited). What does not parse is left to the door to refuse."""
+        try:
+            name = door.personal_query_of(sql, self._own)
+        except door.Refused:
+            return
+        if name is not None:
+            raise door.Refused(f"refused: this is {name}, which reads personal data; `ravao trace PERSON "
+                               "--with-names` (or `ravao audit`) reads it, with an audit row")
 
     def query_raw(self, sql: str, bound: Mapping[str, str], fmt: str = "JSONCompact", *,
                   personal: bool = False) -> bytes:
@@ -268,6 +288,7 @@ class _Reader:
         # connection.
         self.lock = threading.Lock() if warehouse.embedded else nullcontext()
         self._table_functions: set[str] | None = None
+        self._formatted: dict[str, str] = {}  # text -> the engine's canonical form, as it does not change
 
     def ask(self, sql: str, bound: Mapping[str, str], fmt: str | None) -> bytes:
         try:
@@ -290,12 +311,25 @@ class _Reader:
     def read(self, sql: str, bound: Mapping[str, str], fmt: str, *, personal: bool) -> bytes:
         if not self.warehouse.door_is_remote:
             sql = door.admit(sql, bound, self, personal=personal)
-        return self.ask(sql, bound, fmt)
+        answer = self.ask(sql, bound, fmt)
+        limit = self.warehouse.max_answer_bytes
+        if limit and len(answer) > limit:
+            raise WarehouseError(f"Code: 396. DB::Exception: Limit for result exceeded, max bytes: {limit}, the "
+                                 f"answer in {fmt} has {len(answer)} bytes: ask for fewer rows or columns, or "
+                                 "aggregate. (TOO_MANY_ROWS_OR_BYTES)")
+        return answer
 
     # `door.Engine`, on this reader; called with its lock held.
     def format_query(self, sql: str) -> str:
-        return self.ask("SELECT formatQuerySingleLine({statement:String})", bind({"statement": sql}),
-                        "TSVRaw").decode()
+        known = self._formatted.get(sql)
+        if known is None:
+            known = self.ask("SELECT formatQuerySingleLine({statement:String})", bind({"statement": sql}),
+                             "TSVRaw").decode()
+            if len(sql) <= FORMATTED_CACHE_TEXT:  # never an analyst's 64 MiB of text, 256 times over
+                if len(self._formatted) >= FORMATTED_CACHE:
+                    self._formatted.clear()
+                self._formatted[sql] = known
+        return known
 
     def explain_ast(self, sql: str, params: Mapping[str, Any]) -> str:
         # ``sql`` is the engine's own canonical form of one statement (door.admit), and
