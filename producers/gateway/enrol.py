@@ -60,14 +60,20 @@ async def send_code(body: EnrolCodeIn, request: Request, gw: Gateway = Depends(g
     if phone is None:
         raise ApiError(409, "no_phone_on_record", "no phone number is on record for this code: enrol at a venue "
                        "with a guard, who checks your card against your ID and gives you a code")
+    code = issue_code(gw, request, person_id, ConfirmedBy.sms, None)
+    await gw.send_sms(phone, f"ravao: mã đăng ký điện thoại / phone enrolment code {code}. "
+                      "Không đưa mã cho ai / Never give it to anyone.")
+    return EnrolCodeAnswer(sent_to=mask_phone(phone), expires_in_seconds=int(gw.codes.ttl))
+
+
+def issue_code(gw: Gateway, request: Request, person_id: str, how: ConfirmedBy, guard_device: str | None) -> str:
+    """An enrolment code for the person, limited per person and per client address."""
     client = client_address(request.scope)
     code = gw.codes.issue(ENROL_PHONE, person_id, client)
     if code is None:
         raise code_not_sent(gw.codes.wait_to_issue(person_id, client))
-    gw.issued(person_id, ConfirmedBy.sms, None)
-    await gw.send_sms(phone, f"ravao: mã đăng ký điện thoại / phone enrolment code {code}. "
-                      "Không đưa mã cho ai / Never give it to anyone.")
-    return EnrolCodeAnswer(sent_to=mask_phone(phone), expires_in_seconds=int(gw.codes.ttl))
+    gw.issued(person_id, how, guard_device)
+    return code
 
 
 @router.post("/attended", response_model=AttendedEnrolAnswer,
@@ -89,11 +95,7 @@ async def attended_code(body: AttendedEnrolIn, request: Request, who=Depends(dev
         # their own in that person's place and check in as them anywhere.
         raise ApiError(409, "phone_on_record", "this person has a phone number on record: the enrolment code goes to "
                        "that phone by SMS (the check-in page asks for it), not through a guard")
-    client = client_address(request.scope)
-    code = gw.codes.issue(ENROL_PHONE, person_id, client)
-    if code is None:
-        raise code_not_sent(gw.codes.wait_to_issue(person_id, client))
-    gw.issued(person_id, ConfirmedBy.guard, info.device_id)
+    code = issue_code(gw, request, person_id, ConfirmedBy.guard, info.device_id)
     full_name = gw.directory.full_name(person_id)
     label = gw.directory.venue_labels.get(info.venue_id)
     full = full_name is not None and guard_sees_in_full(info.device_id, info.venue_id,
