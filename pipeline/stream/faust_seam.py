@@ -7,6 +7,8 @@
   see a topic created a moment ago.
 - `FaustProcess._schedule_shutdown`: the one method mode calls on SIGINT and SIGTERM,
   where the stop's deadline is armed (`stopping`).
+- `ChangelogReceipts`: wraps a table's `send_changelog` (the method its writes call) to
+  keep the delivery future of each changelog message.
 
 tests/test_faust_seam.py and tests/test_stream_stopping.py fail when an upgrade moves any
 of them.
@@ -14,6 +16,7 @@ of them.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import weakref
 from collections.abc import Iterator
@@ -21,7 +24,7 @@ from contextlib import contextmanager
 
 from aiokafka import AIOKafkaConsumer
 from faust.streams import _current_event
-from faust.types import EventT
+from faust.types import EventT, FutureMessage
 from faust.worker import Worker as FaustWorker
 
 from .stopping import EXIT_STOPPED_HARD, STOP_GRACE_SECONDS, exit_unless_stopped
@@ -37,6 +40,34 @@ def on_behalf_of(event: EventT) -> Iterator[None]:
         yield
     finally:
         _current_event.reset(token)
+
+
+class ChangelogReceipts:
+    """The changelog messages a table's writes queued, to wait until Kafka has them.
+
+    Faust's `producer.flush()` cannot be trusted for that: it stops waiting as soon as its
+    buffer hands no message over within 0.1 s (when a partition's batch is full, handing
+    one over waits for the batch to reach the broker), and it misses the message being
+    handed over. Faust commits offsets after that same flush, so without this wait an
+    event could be committed while the state it made was only in the local store."""
+
+    def __init__(self, table) -> None:
+        self._pending: list[FutureMessage] = []
+        send = table.send_changelog
+
+        def recorded(*args, **kwargs) -> FutureMessage:
+            sent = send(*args, **kwargs)
+            self._pending.append(sent)
+            return sent
+
+        table.send_changelog = recorded  # what `on_key_set` and `on_key_del` call
+
+    async def delivered(self) -> None:
+        """Return once every changelog message queued so far is on the broker; raise
+        if one of them was refused."""
+        pending, self._pending = self._pending, []
+        if pending:
+            await asyncio.gather(*pending)
 
 
 async def refresh_metadata(consumer: AIOKafkaConsumer) -> None:

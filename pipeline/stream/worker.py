@@ -63,7 +63,7 @@ from ..settings import Settings
 from ..topics import topics_for
 from ..validate import Limits, Position, arrival_time, source_of, validate
 from .batch import Batch, OpenVisits
-from .faust_seam import FaustProcess, on_behalf_of
+from .faust_seam import ChangelogReceipts, FaustProcess, on_behalf_of
 from .guard import RejectGuard, TooManyRejects, known_source, signals_broken_deployment
 from .layout import check_partitions, partition_of
 from .metrics import Metrics
@@ -148,6 +148,7 @@ class Worker(WallClock):
         self.stats_topic = app.topic(t.stats.name, **raw)
         # person id -> PersonState.to_dict(), stored with Faust's json codec.
         self.states = app.Table(STATE_TABLE, default=None, partitions=t.scans_repartition.partitions)
+        self.changelog = ChangelogReceipts(self.states)
         self._cache: dict[str, PersonState] = {}
         app.on_partitions_revoked.connect(self._forget_cached_states)
         app.on_partitions_assigned.connect(self._forget_cached_states)
@@ -315,8 +316,8 @@ class Worker(WallClock):
         a replay that meets a person's scans in another order (raw and repartitioned
         scans interleave by timing) could give an already-sent version other content."""
         self._write_states(batch.states)
+        await self.changelog.delivered()  # not Faust's flush: see ChangelogReceipts
         if batch.visits:
-            await self.app.producer.flush()
             for key, partition, visits in batch.visits:
                 await self._send_visits(key, visits, partition)
         for event in events:
