@@ -29,3 +29,16 @@ def test_aiokafka_consumers_still_hold_a_client_that_can_refresh_metadata() -> N
     assert "self._client = AIOKafkaClient(" in inspect.getsource(AIOKafkaConsumer.__init__)
     # It returns an awaitable (a future), which the seam awaits.
     assert "def force_metadata_update(self)" in inspect.getsource(AIOKafkaClient.force_metadata_update)
+
+
+def test_faust_apps_still_have_an_assignor_that_lists_its_active_partitions() -> None:
+    import faust
+    from faust.types import TP
+
+    from pipeline.stream.faust_seam import active_partitions
+
+    app = faust.App("seam-test", broker="kafka://127.0.0.1:1")
+    assignor = app.assignor
+    assert callable(assignor.assigned_actives)
+    assignor.assigned_actives = lambda: {TP("ticks", 2), TP("ticks", 0), TP("other", 1)}  # what a rebalance sets
+    assert active_partitions(app, "ticks") == [0, 2]

@@ -7,6 +7,7 @@
   see a topic created a moment ago.
 - `FaustProcess._schedule_shutdown`: the one method mode calls on SIGINT and SIGTERM,
   where the stop's deadline is armed (`stopping`).
+- `active_partitions`: the assignor's actives (the wall clock ticks the partitions it holds).
 - `ChangelogReceipts`: wraps a table's `send_changelog` (the method its writes call) to
   keep the delivery future of each changelog message.
 
@@ -68,6 +69,12 @@ class ChangelogReceipts:
         pending, self._pending = self._pending, []
         if pending:
             await asyncio.gather(*pending)
+
+
+def active_partitions(app, topic: str) -> list[int]:
+    """The partitions of ``topic`` this worker holds as active (not standby), from the
+    assignor, which has no public call for it."""
+    return sorted(tp.partition for tp in app.assignor.assigned_actives() if tp.topic == topic)
 
 
 async def refresh_metadata(consumer: AIOKafkaConsumer) -> None:

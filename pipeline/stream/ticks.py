@@ -9,7 +9,7 @@ from faust.types import EventT
 
 from ..pairing import PersonState, advance
 from .batch import Batch, OpenVisits
-from .faust_seam import on_behalf_of
+from .faust_seam import active_partitions, on_behalf_of
 from .layout import partition_of
 
 TICK = b'{"tick":1}'
@@ -17,8 +17,7 @@ TICK = b'{"tick":1}'
 
 class WallClock:
     def _owned_partitions(self) -> list[int]:
-        return sorted(tp.partition for tp in self.app.assignor.assigned_actives()
-                      if tp.topic == self.repartition_topic.get_topic_name())
+        return active_partitions(self.app, self.repartition_topic.get_topic_name())
 
     async def _send_ticks(self) -> None:
         for partition in self._owned_partitions():
