@@ -295,6 +295,36 @@ class Settings(BaseSettings):
         10.0, gt=0, description="How long to wait for the SMS gateway's answer."
     )
 
+    # --- cases, declarations, alerts ---------------------------------------------------
+    case_window_days_before_onset: int = Field(
+        2, ge=0, le=30, description="A case's infectious window starts this many days before its onset (and "
+        "runs until now, or until the case is cleared)."
+    )
+    declaration_current_days: int = Field(
+        1, ge=1, le=30, description="A health declaration is current for this many days after it is made; a "
+        "scan after that shows status none."
+    )
+    alerts_auto_confirm: bool = Field(
+        False, description="Confirm every alert at once (notifications go out without a tracer's "
+        "`ravao alerts confirm`)."
+    )
+    alerts_contact_depth: int = Field(
+        1, ge=1, le=2, description="Contact lists of cases: 1 = F1 only, 2 = F1 and F2."
+    )
+    alerts_min_overlap_seconds: int = Field(
+        900, ge=0, description="Least total time together for a contact (as `ravao trace --min-overlap`)."
+    )
+    alerts_cluster_cases: int = Field(
+        2, ge=2, description="A cluster alert: at least this many distinct cases at one venue..."
+    )
+    alerts_cluster_days: int = Field(
+        7, ge=1, description="...within this many days of each other."
+    )
+    alerts_recheck_seconds: float = Field(
+        900.0, gt=0, description="Every open case is evaluated again this often, besides the re-checks that "
+        "new visits at its venues and times trigger."
+    )
+
     @classmethod
     def settings_customise_sources(
         cls,

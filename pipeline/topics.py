@@ -45,6 +45,10 @@ class Topics:
     phone_enrolments: TopicSpec
     cases: TopicSpec
     alerts: TopicSpec
+    contacts: TopicSpec
+    alert_decisions: TopicSpec
+    notifications: TopicSpec
+    declarations: TopicSpec
     audit: TopicSpec
     stats: TopicSpec
     accounts: TopicSpec
@@ -81,7 +85,14 @@ def topics_for(settings: Settings) -> Topics:
         # and the sink do not read it (`schemas.enrolment`).
         phone_enrolments=registry("registry.phone_enrolments", "person id"),
         cases=registry("cases", "case id"),
-        alerts=stream("alerts", "venue id", partitions=1),
+        # The alerting job's own state, kept on Kafka: the latest version of each alert,
+        # of each contact, of each notification's delivery (`pipeline.alerts`).
+        alerts=registry("alerts", "alert id (its latest version is the alert)"),
+        contacts=registry("contacts", "case id:person id (a case's contact list, as `ravao trace` gives it)"),
+        alert_decisions=registry("alerts.decisions", "alert id (a tracer's confirmation, applied by the job)"),
+        notifications=registry("notifications", "notification id (its latest delivery state)"),
+        # People's health declarations, by person like the scans (the same partitions).
+        declarations=stream("declarations", "person id"),
         # Kept on the topic like the rest; the warehouse's audit_log keeps it for good.
         audit=stream("audit", "audit id (one per read of personal data in full)", partitions=1),
         stats=registry("stats", "worker instance (counter snapshots for `ravao stats`)"),

@@ -3,7 +3,8 @@
 from .accounts import Account
 from .audit import AuditRecord
 from .base import Record
-from .cases import Alert, Case, CaseStatus
+from .cases import Alert, AlertDecision, AlertKind, AlertStatus, Case, CaseStatus, Contact
+from .declarations import Declaration, DeclarationStatus, DeclaredBy, Symptom
 from .dlq import DeadLetter, RejectReason
 from .enrolment import ConfirmedBy, PhoneEnrolment
 from .registry import Area, Device, DeviceKind, GateMode, Person, PersonalData, Venue, VenueCategory
@@ -23,6 +24,9 @@ RECORDS: dict[str, type[Record]] = {
     "device": Device,
     "case": Case,
     "alert": Alert,
+    "contact": Contact,
+    "alert_decision": AlertDecision,
+    "declaration": Declaration,
     "phone_enrolment": PhoneEnrolment,
     "account": Account,
     "audit": AuditRecord,
@@ -32,12 +36,19 @@ __all__ = [
     "RECORDS",
     "Account",
     "Alert",
+    "AlertDecision",
+    "AlertKind",
+    "AlertStatus",
     "Area",
     "AuditRecord",
     "Case",
     "CaseStatus",
+    "Contact",
     "ConfirmedBy",
     "DeadLetter",
+    "Declaration",
+    "DeclarationStatus",
+    "DeclaredBy",
     "Device",
     "DeviceKind",
     "Direction",
@@ -51,6 +62,7 @@ __all__ = [
     "Record",
     "RejectReason",
     "ScanSource",
+    "Symptom",
     "ValidScan",
     "Venue",
     "VenueCategory",
