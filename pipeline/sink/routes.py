@@ -22,7 +22,8 @@ from typing import Any, NamedTuple
 
 from pydantic import ValidationError
 
-from schemas import Account, Alert, Area, AuditRecord, Case, DeadLetter, Device, Person, PersonalData, ValidScan, Venue, Visit
+from schemas import (Account, Alert, Area, AuditRecord, Case, Contact, DeadLetter, Device, Person, PersonalData, ValidScan,
+                     Venue, Visit)
 from schemas.base import Record
 from schemas.dlq import raw_fields
 
@@ -121,6 +122,8 @@ def routes_for(topics: Topics) -> dict[str, Route]:
         Route(topics.devices.name, "devices", Device, "device_id", personal=True),
         Route(topics.cases.name, "cases", Case, "case_id", personal=True),
         Route(topics.alerts.name, "alerts", Alert),
+        # A case's contacts are health data about them: a dead letter keeps no bytes.
+        Route(topics.contacts.name, "contacts", Contact, personal=True),
         Route(topics.audit.name, "audit_log", AuditRecord, personal=True),
         # Through a Null table whose view masks the phone (migrations 0027-0029).
         Route(topics.accounts.name, "accounts_incoming", Account, "phone", personal=True),
