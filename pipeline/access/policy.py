@@ -38,7 +38,7 @@ def _everywhere(caller: Caller) -> bool:
     return caller.has(Role.admin, Role.tracer)
 
 
-def _scope_words(caller: Caller) -> str:
+def scope_words(caller: Caller) -> str:
     if caller.areas():
         return "your area" + ("s " if len(caller.areas()) > 1 else " ") + ", ".join(sorted(caller.areas()))
     if caller.venues():
@@ -58,7 +58,7 @@ def require_area(caller: Caller, area_id: str, area: Place | None) -> Place:
         return area
     if area is None and _everywhere(caller):
         raise LookupError(f"no area {area_id!r}: `ravao areas load` first, or check the id")
-    raise Denied(f"area {area_id!r} is outside what you may see ({_scope_words(caller)})")
+    raise Denied(f"area {area_id!r} is outside what you may see ({scope_words(caller)})")
 
 
 def require_venue(caller: Caller, venue_id: str, venue: Place | None) -> Place:
@@ -68,7 +68,7 @@ def require_venue(caller: Caller, venue_id: str, venue: Place | None) -> Place:
         return venue
     if venue is None and _everywhere(caller):
         raise LookupError(f"no venue {venue_id!r}")
-    raise Denied(f"venue {venue_id!r} is outside what you may see ({_scope_words(caller)})")
+    raise Denied(f"venue {venue_id!r} is outside what you may see ({scope_words(caller)})")
 
 
 def require_staff(caller: Caller, venue: Place) -> None:

@@ -23,7 +23,7 @@ from ..warehouse import Result, Warehouse
 from ..warehouse.queries import Query, load, run
 from . import masking, policy
 from .audit import AuditTrail
-from .caller import Caller
+from .caller import Caller, Role
 from .policy import Place
 
 PERSONAL = "personal_data_of"
@@ -124,6 +124,35 @@ class Reads:
     def case_onset(self, caller: Caller, person: str, purpose: str | None) -> str | None:
         self._tracing(caller, purpose)
         return run(self.warehouse, load("case_onset"), {"person": person}).scalar()
+
+    # -- alerts ------------------------------------------------------------------------
+
+    def alerts(self, caller: Caller, *, venue: str = "", area: str = "", case: str = "",
+               status: str = "") -> Result:
+        """Alerts (no person in them): tracers and admins any; an area officer those of
+        their area, a venue's people those of their venue. Only tracers look up by case."""
+        if not caller.has(Role.admin, Role.tracer):
+            if case:
+                raise Denied("only tracers and administrators look alerts up by case")
+            if not venue and not area and len(caller.areas()) == 1:
+                area = next(iter(caller.areas()))
+            if not venue and not area and len(caller.venues()) == 1:
+                venue = next(iter(caller.venues()))
+            if venue:
+                self._venue(caller, venue)
+            elif area:
+                self._area(caller, area)
+            else:
+                raise Denied("name the venue or area whose alerts you want: you may see "
+                             + policy.scope_words(caller))
+        return run(self.warehouse, load("alerts_list"), {"venue": venue, "area": area, "case": case,
+                                                         "status": status})
+
+    def case_contacts(self, caller: Caller, case_id: str) -> Result:
+        """A case's contact list as the alerting job wrote it (person ids): tracers naming
+        the case, admins."""
+        self._tracing(caller, case_id)
+        return run(self.warehouse, load("case_contacts"), {"case": case_id})
 
     # -- administration ----------------------------------------------------------------
 

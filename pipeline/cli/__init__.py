@@ -14,6 +14,7 @@ from pydantic import ValidationError
 
 from ..access.audit import AuditUnavailable
 from ..access.policy import Denied
+from ..alerts.cases import CaseError
 from ..areas import AreaSourceError
 from ..kafka_local import KafkaSetupError
 from ..private_files import keep_new_files_private
@@ -25,6 +26,7 @@ from . import gateway
 from . import edge
 from . import audit, web
 from . import users
+from . import alerts, cases
 
 app = typer.Typer(
     name="ravao",
@@ -41,6 +43,8 @@ app.add_typer(registry.venue_app, name="venue")
 app.add_typer(registry.person_app, name="person")
 app.add_typer(registry.device_app, name="device")
 app.add_typer(users.user_app, name="user")
+app.add_typer(cases.case_app, name="case")
+app.add_typer(alerts.alerts_app, name="alerts")
 app.add_typer(qr.qr_app, name="qr")
 app.add_typer(qr.schemas_app, name="schemas")
 app.add_typer(bench.app, name="bench")
@@ -60,7 +64,7 @@ app.command("audit")(audit.audit)
 app.command("web")(web.web)
 
 # Errors a user can cause: a message that says what to do, and exit status 2.
-USER_ERRORS = (AuditUnavailable, Denied, AreaSourceError, KafkaSetupError, KeyConfigError, RegistryError, WarehouseError)
+USER_ERRORS = (AuditUnavailable, CaseError, Denied, AreaSourceError, KafkaSetupError, KeyConfigError, RegistryError, WarehouseError)
 
 
 def main() -> None:

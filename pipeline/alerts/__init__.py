@@ -1,0 +1,1 @@
+"""Cases, the alerting job (`ravao alerts`) and its notifications."""
