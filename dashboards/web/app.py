@@ -21,7 +21,9 @@ from pipeline.settings import Settings
 from pipeline.warehouse.base import WarehouseError, WarehouseUnavailable
 from pipeline.warehouse.queries import QueryInputError
 
-from . import api
+from pipeline.alerts.cases import CaseError, UnknownCase
+
+from . import api, cases_api
 
 SERVICE_ACCOUNT = "web"
 
@@ -33,6 +35,14 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(Denied)
     async def denied(_request: Request, exc: Denied) -> JSONResponse:
         return answer(403, str(exc))
+
+    @app.exception_handler(UnknownCase)
+    async def unknown_case(_request: Request, exc: UnknownCase) -> JSONResponse:
+        return answer(404, str(exc))
+
+    @app.exception_handler(CaseError)
+    async def case_refused(_request: Request, exc: CaseError) -> JSONResponse:
+        return answer(422, str(exc))
 
     @app.exception_handler(LookupError)
     async def not_found(_request: Request, exc: LookupError) -> JSONResponse:
@@ -76,10 +86,15 @@ def create_app(settings: Settings, *, warehouse=None, sign_in: SignIn | None = N
 
             warehouse = ServiceWarehouse(settings, SERVICE_ACCOUNT)
         app.state.reads = reads_for(settings, warehouse)
+        from pipeline.alerts.cases import CaseBook
+        from pipeline.kafka_local import bootstrap_servers
+
+        app.state.cases = CaseBook(settings, bootstrap_servers(settings))
         try:
             yield
         finally:
             app.state.reads.trail.close()
+            app.state.cases.close()
             if owned_warehouse:
                 warehouse.close()
             await sign_in.stop()
@@ -88,4 +103,5 @@ def create_app(settings: Settings, *, warehouse=None, sign_in: SignIn | None = N
     install_sign_in(app, sign_in)  # the router, and the error answers both share
     install_error_handlers(app)
     app.include_router(api.router)
+    app.include_router(cases_api.router)
     return app

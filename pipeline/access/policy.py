@@ -101,6 +101,12 @@ def require_open_case(caller: Caller, purpose: str, status: str | None) -> None:
                      "cleared (a case reaches the warehouse a few seconds after it is registered)")
 
 
+def require_case_management(caller: Caller) -> None:
+    """Registering and changing cases: the health authority's tracers, and admins."""
+    if not caller.has(Role.admin, Role.tracer):
+        raise Denied("only tracers and administrators register and change cases")
+
+
 def require_admin(caller: Caller, what: str) -> None:
     if not caller.is_admin:
         raise Denied(f"only administrators {what}")

@@ -24,7 +24,7 @@ from ..warehouse.queries import Query, load, run
 from . import masking, policy
 from .audit import AuditTrail
 from .caller import Caller, Role
-from .policy import Place
+from .policy import Denied, Place
 
 PERSONAL = "personal_data_of"
 
@@ -147,6 +147,10 @@ class Reads:
                              + policy.scope_words(caller))
         return run(self.warehouse, load("alerts_list"), {"venue": venue, "area": area, "case": case,
                                                          "status": status})
+
+    def person_known(self, person_id: str) -> bool:
+        """Whether a person id is registered (nothing about them: a case needs one)."""
+        return bool(run(self.warehouse, load("person_known"), {"person": person_id}).scalar())
 
     def case_contacts(self, caller: Caller, case_id: str) -> Result:
         """A case's contact list as the alerting job wrote it (person ids): tracers naming

@@ -15,8 +15,11 @@ case again; a change of the note alone does not.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from datetime import date, datetime, timedelta, timezone
+
+from confluent_kafka import KafkaException
 
 from schemas.base import utcnow
 from schemas.cases import Case, CaseStatus
@@ -51,9 +54,23 @@ class CaseBook:
         self.spec = topics_for(settings).cases
         self.clock = clock
         self._producer = None
+        self._ensured = False
+
+    def _ensure(self) -> None:
+        if not self._ensured:
+            ensure_topics(self.bootstrap, [self.spec], self.settings.topic_replication)
+            self._ensured = True
 
     def cases(self) -> dict[str, Case]:
-        return read_latest(self.bootstrap, self.spec, Case)
+        self._ensure()
+        for attempt in range(10):
+            try:
+                return read_latest(self.bootstrap, self.spec, Case)
+            except KafkaException:  # a topic just created may have no leader for a moment
+                if attempt == 9:
+                    raise
+                time.sleep(0.5)
+        raise AssertionError("unreachable")
 
     def get(self, case_id: str) -> Case:
         case = self.cases().get(case_id.strip())
@@ -66,7 +83,7 @@ class CaseBook:
         return min(found, key=lambda c: c.registered_at) if found else None
 
     def publish(self, case: Case) -> Case:
-        ensure_topics(self.bootstrap, [self.spec], self.settings.topic_replication)
+        self._ensure()
         if self._producer is None:
             self._producer = reliable_producer(self.bootstrap)
         produce_all(self._producer, self.spec.name, [(case.case_id.encode(), case.to_bytes())])
