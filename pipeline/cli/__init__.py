@@ -25,6 +25,7 @@ from . import gateway
 from . import edge
 from . import audit, web
 from . import users
+from . import alerts
 
 app = typer.Typer(
     name="ravao",
@@ -58,6 +59,7 @@ app.command("trace")(warehouse.trace)
 app.add_typer(warehouse.warehouse_app, name="warehouse")
 app.command("audit")(audit.audit)
 app.command("web")(web.web)
+app.add_typer(alerts.alerts_app, name="alerts")
 
 # Errors a user can cause: a message that says what to do, and exit status 2.
 USER_ERRORS = (AuditUnavailable, Denied, AreaSourceError, KafkaSetupError, KeyConfigError, RegistryError, WarehouseError)

@@ -1,0 +1,1 @@
+"""The alerting job: cases to venue and cluster alerts, contact lists, and notifications."""
