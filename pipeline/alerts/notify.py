@@ -25,6 +25,12 @@ the endpoint: its notifications end ``disabled``, and that is read back after a 
 When every notification of a confirmed alert has ended, ``on_settled(alert_id)`` is
 called, once per process (again after a restart if the alert is still ``confirmed``).
 
+Threads: call every method from one thread. `deliver_due` blocks: it sends one at a time,
+each attempt up to RAVAO_NOTIFY_TIMEOUT_SECONDS (async code: run it in a worker thread).
+`on_settled` is called from inside `offer` or `deliver_due`. A broker that does not
+acknowledge a state raises `DeliveryFailed` from them: nothing is lost, the next call or
+a restart carries on from what the topic holds.
+
 Ids are drawn at random and remembered on the topic, not derived: a uuid5 of an alert
 and a phone would let anyone with the warehouse's masked table and the alert id recover
 the phone by trying the few thousand numbers the mask leaves.
