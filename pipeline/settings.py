@@ -325,6 +325,32 @@ class Settings(BaseSettings):
         "new visits at its venues and times trigger."
     )
 
+    # --- notifications of alerts (pipeline/alerts/notify.py) ---------------------------
+    webhooks: str | None = Field(
+        None, description="Webhook endpoints told of every confirmed alert (Standard Webhooks), as JSON: "
+        '[{"name": "eoc", "url": "https://eoc.example.org/hooks", "secret": "whsec_..."}]. Secrets: or the whole '
+        'list from RAVAO_WEBHOOKS_FILE, or "secret_file" (a path) in place of "secret". Unset: no webhooks.'
+    )
+    notify_retry_seconds: str = Field(
+        "0,5,300,1800,7200,18000,36000,36000", pattern=r"^\s*\d+(\.\d+)?(\s*,\s*\d+(\.\d+)?)*\s*$",
+        description="Waits before each attempt of one notification, in seconds (the first: 0, at once); after the "
+        "last one fails it is given up (failed). The Standard Webhooks schedule by default; SMS too."
+    )
+    notify_timeout_seconds: float = Field(
+        15.0, gt=0, description="How long one webhook attempt may take before it counts as failed (and is retried)."
+    )
+    notify_poll_seconds: float = Field(
+        1.0, gt=0, description="How often the notifier looks for notifications due."
+    )
+    web_public_url: str = Field(
+        "http://127.0.0.1:8090", description="Base URL of `ravao web` as recipients reach it: a notification links "
+        "to <web_public_url>/alerts/<alert id>."
+    )
+    notify_advice: str = Field(
+        "Clean and air the premises; staff present then: watch for symptoms and make a health declaration.",
+        min_length=1, max_length=400, description="The advice every alert notification carries (SMS and webhook)."
+    )
+
     @classmethod
     def settings_customise_sources(
         cls,
@@ -354,6 +380,10 @@ class Settings(BaseSettings):
             return self.session_cookie_secure
         url = urlparse(self.public_url)
         return not (url.scheme == "http" and url.hostname in ("127.0.0.1", "localhost", "::1"))
+
+    @property
+    def notify_retry_schedule(self) -> tuple[float, ...]:
+        return tuple(float(part) for part in self.notify_retry_seconds.split(","))
 
     @property
     def retention_ms(self) -> int:

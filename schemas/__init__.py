@@ -7,6 +7,7 @@ from .cases import Alert, AlertDecision, AlertKind, AlertStatus, Case, CaseStatu
 from .declarations import Declaration, DeclarationStatus, DeclaredBy, Symptom
 from .dlq import DeadLetter, RejectReason
 from .enrolment import ConfirmedBy, PhoneEnrolment
+from .notifications import Notification
 from .registry import Area, Device, DeviceKind, GateMode, Person, PersonalData, Venue, VenueCategory
 from .scans import Direction, RawScan, ScanSource, ValidScan
 from .visits import EntryHow, ExitHow, Visit
@@ -30,6 +31,7 @@ RECORDS: dict[str, type[Record]] = {
     "phone_enrolment": PhoneEnrolment,
     "account": Account,
     "audit": AuditRecord,
+    "notification": Notification,
 }
 
 __all__ = [
@@ -55,6 +57,7 @@ __all__ = [
     "EntryHow",
     "ExitHow",
     "GateMode",
+    "Notification",
     "Person",
     "PersonalData",
     "PhoneEnrolment",

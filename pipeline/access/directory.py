@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Iterable
 
 from pipeline.privacy import mask_phone
 from pipeline.registry_cache import RegistryCache
@@ -36,6 +37,7 @@ class AccountDirectory(RegistryCache):
         super().__init__()
         self.accounts: dict[str, Account] = {}
         self.privileged_venues: set[str] = set()
+        self.venue_names: dict[str, str] = {}  # venue id -> its name (the notifier's messages)
         self._venue_grants: dict[str, tuple[Grant, ...]] = {}  # phone -> its grants from venues
         self._venue_phones: dict[str, tuple[str, ...]] = {}  # venue id -> the phones it grants
         self._by_phone: dict[str, dict[str, tuple[Grant, ...]]] = {}  # phone -> venue id -> grants
@@ -64,6 +66,10 @@ class AccountDirectory(RegistryCache):
                 for phone in venue.get("staff_phones", ()):
                     grants.setdefault(phone, []).append(Grant(Role.venue_staff, venue_id=venue_id))
         with self._lock:
+            if value is None:
+                self.venue_names.pop(venue_id, None)
+            else:
+                self.venue_names[venue_id] = venue.get("name", venue_id)
             (self.privileged_venues.add if privileged else self.privileged_venues.discard)(venue_id)
             for phone in self._venue_phones.pop(venue_id, ()):
                 held = self._by_phone.get(phone, {})
@@ -101,6 +107,24 @@ class AccountDirectory(RegistryCache):
             return True
         venue = self.venues.get(account.venue_id)
         return venue is not None and venue.active
+
+    def phones_at_venue(self, venue_id: str) -> list[tuple[str, Role]]:
+        """The phones a venue's registry record makes accounts of it (owner first), with
+        their role there; none for an inactive venue, nor a phone whose account is disabled."""
+        with self._lock:
+            phones = [p for p in self._venue_phones.get(venue_id, ())
+                      if p not in self.accounts or self.accounts[p].active]
+            found = [(phone, grant.role) for phone in phones
+                     for grant in self._by_phone.get(phone, {}).get(venue_id, ())]
+        return sorted(found, key=lambda item: item[1] is not Role.venue_owner)
+
+    def area_officers(self, area_ids: Iterable[str]) -> list[str]:
+        """The active area_officer accounts of any of these areas."""
+        wanted = set(area_ids)
+        with self._lock:
+            accounts = list(self.accounts.values())
+        return sorted({a.phone for a in accounts
+                       if a.active and a.role is Role.area_officer and a.area_id in wanted})
 
     def venue_phones(self) -> dict[str, tuple[Grant, ...]]:
         """Every phone the registry makes an account, with its venue grants."""

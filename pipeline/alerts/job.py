@@ -76,13 +76,16 @@ class Pending:
 
 
 class AlertsJob:
-    def __init__(self, settings: Settings, bootstrap: str, reads, *, notifier=None,
+    def __init__(self, settings: Settings, bootstrap: str, reads, *, notifier=None, directory=None,
                  clock: Callable[[], datetime] = utcnow, monotonic: Callable[[], float] = time.monotonic) -> None:
         self.settings = settings
         self.bootstrap = bootstrap
         self.topics = topics_for(settings)
         self.reads = reads
         self.notifier = notifier
+        # The venues and accounts the notifier asks for recipients (`AccountDirectory`),
+        # kept current from `registry.venues` and `accounts` by this job's consumer.
+        self.directory = directory
         self.clock = clock
         self.monotonic = monotonic
         self.alerts: dict[UUID, Alert] = {}
@@ -121,6 +124,16 @@ class AlertsJob:
         consumer = Consumer({"bootstrap.servers": self.bootstrap, "group.id": "ravao-alerts",
                              "enable.auto.commit": False, "enable.partition.eof": False, "log_level": 3})
         assignment = []
+        if self.directory is not None:  # whole before any alert is offered: recipients are looked up in it
+            for spec, apply in ((self.topics.venues, self.directory.apply_venue),
+                                (self.topics.accounts, self.directory.apply_account)):
+                ensure_topics(self.bootstrap, [spec], self.settings.topic_replication)
+                next_offsets = {p: OFFSET_BEGINNING for p in range(spec.partitions)}
+                for key, value, partition, offset in read_to_end(self.bootstrap, spec.name):
+                    if key is not None:
+                        apply(key, value)
+                    next_offsets[partition] = offset + 1
+                assignment += [TopicPartition(spec.name, p, o) for p, o in next_offsets.items()]
         for spec, start in ((self.topics.cases, OFFSET_BEGINNING), (self.topics.alert_decisions, OFFSET_BEGINNING),
                             (self.topics.visits, OFFSET_END)):
             for partition in range(spec.partitions):
@@ -177,6 +190,11 @@ class AlertsJob:
                 visit = self._decode(Visit, message.value())
                 if visit is not None:
                     self._on_visit(visit, message.partition(), message.offset())
+            elif self.directory is not None and message.key() is not None:
+                if topic == self.topics.venues.name:
+                    self.directory.apply_venue(message.key(), message.value())
+                elif topic == self.topics.accounts.name:
+                    self.directory.apply_account(message.key(), message.value())
         return len(messages)
 
     @property
@@ -204,11 +222,8 @@ class AlertsJob:
                     pending.due = self.monotonic() + RETRY_SECONDS
             if self.dirty_venues and not any(p.initial for p in self.pending.values()):
                 self._clusters()
-        for alert_id in self.settled:
-            self._mark_notified(alert_id)
-        self.settled.clear()
-        if self.notifier is not None:
-            self.notifier.deliver_due()
+        while self.settled:
+            self._mark_notified(self.settled.pop(0))
         return done
 
     def _landed(self) -> dict[int, int]:
@@ -391,7 +406,8 @@ class AlertsJob:
                                               "reason": "every notification delivered or given up"})], [])
 
     def on_settled(self, alert_id: UUID) -> None:
-        """The notifier's word that an alert's notifications have all reached an end."""
+        """The notifier's word that an alert's notifications have all reached an end (from
+        the notifier's thread: a list's append is atomic)."""
         self.settled.append(alert_id)
 
     # -- output ------------------------------------------------------------------------

@@ -22,8 +22,8 @@ from typing import Any, NamedTuple
 
 from pydantic import ValidationError
 
-from schemas import (Account, Alert, Area, AuditRecord, Case, Contact, DeadLetter, Device, Person, PersonalData, ValidScan,
-                     Venue, Visit)
+from schemas import (Account, Alert, Area, AuditRecord, Case, Contact, DeadLetter, Device, Notification, Person,
+                     PersonalData, ValidScan, Venue, Visit)
 from schemas.base import Record
 from schemas.dlq import raw_fields
 
@@ -127,5 +127,8 @@ def routes_for(topics: Topics) -> dict[str, Route]:
         Route(topics.audit.name, "audit_log", AuditRecord, personal=True),
         # Through a Null table whose view masks the phone (migrations 0027-0029).
         Route(topics.accounts.name, "accounts_incoming", Account, "phone", personal=True),
+        # An SMS's recipient is a phone: through a Null table whose view masks it (0038-0040).
+        # No tombstone lands: the notifier never deletes one, and retention drops them by day.
+        Route(topics.notifications.name, "notifications_incoming", Notification, personal=True),
     ]
     return {route.topic: route for route in routes}
