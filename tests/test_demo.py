@@ -36,7 +36,7 @@ def test_the_demo_fills_the_warehouse_and_ctrl_c_stops_everything(tmp_path: Path
     env.update(RAVAO_DATA_DIR=str(tmp_path), RAVAO_QR_KEYS=TEST_QR_KEYS, RAVAO_TOPIC_PARTITIONS="3",
                RAVAO_PUBLIC_URL=f"http://127.0.0.1:{ports['RAVAO_GATEWAY_PORT']}", **ports)
     demo = subprocess.Popen([sys.executable, "-m", "pipeline", "demo", "--people", "200", "--communes", "4",
-                             "--speed", "0"], env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+                             "--speed", "0", "--case-after", "5"], env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     settings = Settings(data_dir=tmp_path, sink_port=int(ports["RAVAO_SINK_PORT"]))
     found: dict[str, int] = {}
     try:
@@ -53,8 +53,17 @@ def test_the_demo_fills_the_warehouse_and_ctrl_c_stops_everything(tmp_path: Path
                                                         "to_day": str(today)}).dicts()
             found["scans"] = rows[0]["scans"] if rows else 0
         assert found.get("visits", 0) > 0 and found.get("scans", 0) > 0, found
+        # The demo registers a case; the alerting job flags the venues it visited.
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline and not found.get("alerts"):
+            assert demo.poll() is None, demo.stdout.read().decode()
+            time.sleep(2)
+            warehouse = running_sink(settings)
+            if warehouse is not None:
+                found["alerts"] = warehouse.query("SELECT count() FROM alerts WHERE kind = 'venue'").scalar()
+        assert found.get("alerts", 0) > 0, found
         pids = json.loads((tmp_path / "stack.json").read_text())
-        assert {"kafka", "worker", "sink", "gateway", "web"} <= set(pids)
+        assert {"kafka", "worker", "sink", "gateway", "web", "alerts"} <= set(pids)
     finally:
         demo.send_signal(signal.SIGINT)
         output = demo.communicate(timeout=90)[0].decode()

@@ -90,13 +90,13 @@ def test_ravao_up_restarts_a_killed_service_keeps_data_private_and_stops_in_time
                           stderr=subprocess.STDOUT)
     pids: dict[str, int] = {}
     try:
-        pids = wait_for_stack(data, up, {"kafka", "worker", "sink", "gateway", "web"})
+        pids = wait_for_stack(data, up, {"kafka", "worker", "sink", "gateway", "web", "alerts"})
         wait_until(lambda: (data / "sink.json").exists() and (data / "warehouse").exists(), up, 90)
         os.killpg(pids["worker"], signal.SIGKILL)
         wait_until(lambda: stack_pids(data).get("worker") not in (None, pids["worker"]), up, 30)
         pids["worker_again"] = stack_pids(data)["worker"]
         assert process_alive(pids["worker_again"])
-        assert all(process_alive(pids[name]) for name in ("kafka", "sink", "gateway", "web")), "a death spread"
+        assert all(process_alive(pids[name]) for name in ("kafka", "sink", "gateway", "web", "alerts")), "a death spread"
         assert open_entries(data) == [], "readable by others: " + ", ".join(map(str, open_entries(data)[:10]))
     finally:
         up.send_signal(signal.SIGINT)
