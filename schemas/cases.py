@@ -26,6 +26,7 @@ from .ids import CASE, PERSON, VENUE, id_pattern
 # Alert ids are derived, never drawn: re-running a case finds the same ids.
 ALERT_NAMESPACE = UUID("5f1d7a52-5c0e-4f3e-9a51-0c4a1f6e2b71")
 _CASE = re.compile(id_pattern(CASE))
+MAX_CLUSTER_CASES = 20_000
 
 
 class CaseStatus(StrEnum):
@@ -76,7 +77,8 @@ class Alert(Record):
     kind: AlertKind = AlertKind.venue
     status: AlertStatus = AlertStatus.proposed
     venue_id: str = Field(pattern=id_pattern(VENUE))
-    case_ids: list[str] = Field(min_length=1, max_length=1000)
+    # A cluster at a hospital may hold many cases: 20,000 ids stay well inside a Kafka message.
+    case_ids: list[str] = Field(min_length=1, max_length=MAX_CLUSTER_CASES)
     first_presence: Timestamp  # the case's (cluster: the cases') first time at the venue in the window
     last_presence: Timestamp
     visits: int = Field(ge=1)  # the case's visits there (cluster: all the cases' visits)

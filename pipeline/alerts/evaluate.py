@@ -19,7 +19,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta, timezone
 
-from schemas.cases import Alert, AlertKind, AlertStatus, Case, CaseStatus, Contact, cluster_alert_id, venue_alert_id
+from schemas.cases import (MAX_CLUSTER_CASES, Alert, AlertKind, AlertStatus, Case, CaseStatus, Contact, cluster_alert_id,
+                           venue_alert_id)
 from schemas.visits import ExitHow
 
 # What an alert says; a change in any of these makes a new version.
@@ -135,7 +136,8 @@ def clusters(venue_id: str, members: Mapping[str, tuple[Case, Presence, frozense
             continue
         named_by = min(group, key=lambda c: (members[c][0].registered_at, c))
         alert_id = cluster_alert_id(venue_id, named_by)
-        case_ids = sorted(group, key=lambda c: (members[c][0].registered_at, c))
+        # The first-registered ones, if a cluster ever outgrows what an alert can name.
+        case_ids = sorted(group, key=lambda c: (members[c][0].registered_at, c))[:MAX_CLUSTER_CASES]
         exposed = frozenset().union(*(members[c][2] for c in group)) - {members[c][0].person_id for c in group}
         drafts[alert_id] = _draft(alert_id, AlertKind.cluster, venue_id, case_ids,
                                   min(members[c][1].first for c in group), max(members[c][1].last for c in group),
