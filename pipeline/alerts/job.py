@@ -61,7 +61,10 @@ from .evaluate import Evaluation
 log = logging.getLogger(__name__)
 
 SETTLE_SECONDS = 1.0  # a re-check waits this long after the latest visit that asked for it
-RETRY_SECONDS = 0.5  # a case the warehouse does not have yet (it lands a second or so after registration)
+# A case the warehouse cannot answer for yet (it lands a second or so after registration;
+# the sink may be restarting): tried again after 0.5 s, doubling up to 30 s.
+RETRY_SECONDS = 0.5
+RETRY_MAX_SECONDS = 30.0
 CALLER = Caller(actor="service:alerts", grants=(Grant(Role.tracer),))
 
 
@@ -73,6 +76,10 @@ class Pending:
     reason: str
     initial: bool = False  # found while catching up with `cases` at start
     needs: dict[int, int] = field(default_factory=dict)  # visits partition -> next offset that must be landed
+    tries: int = 0  # evaluations the warehouse could not answer yet
+
+    def retry_in(self) -> float:
+        return min(RETRY_MAX_SECONDS, RETRY_SECONDS * 2 ** max(0, self.tries - 1))
 
 
 class AlertsJob:
@@ -219,7 +226,8 @@ class AlertsJob:
                     del self.pending[case_id]
                     done += 1
                 else:
-                    pending.due = self.monotonic() + RETRY_SECONDS
+                    pending.tries += 1
+                    pending.due = self.monotonic() + pending.retry_in()
             if self.dirty_venues and not any(p.initial for p in self.pending.values()):
                 self._clusters()
         while self.settled:
@@ -326,7 +334,8 @@ class AlertsJob:
             except Denied:
                 return False  # the case is not in the warehouse yet
             except WarehouseError as exc:
-                log.warning("alerts: case %s cannot be evaluated yet: %s", case_id, exc)
+                if pending.tries in (0, 3) or pending.tries % 20 == 0:  # said once in a while, not every try
+                    log.warning("alerts: case %s cannot be evaluated yet (try %d): %s", case_id, pending.tries + 1, exc)
                 return False
             evaluation.presence = evaluate.presences(visits, start, end)
             evaluation.newest_scan_at = evaluate.newest_scan(visits)
