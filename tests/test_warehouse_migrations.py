@@ -21,7 +21,10 @@ def tables(warehouse: Warehouse) -> dict[str, str]:
 
 def test_migrations_are_numbered_one_change_per_file() -> None:
     found = migrations()
-    assert [m.version for m in found] == list(range(1, len(found) + 1))
+    versions = [m.version for m in found]
+    # Increasing and unique; a gap is allowed (changes made side by side take numbers from
+    # ranges of their own, so they never collide).
+    assert versions[0] == 1 and versions == sorted(set(versions))
     for migration in found:
         code = [line for line in migration.sql.splitlines() if not line.startswith("--")]
         assert ";" not in "\n".join(code), f"{migration.path.name}: one statement per file"
@@ -29,7 +32,9 @@ def test_migrations_are_numbered_one_change_per_file() -> None:
         assert first.startswith(("CREATE TABLE IF NOT EXISTS", "CREATE MATERIALIZED VIEW IF NOT EXISTS",
                                  "ALTER TABLE")), first
         if first.startswith("ALTER TABLE"):  # repeated after a crash before it was recorded: harmless
-            assert " IF NOT EXISTS " in migration.sql or " IF EXISTS " in migration.sql, migration.path.name
+            # A view's new query (MODIFY QUERY) is the same query when repeated.
+            assert (" IF NOT EXISTS " in migration.sql or " IF EXISTS " in migration.sql
+                    or " MODIFY QUERY" in first), migration.path.name
 
 
 def test_every_migration_is_applied_once_and_recorded(warehouse: Warehouse, backend_settings: Settings) -> None:

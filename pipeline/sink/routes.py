@@ -22,7 +22,8 @@ from typing import Any, NamedTuple
 
 from pydantic import ValidationError
 
-from schemas import Account, Alert, Area, AuditRecord, Case, DeadLetter, Device, Person, PersonalData, ValidScan, Venue, Visit
+from schemas import (Account, Alert, Area, AuditRecord, Case, DeadLetter, Declaration, Device, Person, PersonalData,
+                     ValidScan, Venue, Visit)
 from schemas.base import Record
 from schemas.dlq import raw_fields
 
@@ -122,6 +123,8 @@ def routes_for(topics: Topics) -> dict[str, Route]:
         Route(topics.cases.name, "cases", Case, "case_id", personal=True),
         Route(topics.alerts.name, "alerts", Alert),
         Route(topics.audit.name, "audit_log", AuditRecord, personal=True),
+        # A person's health answers: a dead letter of one keeps no bytes.
+        Route(topics.declarations.name, "declarations", Declaration, personal=True),
         # Through a Null table whose view masks the phone (migrations 0027-0029).
         Route(topics.accounts.name, "accounts_incoming", Account, "phone", personal=True),
     ]
