@@ -28,6 +28,10 @@ and then wait for it forever when asked to stop. A message the broker refuses af
 producer took it exits the worker before the next commit. And any stop ends within
 `stopping.STOP_GRACE_SECONDS`; what was not committed is processed at the next start.
 
+Each valid scan carries its person's health declaration status at the scan's time, from
+`DeclarationFollower` (a bounded memory of everyone's recent statuses, caught up before
+each batch of raw scans: see there why not the person's state).
+
 The table keeps one `PersonState` per person (RocksDB through rocksdict, with a changelog
 topic for recovery). Faust lets a table be read and written only for the partition of the
 event being processed; within a batch each write is made on behalf of its own event
