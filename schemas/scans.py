@@ -8,6 +8,7 @@ from uuid import UUID
 from pydantic import Field, model_validator
 
 from .base import Record, Timestamp, utcnow
+from .declarations import DeclarationStatus
 from .ids import DEVICE, PERSON, VENUE, id_pattern
 from .registry import VenueCategory
 
@@ -69,3 +70,6 @@ class ValidScan(Record):
     category: VenueCategory
     default_stay_minutes: int = Field(gt=0, description="the venue's: a visit with no exit lasts this long")
     max_stay_minutes: int = Field(gt=0, description="the venue's: an open visit past it has timed out")
+    # The person's health declaration status at the scan's time (`status_at`): the word
+    # only, never the answers, which stay in `declarations`.
+    declaration: DeclarationStatus = DeclarationStatus.none

@@ -44,6 +44,8 @@ def test_personal_tables_go_only_to_the_roles_that_need_them_and_officers_see_th
         (line,) = [s for s in grants if f".{table} " in s]
         assert "ravao_area_officer" not in line and "ravao_analyst" not in line or table == "audit_log"
     assert "GRANT SELECT ON ravao.personal_data TO ravao_web, ravao_alerts, ravao_tracer" in printed
+    # A person's health answers: the tracers only, not the services (a scan carries the status word).
+    assert "GRANT SELECT ON ravao.declarations TO ravao_tracer" in printed
     assert "GRANT SELECT ON ravao.scans TO ravao_web, ravao_alerts, ravao_tracer, ravao_analyst" in printed
     assert not [s for s in printed if "INSERT" in s or "KILL" in s or "SYSTEM" in s or "ALL" in s.split()]
     assert "readonly = 1" in printed[0] and "max_execution_time = 300" in printed[0]

@@ -19,14 +19,16 @@ from warehouse_day import backend_settings, generate_day, load_records, warehous
 
 
 def recount(scans: list[ValidScan]) -> dict[str, dict]:
-    counted: dict[str, dict] = defaultdict(lambda: {"scans": 0, "entries": 0, "exits": 0, "people": set(),
-                                                     "venues": set()})
+    counted: dict[str, dict] = defaultdict(lambda: {"scans": 0, "entries": 0, "exits": 0, "declared": 0,
+                                                     "with_symptoms": 0, "people": set(), "venues": set()})
     for scan in scans:
         for area in scan.area_path:
             c = counted[area]
             c["scans"] += 1
             c["entries"] += scan.direction.value == "in"
             c["exits"] += scan.direction.value == "out"
+            c["declared"] += scan.declaration.value != "none"
+            c["with_symptoms"] += scan.declaration.value == "symptoms"
             c["people"].add(scan.person_id)
             c["venues"].add(scan.venue_id)
     return counted
@@ -46,8 +48,31 @@ def test_every_tier_counts_each_scan_once(warehouse: Warehouse) -> None:
             want = expected[area_id]
             assert (row["scans"], row["entries"], row["exits"]) == (want["scans"], want["entries"], want["exits"])
             assert (row["people"], row["venues_scanned"]) == (len(want["people"]), len(want["venues"]))
+            assert (row["scans_declared"], row["scans_with_symptoms"]) == (want["declared"], want["with_symptoms"])
             assert row["venues_registered"] == sum(area_id in v.area_path for v in day.venues)
     assert not mismatches(warehouse).rows
+    assert 0 < expected["74"]["with_symptoms"] < expected["74"]["declared"] < expected["74"]["scans"]
+
+
+def test_the_hourly_counts_of_an_area_count_scans_with_a_declaration_and_with_symptoms(warehouse: Warehouse) -> None:
+    day = generate_day(persons=200, seed=9)
+    scans = day.unique_scans()
+    load_records(warehouse, "scans", ValidScan, scans)
+    start = min(s.scanned_at for s in scans).replace(minute=0, second=0, microsecond=0)
+    result = run(warehouse, load("area_counts_by_hour"), {"area": "718", "from": start.isoformat(),
+                                                          "to": (start + timedelta(days=2)).isoformat()})
+    by_hour: dict[str, dict] = {}
+    for scan in scans:
+        if "718" in scan.area_path:
+            hour = by_hour.setdefault(scan.scanned_at.replace(minute=0, second=0, microsecond=0).isoformat(),
+                                      {"scans": 0, "declared": 0, "with_symptoms": 0})
+            hour["scans"] += 1
+            hour["declared"] += scan.declaration.value != "none"
+            hour["with_symptoms"] += scan.declaration.value == "symptoms"
+    got = {r["hour"]: {"scans": r["scans"], "declared": r["scans_declared"], "with_symptoms": r["scans_with_symptoms"]}
+           for r in result.dicts()}
+    assert len(got) > 3
+    assert list(got.values()) == [by_hour[h] for h in sorted(by_hour)]
 
 
 def test_a_day_whose_views_missed_an_insert_is_found_and_rebuilt(warehouse: Warehouse) -> None:
@@ -60,6 +85,10 @@ def test_a_day_whose_views_missed_an_insert_is_found_and_rebuilt(warehouse: Ware
     assert repair(warehouse) == [day.day]
     assert days_to_rebuild(warehouse) == [] and not mismatches(warehouse).rows
     assert repair(warehouse) == []
+    # A repaired day counts the declarations again too: the rebuilt rows equal a recount.
+    expected = recount(day.unique_scans())["74"]
+    assert warehouse.query("SELECT sum(scans_declared), sum(scans_with_symptoms) FROM tier_counts_hourly "
+                           "WHERE area_id = '74'").rows == [[expected["declared"], expected["with_symptoms"]]]
 
 
 def test_warehouse_check_reports_a_mismatch_and_repairs_it(tmp_path: Path) -> None:

@@ -102,6 +102,15 @@ def test_a_commune_officer_reads_their_commune_and_is_refused_the_neighbouring_o
     own = rows(client.get(counts_url("25741", day)))
     scans = [s for s in day.unique_scans() if "25741" in s.area_path and s.scanned_at.date() == day.day]
     assert own[0]["area_id"] == "25741" and own[0]["scans"] == len(scans)
+    # The declaration counts, against a direct recount of the scans' statuses.
+    assert (own[0]["scans_declared"], own[0]["scans_with_symptoms"]) == (
+        sum(s.declaration.value != "none" for s in scans), sum(s.declaration.value == "symptoms" for s in scans))
+    assert 0 < own[0]["scans_with_symptoms"] < own[0]["scans_declared"]
+    hours = rows(client.get("/api/v1/areas/25741/hours", params={
+        "from": f"{day.day.isoformat()}T00:00Z", "to": f"{(day.day + timedelta(days=1)).isoformat()}T00:00Z"}))
+    assert sum(h["scans"] for h in hours) == len(scans)
+    assert sum(h["scans_declared"] for h in hours) == own[0]["scans_declared"]
+    assert sum(h["scans_with_symptoms"] for h in hours) == own[0]["scans_with_symptoms"]
     for area in ["25744", "718", "74", "25777", "99999"]:
         answer = client.get(counts_url(area, day))
         assert answer.status_code == 403 and "outside what you may see" in answer.json()["error"], area

@@ -27,7 +27,10 @@ from pipeline.sink.routes import Route
 from pipeline.warehouse import Warehouse
 from pipeline.warehouse.migrations import migrate
 from schemas import Area, Case, Person, PersonalData, ValidScan, Venue, Visit
+from schemas.declarations import DeclarationStatus
 from schemas.ids import new_id
+
+DECLARATION_STATUSES = list(DeclarationStatus)
 
 COMMUNES = [("74", "718", "25741"), ("74", "718", "25744"), ("74", "719", "25777")]
 AREA_NAMES = {"74": "Bình Dương", "718": "Thủ Dầu Một", "719": "Bến Cát", "25741": "Phú Cường",
@@ -130,10 +133,13 @@ def _scans(rng: random.Random, visit: Visit, venue: Venue) -> list[ValidScan]:
     for direction, at in (("in", visit.t_in), ("out", visit.t_out)):
         if rng.random() < 0.15:
             direction = "auto"
-        scan = ValidScan(event_id=uuid.uuid4(), source="station", person_id=visit.person_id, venue_id=venue.venue_id,
+        event_id = uuid.uuid4()
+        scan = ValidScan(event_id=event_id, source="station", person_id=visit.person_id, venue_id=venue.venue_id,
                          direction=direction, scanned_at=at, received_at=at, area_id=venue.area_id,
                          area_path=venue.area_path, category=venue.category, default_stay_minutes=60,
-                         max_stay_minutes=240)
+                         max_stay_minutes=240,
+                         # Every status, by event id (the rng's sequence stays what it was).
+                         declaration=DECLARATION_STATUSES[event_id.int % len(DECLARATION_STATUSES)])
         out.append(scan)
         if rng.random() < 0.08:  # the device retried, or the worker replayed: same event id again
             out.append(scan.model_copy(update={"received_at": at + timedelta(seconds=5)}))

@@ -240,11 +240,12 @@ class Summary:
             table.add_column("warehouse")
             table.add_row(f"not yet: {type(exc).__name__}")
             return table
-        for column in ("area", "venues", "with scans", "scans", "entries", "exits", "people"):
+        for column in ("area", "venues", "with scans", "scans", "entries", "exits", "declared", "symptoms", "people"):
             table.add_column(column, justify="left" if column == "area" else "right")
         for row in result.dicts():
             table.add_row(row["name"] or row["area_id"], *(f"{row[k] or 0:,}" for k in (
-                "venues_registered", "venues_scanned", "scans", "entries", "exits", "people")))
+                "venues_registered", "venues_scanned", "scans", "entries", "exits", "scans_declared",
+                "scans_with_symptoms", "people")))
         table.caption = f"visits in the warehouse: {visits:,}"
         return table
 

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+from datetime import date, datetime
 from pathlib import Path
 from typing import Optional
 
 import typer
 
+from schemas.declarations import Declaration, DeclaredBy, Symptom
 from schemas.ids import PERSON, VENUE
 from schemas.registry import DeviceKind, GateMode, VenueCategory
 
 from ..areas import NAMED_SOURCES, load_areas
+from ..declarations import declare
 from ..kafka_local import bootstrap_servers
 from ..keys import load_codec
 from ..privacy import mask_name
@@ -22,7 +25,7 @@ areas_app = typer.Typer(help="Administrative areas (any number of tiers).\n\nExa
 venue_app = typer.Typer(help="Venues: register, add staff phones, print the QR poster.\n\n"
                         "Example: ravao venue add --name 'Chợ Bến Thành' --area 26734 --category market --owner-phone 0981234791",
                         no_args_is_help=True)
-person_app = typer.Typer(help="People: register, print the personal QR card.\n\n"
+person_app = typer.Typer(help="People: register, print the personal QR card, declare their health.\n\n"
                          "Example: ravao person add --name 'Nguyễn Văn An' --phone 0981234791",
                          no_args_is_help=True)
 device_app = typer.Typer(help="Devices: bind a guard phone or a reader station to a venue.\n\n"
@@ -139,6 +142,35 @@ def person_add(
                                  birth_year=birth_year, home_area_id=home_area)
     registry.close()
     typer.echo(person.person_id)
+
+
+@person_app.command("declare")
+def person_declare(
+    person_id: str = typer.Argument(..., metavar="PERSON"),
+    symptom: list[Symptom] = typer.Option([], "--symptom", help="A symptom the person has (repeatable)"),
+    contact_with_case: bool = typer.Option(False, "--contact-with-case",
+                                           help="The person was in contact with a case or a suspected case"),
+    travel: str = typer.Option("", help="Where the person travelled from lately, in their words (at most 200 "
+                               "characters)"),
+    on: Optional[datetime] = typer.Option(None, "--on", formats=["%Y-%m-%d"],
+                                          help="The day the declaration is for (default: today)"),
+) -> None:
+    """Publish a health declaration (khai báo y tế) on the person's behalf. Scans of the
+    person then carry its status (none, ok, symptoms, exposed) for
+    RAVAO_DECLARATION_CURRENT_DAYS days; the answers stay in the declarations topic and
+    table. Prints the declaration id and the status, never the answers.
+
+    Example: ravao person declare PXXXXXXXXXXXXXX --symptom fever --symptom cough --travel 'Hà Nội'
+    """
+    day = on.date() if on is not None else date.today()
+    declaration = Declaration(person_id=person_id, declared_on=day, symptoms=list(dict.fromkeys(symptom)),
+                              contact_with_case=contact_with_case, travel=travel, declared_by=DeclaredBy.cli)
+    registry = _registry()
+    try:
+        declare(registry, declaration)
+    finally:
+        registry.close()
+    typer.echo(f"{declaration.declaration_id} {declaration.status().value}")
 
 
 @person_app.command("qr")

@@ -22,8 +22,8 @@ from typing import Any, NamedTuple
 
 from pydantic import ValidationError
 
-from schemas import (Account, Alert, Area, AuditRecord, Case, Contact, DeadLetter, Device, Notification, Person,
-                     PersonalData, ValidScan, Venue, Visit)
+from schemas import (Account, Alert, Area, AuditRecord, Case, Contact, DeadLetter, Declaration, Device, Notification,
+                     Person, PersonalData, ValidScan, Venue, Visit)
 from schemas.base import Record
 from schemas.dlq import raw_fields
 
@@ -125,6 +125,8 @@ def routes_for(topics: Topics) -> dict[str, Route]:
         # A case's contacts are health data about them: a dead letter keeps no bytes.
         Route(topics.contacts.name, "contacts", Contact, personal=True),
         Route(topics.audit.name, "audit_log", AuditRecord, personal=True),
+        # A person's health answers: a dead letter of one keeps no bytes.
+        Route(topics.declarations.name, "declarations", Declaration, personal=True),
         # Through a Null table whose view masks the phone (migrations 0027-0029).
         Route(topics.accounts.name, "accounts_incoming", Account, "phone", personal=True),
         # An SMS's recipient is a phone: through a Null table whose view masks it (0038-0040).

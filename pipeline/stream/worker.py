@@ -28,6 +28,10 @@ and then wait for it forever when asked to stop. A message the broker refuses af
 producer took it exits the worker before the next commit. And any stop ends within
 `stopping.STOP_GRACE_SECONDS`; what was not committed is processed at the next start.
 
+Each valid scan carries its person's health declaration status at the scan's time, from
+`DeclarationFollower` (a bounded memory of everyone's recent statuses, caught up before
+each batch of raw scans: see there why not the person's state).
+
 The table keeps one `PersonState` per person (RocksDB through rocksdict, with a changelog
 topic for recovery). Faust lets a table be read and written only for the partition of the
 event being processed; within a batch each write is made on behalf of its own event
@@ -63,6 +67,7 @@ from ..settings import Settings
 from ..topics import topics_for
 from ..validate import Limits, Position, arrival_time, source_of, validate
 from .batch import Batch, OpenVisits
+from .declaration_follower import DeclarationFollower
 from .faust_seam import ChangelogReceipts, FaustProcess, on_behalf_of
 from .guard import RejectGuard, TooManyRejects, known_source, signals_broken_deployment
 from .layout import check_partitions, partition_of
@@ -113,6 +118,9 @@ class Worker(WallClock):
         datadir = Path(settings.data_dir).resolve() / "worker" / name
         self.registry = RegistryCache.on_disk(datadir / "registry")
         self.follower = RegistryFollower(self.bootstrap, self.topics, self.registry)
+        # Each person's recent declarations, for the status a valid scan carries.
+        self.declarations = DeclarationFollower(self.bootstrap, self.topics.declarations.name,
+                                                settings.declaration_current_days, self.limits.lateness, clock)
         self.open_visits = OpenVisits()
         self.exit_code = 0  # set by a fatal error (`_stop_for`)
         port = settings.worker_port if web_port is None else web_port
@@ -156,6 +164,7 @@ class Worker(WallClock):
         self.repartition_name = t.scans_repartition.name
 
         app.task(self._follow_registry)
+        app.task(self._follow_declarations)
         app.agent(self.raw_topic, name="process_scans")(self.process_scans)
         app.agent(self.repartition_topic, name="pair_repartitioned")(self.pair_repartitioned)
         app.timer(self.settings.tick_seconds)(self._send_ticks)
@@ -166,19 +175,30 @@ class Worker(WallClock):
     async def _follow_registry(self) -> None:
         await self.follower.run()
 
+    async def _follow_declarations(self) -> None:
+        await self.declarations.run()
+
     async def process_scans(self, stream) -> None:
         """scans.raw: validate; pair at once when the scan is in its person's partition,
         else hand it to `pair_repartitioned` through scans.repartition."""
         await self.follower.ready.wait()
-        await self._in_batches(stream, self._take_raw)
+        await self.declarations.ready.wait()
+        await self._in_batches(stream, self._take_raw, self._declarations_before)
 
-    async def _in_batches(self, stream, take) -> None:
+    async def _declarations_before(self, events: list[EventT]) -> None:
+        """Every declaration that reached the broker before the batch's newest scan is
+        applied first (one ListOffsets request, skipped when a sync started after it)."""
+        await self.declarations.catch_up(if_older_than=max(event.message.timestamp for event in events))
+
+    async def _in_batches(self, stream, take, before=None) -> None:
         """The loop of both agents: ``take`` each event of a batch, then `_finish` it. One
         scan's failure is handled inside ``take``; what escapes it is the batch's, and
         stops the worker with the batch unacknowledged (`_stop_for`)."""
         async for events in stream.noack_take(BATCH, within=BATCH_WAIT):
             batch = Batch()
             try:
+                if before is not None:
+                    await before(events)
                 for event in events:
                     await take(event, batch)
                 await self._finish(batch, stream, events)
@@ -231,7 +251,8 @@ class Worker(WallClock):
             return None
         self.metrics.inc("scans_accepted")
         self.guard.accepted(result.device_id or result.venue_id)
-        return result
+        status = self.declarations.status_of(result.person_id, result.scanned_at)
+        return result if status is result.declaration else result.model_copy(update={"declaration": status})
 
     async def _refuse(self, event: EventT, reason: RejectReason, message: str, failed: bool = False) -> None:
         """A dead letter for a message the worker could not handle (not a validation

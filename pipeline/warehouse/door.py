@@ -62,8 +62,8 @@ DENIED_PREFIXES = {
 # The catalogue: what an analyst (and `ravao warehouse status`) may ask of `system`.
 SYSTEM_TABLES = frozenset({"one", "numbers", "numbers_mt", "zeros", "zeros_mt", "tables", "columns", "parts",
                            "databases", "functions", "table_functions", "data_type_families", "formats"})
-# Tables holding names, phones, ID numbers, or who read them.
-PERSONAL_TABLES = frozenset({"personal_data", "audit_log"})
+# Tables holding names, phones, ID numbers, people's health answers, or who read them.
+PERSONAL_TABLES = frozenset({"personal_data", "audit_log", "declarations"})
 # The named queries that read personal tables, each through `Warehouse.read_personal`
 # (its caller, the authorization layer, audits the read).
 PERSONAL_QUERIES = frozenset({"personal_data_of", "audit_trail"})
@@ -246,8 +246,8 @@ def _check_node(node: Node, table_functions: set[str], databases: set[str], curr
     if node.kind in ("Identifier", "TableIdentifier"):
         parts = node.name.split(".")
         if not personal and any(part.lower() in PERSONAL_TABLES for part in parts):
-            raise Refused(f"refused: {node.name} holds personal data (names, phones, ID numbers, or who read "
-                          "them); it is read only by the named queries that need it, e.g. `ravao trace PERSON "
+            raise Refused(f"refused: {node.name} holds personal data (names, phones, ID numbers, health "
+                          "answers, or who read them); it is read only by the named queries that need it, e.g. `ravao trace PERSON "
                           "--with-names`, which is audited")
         if len(parts) >= 2 and parts[0].lower() in databases and parts[0] != current:
             if not (parts[0] == "system" and parts[1] in SYSTEM_TABLES):

@@ -7,7 +7,8 @@ hold what the application's door holds on chdb.
     ravao_web, ravao_alerts
                         the services: every non-personal table; personal_data (the web
                         process masks it per caller; the alerting job texts phones)
-    ravao_tracer        people tracing a case: every non-personal table, personal_data
+    ravao_tracer        people tracing a case: every non-personal table, personal_data,
+                        declarations (people's health answers)
     ravao_analyst       the admin's read-only analysts: every non-personal table, the audit log
     ravao_area_officer  the area-scoped tables only, each row by a policy per officer
                         (``--area-officer USER=AREA``): the officer's area and below
@@ -33,7 +34,8 @@ from .door import PERSONAL_TABLES
 from .migrations import MIGRATIONS_DIR
 
 SERVICE_ROLES = ("ravao_web", "ravao_alerts")
-PERSONAL_READERS = {"personal_data": ("ravao_web", "ravao_alerts", "ravao_tracer"), "audit_log": ("ravao_analyst",)}
+PERSONAL_READERS = {"personal_data": ("ravao_web", "ravao_alerts", "ravao_tracer"), "audit_log": ("ravao_analyst",),
+                    "declarations": ("ravao_tracer",)}
 EVERYTHING_ROLES = SERVICE_ROLES + ("ravao_tracer", "ravao_analyst")
 OFFICER_ROLE = "ravao_area_officer"
 # The tables an area officer reads, and the condition that keeps a row in their area.

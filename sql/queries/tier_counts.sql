@@ -1,6 +1,7 @@
 -- Tier counts for an area and its children, over the days from_day..to_day (inclusive):
 -- venues registered (active now), venues with at least one scan, scans, entries, exits
--- and distinct people. The area's own row first, then each child (any tier below it has
+-- and distinct people; scans made with a current health declaration (`scans_declared`)
+-- and scans whose person had reported symptoms (`scans_with_symptoms`). The area's own row first, then each child (any tier below it has
 -- rows of its own: ask again with the child's id). Distinct counts are over the whole
 -- window (states merged), not sums of daily figures; people are counted by
 -- uniqCombined(14) (exact for small sets, ~0.8% error for large ones), venues exactly.
@@ -13,6 +14,7 @@ WITH
     (
         SELECT area_id, any(level) AS counted_level, uniqExactMerge(venues_scanned) AS venues_scanned,
                sum(scans) AS scans, sum(entries) AS entries, sum(exits) AS exits,
+               sum(scans_declared) AS scans_declared, sum(scans_with_symptoms) AS scans_with_symptoms,
                uniqCombinedMerge(14)(people) AS people
         FROM tier_counts_daily
         PREWHERE (area_id = {area:String} OR parent_id = {area:String}) AND day BETWEEN {from_day:Date} AND {to_day:Date}
@@ -49,6 +51,8 @@ SELECT
     scans,
     entries,
     exits,
+    scans_declared,
+    scans_with_symptoms,
     people
 FROM counted
 FULL OUTER JOIN known USING (area_id)

@@ -8,7 +8,9 @@ WITH
     (
         SELECT area_path[i] AS area_id, toString(toDate(scanned_at)) AS period,
                uniqExact(venue_id) AS venues_scanned, count() AS scans, countIf(direction = 'in') AS entries,
-               countIf(direction = 'out') AS exits, uniqCombined(14)(person_id) AS people
+               countIf(direction = 'out') AS exits,
+               countIf(declaration != 'none') AS scans_declared, countIf(declaration = 'symptoms') AS scans_with_symptoms,
+               uniqCombined(14)(person_id) AS people
         FROM scans FINAL
         ARRAY JOIN arrayEnumerate(area_path) AS i
         GROUP BY area_id, period
@@ -17,7 +19,8 @@ WITH
     (
         SELECT area_id, toString(day) AS period,
                uniqExactMerge(venues_scanned) AS venues_scanned, sum(scans) AS scans, sum(entries) AS entries,
-               sum(exits) AS exits, uniqCombinedMerge(14)(people) AS people
+               sum(exits) AS exits, sum(scans_declared) AS scans_declared,
+               sum(scans_with_symptoms) AS scans_with_symptoms, uniqCombinedMerge(14)(people) AS people
         FROM tier_counts_daily
         GROUP BY area_id, period
     ),
@@ -25,7 +28,9 @@ WITH
     (
         SELECT area_path[i] AS area_id, toString(toStartOfHour(toDateTime(scanned_at))) AS period,
                uniqExact(venue_id) AS venues_scanned, count() AS scans, countIf(direction = 'in') AS entries,
-               countIf(direction = 'out') AS exits, uniqCombined(14)(person_id) AS people
+               countIf(direction = 'out') AS exits,
+               countIf(declaration != 'none') AS scans_declared, countIf(declaration = 'symptoms') AS scans_with_symptoms,
+               uniqCombined(14)(person_id) AS people
         FROM scans FINAL
         ARRAY JOIN arrayEnumerate(area_path) AS i
         GROUP BY area_id, period
@@ -34,7 +39,8 @@ WITH
     (
         SELECT area_id, toString(hour) AS period,
                uniqExactMerge(venues_scanned) AS venues_scanned, sum(scans) AS scans, sum(entries) AS entries,
-               sum(exits) AS exits, uniqCombinedMerge(14)(people) AS people
+               sum(exits) AS exits, sum(scans_declared) AS scans_declared,
+               sum(scans_with_symptoms) AS scans_with_symptoms, uniqCombinedMerge(14)(people) AS people
         FROM tier_counts_hourly
         GROUP BY area_id, period
     )
@@ -42,14 +48,14 @@ SELECT view, area_id, period, raw, counted
 FROM
 (
     SELECT 'daily' AS view, area_id, period,
-           [r.venues_scanned, r.scans, r.entries, r.exits, r.people] AS raw,
-           [v.venues_scanned, v.scans, v.entries, v.exits, v.people] AS counted
+           [r.venues_scanned, r.scans, r.entries, r.exits, r.scans_declared, r.scans_with_symptoms, r.people] AS raw,
+           [v.venues_scanned, v.scans, v.entries, v.exits, v.scans_declared, v.scans_with_symptoms, v.people] AS counted
     FROM raw_daily AS r
     FULL OUTER JOIN view_daily AS v USING (area_id, period)
     UNION ALL
     SELECT 'hourly' AS view, area_id, period,
-           [r.venues_scanned, r.scans, r.entries, r.exits, r.people] AS raw,
-           [v.venues_scanned, v.scans, v.entries, v.exits, v.people] AS counted
+           [r.venues_scanned, r.scans, r.entries, r.exits, r.scans_declared, r.scans_with_symptoms, r.people] AS raw,
+           [v.venues_scanned, v.scans, v.entries, v.exits, v.scans_declared, v.scans_with_symptoms, v.people] AS counted
     FROM raw_hourly AS r
     FULL OUTER JOIN view_hourly AS v USING (area_id, period)
 )

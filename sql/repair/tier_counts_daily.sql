@@ -1,5 +1,5 @@
 -- Rebuild one day of tier_counts_daily from the raw scans (after that day's rows
--- were deleted). The same SELECT as 0018_tier_counts_daily_mv, over the deduplicated scans of
+-- were deleted). The same SELECT as 0047_tier_counts_daily_mv_declarations, over the deduplicated scans of
 -- that day; no insert deduplication, or an identical rebuild would be dropped.
 INSERT INTO tier_counts_daily
 SELECT
@@ -11,6 +11,8 @@ SELECT
     count() AS scans,
     countIf(direction = 'in') AS entries,
     countIf(direction = 'out') AS exits,
+    countIf(declaration != 'none') AS scans_declared,
+    countIf(declaration = 'symptoms') AS scans_with_symptoms,
     uniqCombinedState(14)(person_id) AS people
 FROM scans FINAL
 ARRAY JOIN arrayEnumerate(area_path) AS i

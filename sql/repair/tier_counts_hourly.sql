@@ -1,5 +1,5 @@
 -- Rebuild one day of tier_counts_hourly from the raw scans (after that day's rows
--- were deleted). The same SELECT as 0016_tier_counts_hourly_mv; see tier_counts_daily.sql.
+-- were deleted). The same SELECT as 0045_tier_counts_hourly_mv_declarations; see tier_counts_daily.sql.
 INSERT INTO tier_counts_hourly
 SELECT
     area_path[i] AS area_id,
@@ -10,6 +10,8 @@ SELECT
     count() AS scans,
     countIf(direction = 'in') AS entries,
     countIf(direction = 'out') AS exits,
+    countIf(declaration != 'none') AS scans_declared,
+    countIf(declaration = 'symptoms') AS scans_with_symptoms,
     uniqCombinedState(14)(person_id) AS people
 FROM scans FINAL
 ARRAY JOIN arrayEnumerate(area_path) AS i
