@@ -276,3 +276,31 @@ def test_a_case_needs_a_known_person_and_a_sensible_onset(settings: Settings) ->
             book.update("C" + "B" * 14, status=CaseStatus.cleared, by="t")
     finally:
         book.close()
+
+
+def test_the_case_commands_register_update_and_list_as_a_user_types_them(settings: Settings) -> None:
+    from conftest import run_cli, settings_env
+    from pipeline.registry import Registry
+
+    registry = Registry(settings, settings.kafka_bootstrap)
+    person = registry.add_person(full_name="Nguyễn Văn An").person_id
+    registry.close()
+    env = settings_env(settings)
+    onset = datetime.now(timezone.utc).date().isoformat()
+    first = run_cli("case", "register", person, "--onset", onset, "--status", "suspected", "--note", "sốt", env=env)
+    case_id = first.stdout.split(":")[0]
+    assert first.stdout.strip() == f"{case_id}: registered (suspected, onset {onset})"
+    again = run_cli("case", "register", person, "--onset", onset, "--status", "confirmed", env=env)
+    assert again.stdout.startswith(f"{case_id}: this person's open case") and "nothing new" in again.stdout
+    unknown = run_cli("case", "register", "P" + "B" * 14, "--onset", onset, "--status", "confirmed", env=env,
+                      check=False)
+    assert unknown.returncode == 2 and "no registered person" in unknown.stderr
+    bad_date = run_cli("case", "register", person, "--onset", "yesterday", "--status", "confirmed", env=env,
+                       check=False)
+    assert bad_date.returncode == 2 and "2026-11-28" in bad_date.stderr
+    assert run_cli("case", "update", case_id, "--status", "cleared", env=env).stdout.startswith(f"{case_id}: cleared")
+    listed = run_cli("case", "list", env=env).stdout
+    assert case_id in listed and "cleared" in listed and "sốt" not in listed  # the note only in --format json
+    assert "sốt" in run_cli("case", "list", "--format", "json", env=env).stdout
+    missing = run_cli("case", "update", "C" + "B" * 14, "--status", "cleared", env=env, check=False)
+    assert missing.returncode == 2 and "no case" in missing.stderr
