@@ -100,14 +100,14 @@ def free_port() -> int:
 
 
 def start_gateway(settings: Settings, log_dir: Path, name: str = "gateway", port: int | None = None,
-                  **env: str) -> tuple[subprocess.Popen, str]:
+                  loglevel: str = "warning", **env: str) -> tuple[subprocess.Popen, str]:
     """A `ravao gateway` subprocess; returns it and its base URL once /healthz says ready.
     ``port``: a fixed one (a gateway restarted where its clients expect it); else a free one."""
     port = port or free_port()
     environment = settings_env(settings)
     environment.update({"RAVAO_GATEWAY_PORT": str(port), **env})
     log = open(log_dir / f"{name}.log", "ab")
-    process = subprocess.Popen([sys.executable, "-m", "pipeline", "gateway", "--loglevel", "warning"],
+    process = subprocess.Popen([sys.executable, "-m", "pipeline", "gateway", "--loglevel", loglevel],
                                env=environment, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT,
                                start_new_session=True)
     base = f"http://127.0.0.1:{port}"

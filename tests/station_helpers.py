@@ -61,13 +61,14 @@ class StationProcess:
             cwd=ROOT, text=True, bufsize=1, start_new_session=True)
         self.oks: list[dict] = []
         self.refusals: list[dict] = []
+        self.declarations: list[dict] = []  # the gateway's answers: each accepted scan's declaration status
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
 
     def _read(self) -> None:
         for line in self.process.stdout:
             answer = json.loads(line)
-            (self.oks if answer["ok"] else self.refusals).append(answer)
+            (self.declarations if "declaration" in answer else self.oks if answer["ok"] else self.refusals).append(answer)
 
     def feed(self, lines: list[str]) -> None:
         self.process.stdin.write("".join(line + "\n" for line in lines))

@@ -91,7 +91,8 @@ def test_a_guard_scan_is_published_under_the_person_and_shows_the_masked_name(st
     assert response.status_code == 200, response.text
     answer = response.json()
     assert answer == {"event_id": body["event_id"], "status": "accepted", "show": "ok", "direction": "in",
-                      "name": "Nguyễn V** A*", "reason": None, "message": None}
+                      "name": "Nguyễn V** A*", "reason": None, "message": None,
+                      "declaration": "none", "declaration_colour": "grey"}  # no declaration yet
     key, raw = wait_published(stack.settings, {body["event_id"]})[body["event_id"]]
     assert key == stack.persons[0]  # keyed by person: the worker pairs it without another hop
     assert raw.source is ScanSource.staff and raw.device_id == stack.guard[0] and raw.person_qr == stack.codes[0]

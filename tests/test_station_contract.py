@@ -4,7 +4,9 @@ to the real broker."""
 
 from __future__ import annotations
 
+import io
 import json
+import time
 import uuid
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
@@ -19,7 +21,10 @@ from pipeline.settings import Settings
 from pipeline.topics import Topics
 from producers.station.gateway_client import GatewayClient, OperatorNeeded
 from producers.station.outbox import Outbox
+from producers.station.check import CodeChecker
 from producers.station.sender import Sender
+from producers.station.station import Station
+from schemas.declarations import Declaration, DeclaredBy, Symptom
 from schemas.ids import new_id
 from schemas.registry import Device, DeviceKind, GateMode
 from schemas.scans import RawScan, ScanSource
@@ -112,3 +117,36 @@ def test_a_backlog_the_gateway_refuses_is_set_aside_with_its_reasons_and_the_que
                  read_to_end(settings.kafka_bootstrap, topics.scans_raw.name)}
     assert len(published) == 50 and not published & {event_id for event_id, _, _ in refused}
     outbox.close()
+
+
+@pytest.mark.kafka
+@pytest.mark.parametrize("output", ["text", "json"])
+def test_the_station_shows_each_accepted_scans_declaration_status_from_the_gateways_answer(
+        settings: Settings, topics: Topics, device: Device, gateway: str, tmp_path: Path, output: str) -> None:
+    codec, now = load_codec(settings), datetime.now(timezone.utc)
+    sick, undeclared = new_id("P"), new_id("P")
+    declaration = Declaration(person_id=sick, declared_on=now.date(), declared_at=now - timedelta(minutes=5),
+                              symptoms=[Symptom.fever], travel="Huế", declared_by=DeclaredBy.cli)
+    produce_all(reliable_producer(settings.kafka_bootstrap), topics.declarations.name,
+                [(sick.encode(), declaration.to_bytes())])
+    client, deadline = GatewayClient(gateway, device.device_id, TOKEN), time.monotonic() + 30
+    while time.monotonic() < deadline:  # the gateway tails the topic: until it has read it
+        probe = {"event_id": str(uuid.uuid4()), "person_qr": codec.encode(sick), "direction": "in"}
+        if client.send([probe]).declarations[probe["event_id"]][0] == "symptoms":
+            break
+        time.sleep(0.2)
+    outbox, out = Outbox(tmp_path / "station.sqlite"), io.StringIO()
+    sender = Sender(outbox, GatewayClient(gateway, device.device_id, TOKEN), batch_size=100, batch_seconds=0)
+    station = Station(device_id=device.device_id, mode=GateMode.entry, checker=CodeChecker(codec), outbox=outbox,
+                      sender=sender, out=out, output=output, beep=False)
+    assert station.run([codec.encode(sick), codec.encode(undeclared)]) == 0
+    sender.stop()
+    outbox.close()
+    lines = out.getvalue().splitlines()
+    if output == "json":
+        shown = {a["person_id"]: (a["declaration"], a["colour"]) for a in map(json.loads, lines) if "declaration" in a}
+        assert shown == {sick: ("symptoms", "red"), undeclared: ("none", "grey")}
+    else:
+        assert f"    …{sick[-4:]}  khai báo y tế / declaration: symptoms (red)" in lines
+        assert f"    …{undeclared[-4:]}  khai báo y tế / declaration: none (grey)" in lines
+    assert "Huế" not in out.getvalue() and "fever" not in out.getvalue()  # a word and a colour, never the answers

@@ -399,3 +399,88 @@ def test_a_guard_signs_in_with_the_staff_phone_scans_and_gives_a_visitor_an_enro
         other.close()
     mine = [s for _, s in published(stack.settings) if s.person_qr == card]
     assert len(mine) == 1 and mine[0].source is ScanSource.self_checkin
+
+
+RED = "rgb(198, 40, 40)"  # app.css: .declaration.symptoms
+GREEN = "rgb(27, 138, 58)"  # .declaration.ok
+
+
+def test_a_person_declares_symptoms_on_the_self_page_and_the_guard_page_shows_symptoms_in_red(
+        stack: Stack, base: str, page, playwright) -> None:
+    registry = Registry(stack.settings, stack.settings.kafka_bootstrap)
+    person = registry.add_person(full_name="Đỗ Văn Giang")
+    registry.close()
+    card = stack.codec.encode(person.person_id)
+    page.goto(f"{base}/s/{stack.market_code}")
+    page.fill("#person-code", card)
+    page.click("#save-code")
+    page.locator("#enrol").wait_for(state="visible")
+    with httpx.Client(base_url=base, timeout=60) as http:
+        page.fill("#enrol-code", attended_code(http, stack.bearer(stack.guard), card))
+    page.click("#enrol-button")
+    page.locator("#checkin").wait_for(state="visible")
+
+    # Offered once a day, beside the check-in buttons: today's date, the fixed list.
+    page.locator("#declare").wait_for(state="visible")
+    assert page.input_value("#declared-on") == datetime.now().date().isoformat()
+    assert "Sốt" in page.inner_text("#declare") and "Fever" in page.inner_text("#declare")
+    page.check("input[name=symptom][value=fever]")
+    page.check("input[name=symptom][value=cough]")
+    page.fill("#travel", "Đà Nẵng")
+    page.click("#declare-button")
+    page.locator("#result[data-kind=ok]").wait_for()
+    page.locator("#result-declaration[data-status=symptoms]").wait_for()
+    assert page.locator("#declare").is_hidden()
+    page.reload()
+    page.locator("#checkin").wait_for(state="visible")
+    assert page.locator("#declare").is_hidden()  # declared today: not offered again
+    page.click("#btn-in")
+    page.locator("#result[data-kind=ok]").wait_for()
+    assert page.get_attribute("#result-declaration", "data-status") == "symptoms"  # the self page shows it
+
+    browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+    try:
+        guard = browser.new_context(locale="vi-VN").new_page()
+        guard.set_default_timeout(TIMEOUT_MS)
+        guard.goto(f"{base}/guard")
+        guard.click("#device-login summary")
+        guard.fill("#device-id", stack.guard[0])
+        guard.fill("#device-token", stack.guard[1])
+        guard.click("#login-button")
+        guard.locator("#scanner").wait_for(state="visible")
+        guard.locator("#reader-input").focus()
+        guard.keyboard.type(card)
+        guard.keyboard.press("Enter")
+        guard.locator("#result[data-kind=ok]").wait_for()
+        badge = guard.locator("#result-declaration")
+        badge.wait_for(state="visible")
+        assert badge.get_attribute("data-status") == "symptoms" and "symptoms" in badge.inner_text()
+        assert badge.evaluate("node => getComputedStyle(node).backgroundColor") == RED
+        assert "Đà Nẵng" not in guard.content() and "fever" not in badge.inner_text().lower()  # never the answers
+
+        # The guard declares for the person just scanned (who now reports no symptoms).
+        guard.locator("#declare-for").wait_for(state="visible")
+        guard.click("#declare-for summary")
+        guard.click("#declare-button")
+        guard.locator("#result-declaration[data-status=ok]").wait_for()
+        guard.locator("#reader-input").focus()
+        guard.keyboard.type(card)
+        guard.keyboard.press("Enter")
+        guard.locator("#recent li").nth(1).wait_for()  # the second scan's answer is in
+        guard.locator("#result-declaration[data-status=ok]").wait_for()
+        assert badge.evaluate("node => getComputedStyle(node).backgroundColor") == GREEN
+    finally:
+        browser.close()
+
+
+def test_the_self_page_declaration_can_be_skipped_for_the_day(stack: Stack, base: str, page) -> None:
+    enrol_page(page, base, stack, 2)
+    page.locator("#declare").wait_for(state="visible")
+    page.click("#declare-skip")
+    assert page.locator("#declare").is_hidden()
+    page.reload()
+    page.locator("#checkin").wait_for(state="visible")
+    assert page.locator("#declare").is_hidden()
+    page.click("#btn-in")
+    page.locator("#result[data-kind=ok]").wait_for()
+    assert page.get_attribute("#result-declaration", "data-status") == "none"

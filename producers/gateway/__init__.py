@@ -9,6 +9,9 @@ them. It also serves the self check-in page a venue poster opens and the guard p
     app.py        the FastAPI application
     api.py        the JSON API (/api/v1/...)
     enrol.py      enrolling a person's phone (/api/v1/enrolment...)
+    declare.py    health declarations (/api/v1/declarations), by the person or a guard
+    declarations.py  what a declaration's phone signs; each person's last statuses, followed
+                  from the declarations topic
     phone.py      what a self check-in's enrolled phone signs, and the check
     p256.py       ECDSA P-256 verification (the `cryptography` package)
     guard_session.py  a staff phone signed in as a guard scans as a device of its venue

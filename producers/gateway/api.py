@@ -53,6 +53,7 @@ SCAN_ERRORS = errors(400, 401, 403, 408, 413, 422, 429, 503)
 # Authenticated before their body is read (a guard's enrolment code for a person, too).
 DEVICE_POSTS = {"/api/v1/scans", "/api/v1/scans/batch", "/api/v1/enrolment/attended"}
 CHECKIN_POST = "/api/v1/checkins"
+DECLARATION_POST = "/api/v1/declarations"  # a person's signed one, or a guard's (authenticated on the body's terms)
 ENROL_POSTS = {"/api/v1/enrolment", "/api/v1/enrolment/code"}
 
 
@@ -97,7 +98,7 @@ async def admit(gw: Gateway, scope: Scope) -> None:
     if path in DEVICE_POSTS:
         scope.setdefault("state", {})["device"] = await gw.authenticate_scope(scope, bearer_credentials(scope),
                                                                               client_address(scope))
-    elif path == CHECKIN_POST:
+    elif path in (CHECKIN_POST, DECLARATION_POST):
         gw.require_ready()
         gw.limit_client(client_address(scope))
     elif path in ENROL_POSTS:
@@ -121,13 +122,16 @@ async def submit_scan(scan: ScanIn, who=Depends(device), gw: Gateway = Depends(g
     at once (status `refused`, with the reason) and not published: a code that is not
     genuine, another venue's code, a time older than the accepted lateness or too far ahead.
     A refusal is final: do not send that scan again. Sending the same event id again
-    publishes it again; the pipeline counts it once."""
+    publishes it again; the pipeline counts it once. An accepted scan's answer carries the
+    person's health declaration status at the scan time, a word and a colour (none grey,
+    ok green, exposed amber, symptoms red), never the answers."""
     info, auth = who
     gw.limit_device(info.device_id, 1)
     result = device_scan(scan, info, auth, codec=gw.codec, directory=gw.directory, now=now(),
-                         window=gw.device_window)
+                         window=gw.device_window, declared=gw.declaration_status)
     if isinstance(result, Outgoing):
         await gw.publish([result])
+        gw.scanned(info.device_id, result.key.decode())
         return result.answer
     return result
 
@@ -141,10 +145,12 @@ async def submit_batch(batch: BatchIn, who=Depends(device), gw: Gateway = Depend
     info, auth = who
     gw.limit_device(info.device_id, len(batch.scans))
     at = now()
-    results = [device_scan(s, info, auth, codec=gw.codec, directory=gw.directory, now=at, window=gw.device_window)
-               for s in batch.scans]
+    results = [device_scan(s, info, auth, codec=gw.codec, directory=gw.directory, now=at, window=gw.device_window,
+                           declared=gw.declaration_status) for s in batch.scans]
     outgoing = [r for r in results if isinstance(r, Outgoing)]
     await gw.publish(outgoing)
+    for o in outgoing:
+        gw.scanned(info.device_id, o.key.decode())
     answers = [r.answer if isinstance(r, Outgoing) else r for r in results]
     return BatchAnswer(accepted=len(outgoing), refused=len(answers) - len(outgoing), results=answers)
 
@@ -160,7 +166,8 @@ async def submit_checkin(checkin: SelfCheckIn, request: Request, gw: Gateway = D
     address. `sent_at` further from the arrival than RAVAO_GATEWAY_SELF_CLOCK_SKEW_SECONDS is
     refused (`too_late`, `future_scan`: the phone's clock); a scan time, e.g. of a check-in the
     phone kept while offline, is taken back to RAVAO_ACCEPTED_LATENESS_HOURS. The answer
-    carries no name."""
+    carries no name. Accepted, it carries the person's health declaration status at the scan
+    time (`declaration`, `declaration_colour`), as every accepted scan's answer does."""
     gw.require_ready()
     try:
         person_id = gw.codec.decode(checkin.person_qr, expect="P").entity_id
@@ -169,7 +176,7 @@ async def submit_checkin(checkin: SelfCheckIn, request: Request, gw: Gateway = D
     if person_id is not None:
         await gw.enrolled_key(person_id, checkin.key_id)
     result = self_checkin(checkin, codec=gw.codec, now=now(), window=gw.self_window, queued=gw.device_window,
-                          enrolled=gw.directory.enrolled_key)
+                          enrolled=gw.directory.enrolled_key, declared=gw.declaration_status)
     if isinstance(result, Outgoing):
         gw.limit_person(result.key.decode(), client_address(request.scope))
         await gw.publish([result])
@@ -204,7 +211,7 @@ health_router = APIRouter()
 
 @health_router.get("/healthz", response_model=Health, responses={503: {"model": Health}}, summary="Readiness")
 async def health(gw: Gateway = Depends(gateway)):
-    """200 once the registry is loaded and the producer is up; 503 before."""
+    """200 once the registry and the recent declarations are loaded and the producer is up; 503 before."""
     body = Health(ready=gw.ready, registry_loaded=bool(gw.follower and gw.follower.ready.is_set()),
                   kafka="starting" if gw.publisher is None else "failed" if gw.publisher.fatal else "ok",
                   kafka_last_error=gw.publisher.last_error if gw.publisher else None,

@@ -9,7 +9,7 @@ from fastapi.staticfiles import StaticFiles
 
 from pipeline.settings import Settings
 
-from . import api, enrol, pages
+from . import api, declare, enrol, pages
 from .body import BodyGuard
 from .errors import install_error_handlers
 from .service import Gateway
@@ -24,6 +24,10 @@ are signed by the phone enrolled for the person's code (`/api/v1/enrolment`): a 
 card alone checks nobody in by themselves. A guard page may instead sign in with a staff
 phone and a one-time code (`/api/v1/session`): its session cookie then stands for the
 device (`X-Ravao-Venue` names the venue when the phone guards several).
+
+**Health declarations** (`/api/v1/declarations`): signed by the person's enrolled phone, or
+made by a guard for a person their device just scanned. Every accepted scan's answer then
+carries the person's status at the scan time as a word and a colour, never the answers.
 
 **Retries**: a 503 (or 429) carries `Retry-After`; send the same scans again with the same
 `event_id`s. A scan sent twice is published twice and counted once by the pipeline.
@@ -73,6 +77,7 @@ def create_app(settings: Settings) -> FastAPI:
                        timeout=settings.gateway_body_timeout_seconds, admit=admit)
     app.include_router(api.router)
     app.include_router(enrol.router)
+    app.include_router(declare.router)
     install_sign_in(app, sign_in, error_handlers=False)
     app.include_router(api.health_router)
     app.include_router(pages.router)

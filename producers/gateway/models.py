@@ -8,7 +8,7 @@ what to show.
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
 from uuid import UUID
 
@@ -16,6 +16,7 @@ from typing import Annotated, Literal
 
 from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field
 
+from schemas.declarations import DeclarationStatus, Symptom
 from schemas.scans import Direction
 
 MAX_BATCH = 500
@@ -155,6 +156,42 @@ class ScanAnswer(BaseModel):
                                "phone_not_enrolled or bad_phone_signature (not signed by the phone enrolled for "
                                "the code: enrol this phone)")
     message: str | None = Field(None, description="the reason for a human, in English")
+    declaration: DeclarationStatus | None = Field(None, description="accepted scans: the person's health "
+                                                  "declaration status at the scan time (none, ok, exposed, "
+                                                  "symptoms), never the answers")
+    declaration_colour: str | None = Field(None, description="what the screen shows it in: grey (none), green "
+                                           "(ok), amber (exposed), red (symptoms)")
+
+
+class DeclarationIn(Strict):
+    """A health declaration (khai báo y tế): by the person from the check-in page, signed by
+    their enrolled phone (key_id, signature, sent_at); or by a guard on the person's behalf
+    (a device token or guard session, no signature) right after scanning their code."""
+
+    declaration_id: UUID = Field(description="Made by the page, once per declaration; a resend keeps it")
+    person_qr: str = Field(min_length=1, max_length=MAX_CODE_CHARS, description="The person's own code")
+    declared_on: date = Field(description="The day it is for (the person's local day): today, give or take one")
+    symptoms: list[Symptom] = Field(default_factory=list, max_length=len(Symptom),
+                                    description="Ticked from the fixed list (none: an empty list)")
+    contact_with_case: bool = Field(False, description="Close contact with a case")
+    travel: str = Field("", max_length=200, description="Where the person came from, in their words (\"\": "
+                        "no travel)")
+    sent_at: Time | None = Field(None, description="Self: the phone's clock when sent; further from the arrival "
+                                 "than RAVAO_GATEWAY_SELF_CLOCK_SKEW_SECONDS: refused (too_late, future_scan)")
+    key_id: str | None = Field(None, pattern=r"^[A-Za-z0-9_-]{22}$",
+                               description="Self: the enrolled phone's key id")
+    signature: str | None = Field(None, pattern=r"^[A-Za-z0-9_-]{86}$",
+                                  description="Self: ECDSA P-256 / SHA-256 signature (r || s, base64url) by the "
+                                  "enrolled phone's key of the declaration's signed lines "
+                                  "(`producers.gateway.declarations`). Without it, the request needs a guard's "
+                                  "device token or session")
+
+
+class DeclarationAnswer(BaseModel):
+    declaration_id: UUID
+    declared_by: str = Field(description="self (the person's phone) or guard")
+    status: DeclarationStatus = Field(description="the person's status from now on: ok, exposed or symptoms")
+    colour: str = Field(description="green, amber or red")
 
 
 class BatchAnswer(BaseModel):
@@ -194,7 +231,8 @@ class ErrorBody(BaseModel):
     error: str = Field(description="machine-readable: malformed_json, invalid_request, body_too_large, body_timeout, "
                        "missing_credentials, unknown_device, bad_token, device_inactive, rate_limited, "
                        "no_phone_on_record, phone_on_record, wrong_code, code_expired, code_used, not_staff, not_a_guard, "
-                       "not_signed_in, "
+                       "not_signed_in, enrolment_required, phone_not_enrolled, bad_phone_signature, "
+                       "not_scanned_here, device_not_authorised, too_late, future_scan, not_today, "
                        "bad_public_key, sms_unavailable, venue_required, a code's reason (bad_check, ...), "
                        "kafka_unavailable, not_ready, not_found, method_not_allowed, internal_error")
     message: str = Field(description="what happened and what to do, in English")

@@ -64,6 +64,14 @@ def phone_refusal(person_id: str, venue_id: str, event_id: UUID, direction: str,
                   sent_at: datetime | None, key_id: str | None, signature: str | None,
                   enrolled: Callable[[str], EnrolledKey | None]) -> tuple[str, str] | None:
     """(reason, message) if the check-in is not signed by the person's enrolled phone; None if it is."""
+    message = signed_bytes(person_id, venue_id, event_id, direction, scanned_at, sent_at)
+    return key_refusal(person_id, message, key_id, signature, sent_at, enrolled)
+
+
+def key_refusal(person_id: str, message: bytes, key_id: str | None, signature: str | None,
+                sent_at: datetime | None, enrolled: Callable[[str], EnrolledKey | None]) -> tuple[str, str] | None:
+    """(reason, message) if ``message`` is not signed by the person's enrolled phone; None if
+    it is. A self check-in's lines, or a health declaration's (`declarations.signed_bytes`)."""
     current = enrolled(person_id)
     if not key_id or not signature or sent_at is None:
         return ENROLMENT_REQUIRED, ("a self check-in is signed by the phone enrolled for this code: enrol this "
@@ -76,8 +84,7 @@ def phone_refusal(person_id: str, venue_id: str, event_id: UUID, direction: str,
                                     "since): enrol this phone again to check in with it")
     try:
         raw = unb64url(signature)
-        good = verify(current.public_key, signed_bytes(person_id, venue_id, event_id, direction, scanned_at,
-                                                       sent_at), raw)
+        good = verify(current.public_key, message, raw)
     except (ValueError, binascii.Error, BadKey):
         good = False
     if not good:

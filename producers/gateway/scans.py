@@ -21,14 +21,19 @@ from pipeline.access.masking import display_name
 from pipeline.access.audit import audit_record
 from pipeline.access.policy import guard_caller, guard_sees_in_full
 from pipeline.registry_cache import DeviceInfo
+from schemas.declarations import DeclarationStatus
 from schemas.dlq import RejectReason
 from schemas.qrcode import InvalidCode, QrCodec
 from schemas.registry import DeviceKind, GateMode
 from schemas.scans import Direction, RawScan, ScanSource
 
+from .declarations import COLOURS
 from .directory import DeviceAuth, EnrolledKey, GatewayDirectory
 from .models import ScanAnswer, ScanIn, SelfCheckIn, Status
 from .phone import phone_refusal
+
+# The person's declaration status at a time (`Gateway.declaration_status`).
+Declared = Callable[[str, datetime], DeclarationStatus]
 
 SOURCE_BY_KIND = {DeviceKind.guard_phone: ScanSource.staff, DeviceKind.reader_station: ScanSource.station}
 DIRECTION_BY_MODE = {GateMode.entry: Direction.entry, GateMode.exit: Direction.exit}
@@ -81,8 +86,15 @@ def effective_direction(asked: Direction, mode: GateMode) -> Direction:
     return asked
 
 
+def accepted(event_id, direction: Direction, status: DeclarationStatus, name: str | None = None) -> ScanAnswer:
+    """An accepted scan's answer: its declaration status as a word and a colour, never the answers."""
+    return ScanAnswer(event_id=event_id, status=Status.accepted, show="ok", direction=direction, name=name,
+                      declaration=status, declaration_colour=COLOURS[status])
+
+
 def device_scan(scan: ScanIn, device: DeviceInfo, auth: DeviceAuth, *, codec: QrCodec,
-                directory: GatewayDirectory, now: datetime, window: TimeWindow) -> Outgoing | ScanAnswer:
+                directory: GatewayDirectory, now: datetime, window: TimeWindow,
+                declared: Declared) -> Outgoing | ScanAnswer:
     """A scan by an authenticated guard phone or station: what to publish, or a refusal."""
     try:
         person = codec.decode(scan.person_qr, expect="P")
@@ -110,14 +122,15 @@ def device_scan(scan: ScanIn, device: DeviceInfo, auth: DeviceAuth, *, codec: Qr
             audit = audit_record(guard_caller(device.device_id, device.venue_id), action="guard_screen",
                                  subject=device.venue_id, purpose=f"staff of privileged venue {device.venue_id}",
                                  persons=[person.entity_id], detail={"event_id": str(scan.event_id)}).to_bytes()
-    answer = ScanAnswer(event_id=scan.event_id, status=Status.accepted, show="ok",
-                        direction=effective_direction(scan.direction, device.mode), name=name)
+    answer = accepted(scan.event_id, effective_direction(scan.direction, device.mode),
+                      declared(person.entity_id, scanned_at), name)
     # Keyed by person, like every raw scan: the worker then pairs it without another hop.
     return Outgoing(person.entity_id.encode(), raw.to_bytes(), answer, audit)
 
 
 def self_checkin(checkin: SelfCheckIn, *, codec: QrCodec, now: datetime, window: TimeWindow,
-                 queued: TimeWindow, enrolled: Callable[[str], EnrolledKey | None]) -> Outgoing | ScanAnswer:
+                 queued: TimeWindow, enrolled: Callable[[str], EnrolledKey | None],
+                 declared: Declared) -> Outgoing | ScanAnswer:
     """A person's own check-in from the poster page, keyed by the person id (no device),
     signed by the person's enrolled phone (`phone`). No name in the answer: the page is not
     authenticated. Its ``sent_at`` must be within ``window`` (the clock skew) of arrival;
@@ -148,5 +161,5 @@ def self_checkin(checkin: SelfCheckIn, *, codec: QrCodec, now: datetime, window:
     raw = RawScan(event_id=checkin.event_id, source=ScanSource.self_checkin, person_qr=checkin.person_qr,
                   venue_qr=checkin.venue_qr, direction=checkin.direction, scanned_at=scanned_at,
                   sent_at=checkin.sent_at)
-    answer = ScanAnswer(event_id=checkin.event_id, status=Status.accepted, show="ok", direction=checkin.direction)
+    answer = accepted(checkin.event_id, checkin.direction, declared(person.entity_id, scanned_at))
     return Outgoing(person.entity_id.encode(), raw.to_bytes(), answer)

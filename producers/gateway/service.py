@@ -20,7 +20,7 @@ import logging
 import time
 from collections import OrderedDict
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from pipeline.access.codes import OneTimeCodes
 from pipeline.kafka_io import ensure_topics
@@ -31,7 +31,10 @@ from pipeline.registry_cache import DeviceInfo
 from pipeline.settings import Settings
 from pipeline.sms import SmsError, SmsSender, sms_sender
 from pipeline.topics import topics_for
+from schemas.declarations import Declaration, DeclarationStatus
 from schemas.enrolment import ConfirmedBy, PhoneEnrolment, b64url, key_id, unb64url
+
+from .declarations import DeclarationBook, DeclarationFollower
 
 from .directory import DeviceAuth, EnrolledKey, GatewayDirectory, GatewayFollower
 from .errors import ApiError
@@ -45,6 +48,8 @@ log = logging.getLogger(__name__)
 CATCH_UP_SECONDS = 5.0  # an unknown device id waits this long for the registry at most
 MAX_ISSUED = 100_000  # how each live enrolment code was given, remembered for its record
 RETRY_AFTER_SECONDS = 5.0  # what a 503 asks for
+MAX_RECENT_SCANS = 100_000  # (device, person) pairs a guard may declare for, remembered
+GUARD_DECLARATION_SECONDS = 15 * 60  # a guard declares for a person scanned at most this long ago
 
 
 def unauthorised(error: str, message: str) -> ApiError:
@@ -74,6 +79,11 @@ class Gateway:
         self.follower: GatewayFollower | None = None
         self.publisher: Publisher | None = None
         self._follow_task: asyncio.Task | None = None
+        # Statuses for scans as far back as a scan may be dated (`declarations`).
+        self.declarations = DeclarationBook(settings.declaration_current_days, self.device_window.past)
+        self.declaration_follower: DeclarationFollower | None = None
+        self._declarations_task: asyncio.Task | None = None
+        self._recent: OrderedDict[tuple[str, str], float] = OrderedDict()  # (device, person) -> monotonic
 
     # --- life cycle ------------------------------------------------------------------------
     async def start(self) -> None:
@@ -81,26 +91,32 @@ class Gateway:
         await asyncio.to_thread(ensure_topics, self.bootstrap, self.topics.all(), self.settings.topic_replication)
         self.publisher = Publisher(self.bootstrap, self.topics.scans_raw.name, self.settings.gateway_ack_timeout_seconds)
         self.follower = GatewayFollower(self.bootstrap, self.topics, self.directory)
-        self._follow_task = asyncio.create_task(self._follow(), name="registry-follower")
+        self._follow_task = asyncio.create_task(self._follow(lambda: self.follower.run()), name="registry-follower")
+        self.declaration_follower = DeclarationFollower(self.bootstrap, self.topics.declarations.name,
+                                                        self.declarations)
+        self._declarations_task = asyncio.create_task(self._follow(lambda: self.declaration_follower.run()),
+                                                      name="declarations-follower")
 
-    async def _follow(self) -> None:
-        """The follower, restarted after a failure (a broker restart, say)."""
+    async def _follow(self, run) -> None:
+        """A follower, restarted after a failure (a broker restart, say)."""
         delay = 1.0
         while True:
             try:
-                await self.follower.run()
+                await run()
             except asyncio.CancelledError:
                 raise
             except Exception:  # noqa: BLE001 - logged; the registry is followed again
-                log.exception("following the registry failed; retrying in %.0fs", delay)
+                log.exception("following the registry or the declarations failed; retrying in %.0fs", delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 30.0)
 
     async def stop(self) -> None:
-        if self._follow_task is not None:
-            self._follow_task.cancel()
+        for task in (self._follow_task, self._declarations_task):
+            if task is None:
+                continue
+            task.cancel()
             try:
-                await self._follow_task
+                await task
             except (asyncio.CancelledError, Exception):  # noqa: BLE001 - stopping anyway
                 pass
         if self.publisher is not None:
@@ -108,7 +124,8 @@ class Gateway:
 
     @property
     def ready(self) -> bool:
-        return self.follower is not None and self.follower.ready.is_set() and self.publisher is not None
+        return (self.follower is not None and self.follower.ready.is_set() and self.publisher is not None
+                and self.declaration_follower is not None and self.declaration_follower.ready.is_set())
 
     def require_ready(self) -> None:
         if not self.ready:
@@ -278,3 +295,29 @@ class Gateway:
             log.warning("%d scan(s) not acknowledged: %s", len(outgoing), exc)
             raise ApiError(503, "kafka_unavailable", f"the scans were not stored ({exc}); send them again with "
                            "the same event ids", retry_after=RETRY_AFTER_SECONDS) from None
+
+    # --- health declarations (api.py, declarations.py) -----------------------------------------
+    def declaration_status(self, person_id: str, at: datetime) -> DeclarationStatus:
+        return self.declarations.status(person_id, at)
+
+    def scanned(self, device_id: str, person_id: str) -> None:
+        """A device's accepted scan of a person: its guard may declare for that person a while."""
+        key = (device_id, person_id)
+        self._recent.pop(key, None)
+        while len(self._recent) >= MAX_RECENT_SCANS:
+            self._recent.popitem(last=False)
+        self._recent[key] = time.monotonic()
+
+    def scanned_lately(self, device_id: str, person_id: str) -> bool:
+        at = self._recent.get((device_id, person_id))
+        return at is not None and time.monotonic() - at <= GUARD_DECLARATION_SECONDS
+
+    async def declare(self, declaration: Declaration) -> None:
+        """Publish the declaration (acknowledged by Kafka) and hold its status at once."""
+        try:
+            await self.publisher.publish([(declaration.person_id.encode(), declaration.to_bytes())],
+                                         topic=self.topics.declarations.name)
+        except NotAcknowledged as exc:
+            raise ApiError(503, "kafka_unavailable", f"the declaration was not stored ({exc}); send it again "
+                           "(same declaration id)", retry_after=RETRY_AFTER_SECONDS) from None
+        self.declarations.add(declaration)

@@ -10,7 +10,7 @@ Answers, and what the station does:
 
 | answer | meaning | the station |
 |---|---|---|
-| 200 ``{"results": [{"event_id", "status", "reason"}, ...]}`` | per scan: ``accepted`` (Kafka has it) or ``refused`` (final: a code that is not genuine, another venue's code, ``too_late``, ``future_scan``) | forgets accepted scans, moves refused ones with their reason to the local ``refused`` table and goes on with the queue; a scan missing from the results is sent again |
+| 200 ``{"results": [{"event_id", "status", "reason", "declaration", "declaration_colour"}, ...]}`` | per scan: ``accepted`` (Kafka has it; with the person's health declaration status at the scan time and its colour) or ``refused`` (final: a code that is not genuine, another venue's code, ``too_late``, ``future_scan``) | forgets accepted scans (showing each one's declaration status), moves refused ones with their reason to the local ``refused`` table and goes on with the queue; a scan missing from the results is sent again |
 | 408 (the body was too slow), 429, 503 (``Retry-After``), 500, 502, 504, no answer | try later | retries the same batch with backoff |
 | 401, 403 | the device or its token is not accepted | keeps everything queued, tells the operator, retries slowly |
 | 404, 405 | no such endpoint: a wrong gateway URL | the same |
@@ -62,6 +62,8 @@ class BatchRefused(Exception):
 class BatchAnswer:
     acknowledged: list[str] = field(default_factory=list)
     refused: dict[str, str] = field(default_factory=dict)  # event id -> reason
+    # event id -> (declaration status, colour) of accepted scans, as the gateway answered them
+    declarations: dict[str, tuple[str, str]] = field(default_factory=dict)
 
 
 class GatewayClient:
@@ -117,6 +119,9 @@ def _parse(answer: object) -> BatchAnswer:
         event_id, status = str(result["event_id"]), result.get("status")
         if status in ACKNOWLEDGED:
             out.acknowledged.append(event_id)
+            declaration, colour = result.get("declaration"), result.get("declaration_colour")
+            if isinstance(declaration, str) and isinstance(colour, str):
+                out.declarations[event_id] = (declaration, colour)
         elif status == "refused":
             out.refused[event_id] = str(result.get("reason") or "refused")
         else:

@@ -29,13 +29,16 @@ FIRST_RETRY = 0.5
 class Sender:
     def __init__(self, outbox: Outbox, client: GatewayClient, *, batch_size: int = 100,
                  batch_seconds: float = 0.2, retry_max: float = 30.0,
-                 on_status: Callable[[str], None] | None = None) -> None:
+                 on_status: Callable[[str], None] | None = None,
+                 on_accepted: Callable[[list[tuple[Queued, tuple[str, str]]]], None] | None = None) -> None:
         self.outbox = outbox
         self.client = client
         self.batch_size = batch_size
         self.batch_seconds = batch_seconds
         self.retry_max = retry_max
         self.on_status = on_status or (lambda message: log.warning("%s", message))
+        # Told each accepted scan's declaration status and colour (the station shows them).
+        self.on_accepted = on_accepted
         self.sent = 0
         self.refused = 0
         self._limit = batch_size  # lowered after a 413, or to isolate a bad scan
@@ -114,6 +117,8 @@ class Sender:
 
     def _settle(self, batch: list[Queued], answer: BatchAnswer) -> None:
         self.outbox.acknowledge(answer.acknowledged)
+        if self.on_accepted is not None and answer.declarations:
+            self.on_accepted([(q, answer.declarations[q.event_id]) for q in batch if q.event_id in answer.declarations])
         if answer.refused:
             self.outbox.refuse(answer.refused)
             for event_id, reason in answer.refused.items():

@@ -2,7 +2,9 @@
 guard, and left to the sender.
 
 The guard hears one bell and sees OK only after the scan is on disk; a refused line
-gets three bells and the reason, and is never queued or sent. When the input ends
+gets three bells and the reason, and is never queued or sent. Once the gateway accepted a
+scan, a second line shows the person's health declaration status at the scan time, a word
+and a colour (in colour on a terminal), never the answers. When the input ends
 (a file piped in, or the reader's device unplugged) the station sends what is left and
 stops; interrupted, it keeps the queue for the next start.
 """
@@ -11,6 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 import uuid
 from collections.abc import Iterable
 from datetime import datetime, timezone
@@ -27,6 +30,8 @@ log = logging.getLogger(__name__)
 
 DIRECTIONS = {GateMode.entry: Direction.entry, GateMode.exit: Direction.exit, GateMode.auto: Direction.auto}
 BELL = "\a"
+ANSI = {"grey": "\033[90m", "green": "\033[32m", "amber": "\033[33m", "red": "\033[31m"}
+RESET = "\033[0m"
 
 
 class Station:
@@ -42,6 +47,9 @@ class Station:
         self.beep = beep
         self.accepted = 0
         self.refused = 0
+        self._printing = threading.Lock()  # the sender thread prints the gateway's answers too
+        self._colour = getattr(out, "isatty", lambda: False)()
+        sender.on_accepted = self._show_declarations
 
     def read(self, line: str) -> CodeCheck:
         """One line from the reader: check it; if genuine, queue it (durably) first, then
@@ -85,11 +93,29 @@ class Station:
             local = scanned_at.astimezone().strftime("%H:%M:%S")
             pending = f"   ({waiting} waiting to be sent)" if waiting > 1 else ""
             line = f"{BELL if self.beep else ''}OK  {self.direction.value:<4} {local}  …{result.person_id[-4:]}{pending}"
-        print(line, file=self.out, flush=True)
+        self._print(line)
+
+    def _show_declarations(self, answered) -> None:
+        """Each accepted scan's declaration status, from the gateway's answer (sender thread)."""
+        for queued, (status, colour) in answered:
+            person_id = self.checker.check(json.loads(queued.body)["person_qr"]).person_id or ""
+            if self.json_output:
+                line = json.dumps({"ok": True, "event_id": queued.event_id, "person_id": person_id,
+                                   "declaration": status, "colour": colour})
+            else:
+                word = f"{status} ({colour})"
+                if self._colour and colour in ANSI:
+                    word = f"{ANSI[colour]}{word}{RESET}"
+                line = f"    …{person_id[-4:]}  khai báo y tế / declaration: {word}"
+            self._print(line)
+
+    def _print(self, line: str) -> None:
+        with self._printing:
+            print(line, file=self.out, flush=True)
 
     def _show_refused(self, result: CodeCheck) -> None:
         if self.json_output:
             line = json.dumps({"ok": False, "reason": result.reason.value, "message": result.message})
         else:
             line = f"{BELL * 3 if self.beep else ''}REFUSED {result.reason.value}: {result.message}"
-        print(line, file=self.out, flush=True)
+        self._print(line)

@@ -3,13 +3,15 @@
    from a guard who checked their ID), then taps Vào (in) or Ra (out). Every check-in is
    signed by this phone's key (phone_key.js): a photo of the card checks no one in.
    A check-in that cannot be sent now is kept on the phone and sent again, same event id,
-   with the time it was tapped, for as long as the gateway takes it. */
+   with the time it was tapped, for as long as the gateway takes it. Once a day the page
+   offers the health declaration (signed by the same key); it can be skipped. */
 "use strict";
 
 (function () {
   var R = Ravao, el = R.el;
   var config = JSON.parse(document.body.dataset.config);
   var STORE = "ravao.personCode", PENDING = "ravao.checkin.pending", OFFSET = "ravao.clockOffset";
+  var OFFERED = "ravao.declaration.offered";  // the day the declaration was sent or skipped
   // Kept a little less long than the gateway takes a signed check-in's time (maxAgeSeconds).
   var maxAgeMs = Math.max(10, (config.maxAgeSeconds || 172800) - 60) * 1000;
   var WINDOW_REASONS = { too_late: 1, future_scan: 1 };
@@ -23,12 +25,16 @@
   function pending() { return load(PENDING, []); }
   // How far this phone's clock is behind the gateway's (ms), learned from a refusal for time.
   function offset() { return load(OFFSET, 0); }
+  function today() { return R.localDay(Date.now() + offset()); }
 
   function render() {
     var code = stored();
     R.show("register", !code);
     R.show("enrol", !!code && !key);
     R.show("checkin", !!code && !!key);
+    var offer = !!code && !!key && load(OFFERED, null) !== today();
+    if (offer && el("declare").hidden) R.resetDeclaration(today());
+    R.show("declare", offer);
     if (code) el("my-code").textContent = code.replace(/(.{4})/g, "$1 ").trim();
     else el("person-code").focus();
   }
@@ -161,6 +167,7 @@
       var title = item.direction === "in" ? ["ĐÃ VÀO", "Checked in"] : ["ĐÃ RA", "Checked out"];
       var venue = el("venue-name").textContent;
       R.showResult("ok", title, [(venue ? venue + " · " : "") + R.timeNow(), "Cảm ơn bạn! Thank you!"]);
+      R.showDeclaration(answer.body.declaration);
       flush();
     } else if (answer.ok && WINDOW_REASONS[answer.body.reason] && !item.fixed && answer.serverDate) {
       // Refused for its time: this phone's clock is off. Learn by how much from the
@@ -185,6 +192,47 @@
     }
     updatePending();
   }
+
+  // --- the health declaration -----------------------------------------------------------------
+  function declare(answers, declarationId, retried) {
+    var sentMs = Date.now() + offset();
+    var text = PhoneKey.declarationLines(key.personId, declarationId, answers.declared_on, answers.symptoms,
+                                         answers.contact_with_case, answers.travel, sentMs);
+    el("declare-button").disabled = true;
+    return PhoneKey.sign(key, text).then(function (signature) {
+      var body = { declaration_id: declarationId, person_qr: stored(), declared_on: answers.declared_on,
+                   symptoms: answers.symptoms, contact_with_case: answers.contact_with_case, travel: answers.travel,
+                   sent_at: new Date(sentMs).toISOString(), key_id: key.keyId, signature: signature };
+      return R.call("POST", "/api/v1/declarations", body);
+    }).then(function (answer) {
+      el("declare-button").disabled = false;
+      if (answer.ok) {
+        save(OFFERED, today());
+        R.showResult("ok", ["ĐÃ KHAI BÁO Y TẾ", "Declaration sent"], ["Cảm ơn bạn!", "Thank you!"]);
+        R.showDeclaration(answer.body.status);
+        render();
+      } else if (WINDOW_REASONS[answer.error] && !retried && answer.serverDate) {
+        save(OFFSET, Date.parse(answer.serverDate) - Date.now());  // this phone's clock is off
+        declare(answers, declarationId, true);
+      } else if (PHONE_REASONS[answer.error]) {
+        unenrolled(answer.error);
+      } else {
+        var kind = answer.retryable ? "pending" : "refused";
+        R.showResult(kind, ["CHƯA GỬI KHAI BÁO", "Declaration not sent"],
+                     answer.retryable ? ["Bấm gửi lại", "Tap send again"] : R.reasonText(answer.error));
+      }
+    });
+  }
+
+  el("declare-form").addEventListener("submit", function (event) {
+    event.preventDefault();
+    if (!key) return;
+    declare(R.declarationAnswers(), R.uuid4(), false);
+  });
+  el("declare-skip").addEventListener("click", function () {
+    save(OFFERED, today());
+    render();
+  });
 
   el("register-form").addEventListener("submit", function (event) {
     event.preventDefault();

@@ -40,7 +40,16 @@ var Ravao = (function () {
     id_not_checked: ["Hãy kiểm tra giấy tờ trước", "Check the ID first"],
     not_a_guard: ["Chỉ điện thoại bảo vệ mới cấp mã", "Only a guard's phone gives codes"],
     not_signed_in: ["Chưa đăng nhập", "Not signed in"],
-    not_staff: ["Số này không phải nhân viên của địa điểm nào", "This number is not staff at any venue"]
+    not_staff: ["Số này không phải nhân viên của địa điểm nào", "This number is not staff at any venue"],
+    not_scanned_here: ["Hãy quét mã của người này trước", "Scan this person's code first"],
+    not_today: ["Ngày khai báo phải là hôm nay", "The date must be today"]
+  };
+  // A health declaration's status, as every screen shows it: a word and a colour (app.css).
+  var DECLARATIONS = {
+    none: ["Chưa khai báo y tế", "none"],
+    ok: ["Khai báo y tế: bình thường", "ok"],
+    exposed: ["Có tiếp xúc ca bệnh", "exposed"],
+    symptoms: ["Có triệu chứng", "symptoms"]
   };
   var RETRYABLE = { rate_limited: 1, kafka_unavailable: 1, not_ready: 1, network: 1, internal_error: 1,
                     body_timeout: 1 };
@@ -103,6 +112,37 @@ var Ravao = (function () {
       if (detail) setBilingual(el("result-detail"), detail); else el("result-detail").textContent = "";
     }
     panel.hidden = false;
+    if (el("result-declaration")) el("result-declaration").hidden = true;
+  }
+
+  // The status badge in the result panel (after showResult).
+  function showDeclaration(status) {
+    var node = el("result-declaration");
+    if (!node || !DECLARATIONS[status]) return;
+    node.className = "declaration " + status;
+    node.dataset.status = status;
+    setBilingual(node, DECLARATIONS[status]);
+    node.hidden = false;
+  }
+
+  // The declaration form's answers (pages.py renders it): symptoms in the list's order.
+  function declarationAnswers() {
+    var ticked = Array.prototype.filter.call(document.querySelectorAll("input[name=symptom]"), function (box) {
+      return box.checked;
+    }).map(function (box) { return box.value; });
+    return { declared_on: el("declared-on").value, symptoms: ticked,
+             contact_with_case: el("contact-with-case").checked, travel: el("travel").value.trim() };
+  }
+
+  function resetDeclaration(day) {
+    el("declare-form").reset();
+    el("declared-on").value = day;
+  }
+
+  // The local day (YYYY-MM-DD) of a time in ms.
+  function localDay(ms) {
+    var d = new Date(ms);
+    return d.getFullYear() + "-" + String(d.getMonth() + 1).padStart(2, "0") + "-" + String(d.getDate()).padStart(2, "0");
   }
 
   function timeNow() {
@@ -156,5 +196,7 @@ var Ravao = (function () {
   };
 
   return { reasonText: reasonText, uuid4: uuid4, call: call, el: el, show: show, showResult: showResult,
-           setBilingual: setBilingual, timeNow: timeNow, CameraScanner: CameraScanner };
+           setBilingual: setBilingual, timeNow: timeNow, CameraScanner: CameraScanner,
+           showDeclaration: showDeclaration, declarationAnswers: declarationAnswers,
+           resetDeclaration: resetDeclaration, localDay: localDay };
 })();

@@ -3,7 +3,8 @@
    device in once with its id and token; scan with the camera or the reader field. A scan
    that cannot be sent now is kept on this device and sent again, same event id. A guard
    also gives enrolment codes to people with no phone number on record, after checking
-   their card against an ID. */
+   their card against an ID. Every accepted scan shows the person's health declaration status
+   (a word and a colour); after it the guard may declare for that person. */
 "use strict";
 
 (function () {
@@ -11,6 +12,7 @@
   var CREDENTIALS = "ravao.guard.credentials", DEVICE = "ravao.guard.device", PENDING = "ravao.guard.pending";
   var credentials = load(CREDENTIALS), device = load(DEVICE);
   var direction = "auto", camera = null, flushing = false;
+  var declareFor = null;  // the personal code of the last accepted scan, in memory only
   var TITLES = { "in": ["VÀO", "In"], "out": ["RA", "Out"], "auto": ["ĐÃ GHI NHẬN", "Recorded"] };
   var MODES = { entry: ["Cổng vào", "Entry gate"], exit: ["Cổng ra", "Exit gate"] };
 
@@ -111,13 +113,17 @@
     while (list.children.length > 10) list.removeChild(list.lastChild);
   }
 
-  function showAnswer(answer) {
+  function showAnswer(answer, scan) {
     if (answer.status === "accepted") {
       R.showResult("ok", TITLES[answer.direction] || TITLES.auto);
+      R.showDeclaration(answer.declaration);
       el("result-name").textContent = answer.name || "";
       remember("ok", (TITLES[answer.direction] || TITLES.auto)[0] + (answer.name ? " · " + answer.name : ""));
+      if (scan) offerDeclaration(scan.person_qr);
     } else {
       var reason = R.reasonText(answer.reason);
+      declareFor = null;
+      R.show("declare-for", false);
       R.showResult("refused", ["TỪ CHỐI", "Refused"], reason);
       el("result-name").textContent = "";
       remember("refused", reason[0]);
@@ -131,7 +137,7 @@
     if (pendingScans().length) { keep(scan); flush(); return; }  // keep the order of the scans
     R.call("POST", "/api/v1/scans", scan, credentials).then(function (answer) {
       if (answer.ok) {
-        showAnswer(answer.body);
+        showAnswer(answer.body, scan);
       } else if (answer.retryable) {
         keep(scan);
       } else if (answer.status === 401 || answer.status === 403) {
@@ -176,10 +182,41 @@
                                          : R.reasonText(r.reason)[0]);
       });
       var last = answer.body.results[answer.body.results.length - 1];
-      if (last) showAnswer(last);
+      if (last) showAnswer(last, batch[batch.length - 1]);
       updatePending();
     });
   }
+
+  // --- declaring for the person just scanned ----------------------------------------------------
+  function offerDeclaration(personCode) {
+    declareFor = personCode;
+    R.resetDeclaration(R.localDay(Date.now()));
+    el("declare-for").open = false;
+    R.show("declare-for", true);
+  }
+
+  el("declare-form").addEventListener("submit", function (event) {
+    event.preventDefault();
+    if (!declareFor) return;
+    var body = R.declarationAnswers();
+    body.declaration_id = R.uuid4();
+    body.person_qr = declareFor;
+    el("declare-button").disabled = true;
+    R.call("POST", "/api/v1/declarations", body, credentials).then(function (answer) {
+      el("declare-button").disabled = false;
+      if (answer.ok) {
+        R.showResult("ok", ["ĐÃ KHAI BÁO Y TẾ", "Declaration sent"]);
+        R.showDeclaration(answer.body.status);
+        el("result-name").textContent = "";
+        declareFor = null;
+        R.show("declare-for", false);
+      } else {
+        R.showResult(answer.retryable ? "pending" : "refused", ["CHƯA GỬI KHAI BÁO", "Declaration not sent"],
+                     R.reasonText(answer.error));
+        el("result-name").textContent = "";
+      }
+    });
+  });
 
   el("login-form").addEventListener("submit", function (event) {
     event.preventDefault();

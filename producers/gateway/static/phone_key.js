@@ -66,9 +66,16 @@ var PhoneKey = (function () {
             scannedMs == null ? "" : String(scannedMs), String(sentMs)].join("\n");
   }
 
+  // The signed lines of a health declaration (producers/gateway/declarations.py).
+  function declarationLines(personId, declarationId, declaredOn, symptoms, contact, travel, sentMs) {
+    return ["ravao-declaration/1", personId, declarationId.toLowerCase(), declaredOn, symptoms.join(","),
+            contact ? "1" : "0", travel, String(sentMs)].join("\n");
+  }
+
   function sign(entry, text) {
     return crypto.subtle.sign(SIGNING, entry.privateKey, new TextEncoder().encode(text)).then(b64url);
   }
 
-  return { create: create, keep: keep, load: load, forget: forget, lines: lines, sign: sign };
+  return { create: create, keep: keep, load: load, forget: forget, lines: lines,
+           declarationLines: declarationLines, sign: sign };
 })();
