@@ -22,6 +22,8 @@ from pipeline.warehouse.base import WarehouseError, WarehouseUnavailable
 from pipeline.warehouse.queries import QueryInputError
 
 from pipeline.alerts.cases import CaseError, UnknownCase
+from pipeline.kafka_io import DeliveryFailed
+from pipeline.kafka_local import KafkaSetupError
 
 from . import api, cases_api
 
@@ -60,6 +62,12 @@ def install_error_handlers(app: FastAPI) -> None:
     async def warehouse_down(_request: Request, exc: WarehouseUnavailable) -> JSONResponse:
         return answer(503, "the warehouse cannot be reached right now; try again shortly", {"Retry-After": "10"})
 
+    @app.exception_handler(KafkaSetupError)
+    @app.exception_handler(DeliveryFailed)
+    async def broker_down(_request: Request, exc: Exception) -> JSONResponse:
+        return answer(503, "the broker did not take the change; nothing was registered: try again shortly",
+                      {"Retry-After": "10"})
+
     @app.exception_handler(WarehouseError)
     async def refused(_request: Request, exc: WarehouseError) -> JSONResponse:
         return answer(400, str(exc))
@@ -87,9 +95,8 @@ def create_app(settings: Settings, *, warehouse=None, sign_in: SignIn | None = N
             warehouse = ServiceWarehouse(settings, SERVICE_ACCOUNT)
         app.state.reads = reads_for(settings, warehouse)
         from pipeline.alerts.cases import CaseBook
-        from pipeline.kafka_local import bootstrap_servers
 
-        app.state.cases = CaseBook(settings, bootstrap_servers(settings))
+        app.state.cases = CaseBook(settings)
         try:
             yield
         finally:

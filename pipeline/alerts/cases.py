@@ -48,13 +48,24 @@ def check_onset(onset: date, today: date, retention_days: int) -> None:
 
 
 class CaseBook:
-    def __init__(self, settings: Settings, bootstrap: str, clock: Callable[[], datetime] = utcnow) -> None:
+    def __init__(self, settings: Settings, bootstrap: str | None = None,
+                 clock: Callable[[], datetime] = utcnow) -> None:
+        """``bootstrap`` None: the broker of the settings, looked up at the first use (the web
+        starts before the broker may be reachable)."""
         self.settings = settings
-        self.bootstrap = bootstrap
+        self._bootstrap = bootstrap
         self.spec = topics_for(settings).cases
         self.clock = clock
         self._producer = None
         self._ensured = False
+
+    @property
+    def bootstrap(self) -> str:
+        if self._bootstrap is None:
+            from ..kafka_local import bootstrap_servers
+
+            self._bootstrap = bootstrap_servers(self.settings)
+        return self._bootstrap
 
     def _ensure(self) -> None:
         if not self._ensured:
