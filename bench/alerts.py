@@ -388,7 +388,8 @@ def report(f: dict, profile: Path | None) -> None:
     row("  of which: waiting for the sink to land the case", column("landing"),
         f"{statistics.median(column('not_ready')):.0f} evaluations refused first (median)")
     row("  of which: the evaluation (queries, acknowledged writes)", column("evaluation"))
-    row("  of which: back to the consumer", column("to_consumer"))
+    row("  of which: back to the consumer", column("to_consumer"),
+        "< 0: read back before the job had the broker's ack")
     Console(width=170).print(table)
     if profile:
         Console().print(f"profile of the job's loop: {profile}")
