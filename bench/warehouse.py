@@ -43,29 +43,48 @@ from pipeline.warehouse.opened import open_url
 from pipeline.warehouse.migrations import migrate
 from pipeline.warehouse.queries import load, run as run_query
 from schemas import ValidScan, Visit
-from schemas.ids import encode_int
+from schemas.ids import ALPHABET, ID_BODY_LENGTH, encode_int
 
 COMMUNES, DISTRICTS = 100, 9
 SETTLE = ("visits", "visits_by_person", "visit_slots", "scans", "tier_counts_daily", "tier_counts_hourly")
 
-GENERATE_VENUES = """
+
+
+def sql_id(kind: str, number: str) -> str:
+    """SQL for `schemas.ids.encode_int` of ``number`` (an SQL expression): ids that pass
+    the records' patterns, so generated people can be registered as cases."""
+    return (f"concat('{kind}', arrayStringConcat(arrayMap(i -> substring('{ALPHABET}', "
+            f"1 + intDiv({number}, toUInt64(pow({len(ALPHABET)}, {ID_BODY_LENGTH - 1} - i))) % {len(ALPHABET)}, 1), "
+            f"range({ID_BODY_LENGTH}))))")
+
+
+def with_ids(sql: str) -> str:
+    for kind, marker in (("P", "@PERSON("), ("V", "@VENUE(")):
+        while marker in sql:
+            head, rest = sql.split(marker, 1)
+            number, tail = rest.split(")@", 1)
+            sql = head + sql_id(kind, number) + tail
+    return sql
+
+
+GENERATE_VENUES = with_ids("""
 INSERT INTO venues (venue_id, name, area_id, area_path, category, default_stay_minutes, max_stay_minutes, active,
                     updated_at, kafka_offset)
-SELECT concat('V', leftPad(toString(number), 14, '0')), concat('venue ', toString(number)),
+SELECT @VENUE(number)@, concat('venue ', toString(number)),
        toString(25700 + number % {communes:UInt32}),
        ['74', toString(700 + (number % {communes:UInt32}) % {districts:UInt32}), toString(25700 + number % {communes:UInt32})],
        'market', 60, 240, true, now64(3), number
 FROM numbers({venues:UInt64})
-"""
+""")
 
-GENERATE_VISITS = """
+GENERATE_VISITS = with_ids("""
 INSERT INTO visits (visit_id, version, person_id, venue_id, area_id, area_path, category, t_in, t_out, entry_how,
                     exit_how, deleted, updated_at)
 SELECT
     generateUUIDv4(number) AS visit_id,
     1,
-    concat('P', leftPad(toString(cityHash64(number, 1) % {persons:UInt64}), 14, '0')),
-    concat('V', leftPad(toString(v), 14, '0')),
+    @PERSON(cityHash64(number, 1) % {persons:UInt64})@,
+    @VENUE(v)@,
     toString(25700 + v % {communes:UInt32}),
     ['74', toString(700 + (v % {communes:UInt32}) % {districts:UInt32}), toString(25700 + v % {communes:UInt32})],
     'market',
@@ -78,7 +97,7 @@ FROM
     FROM numbers({offset:UInt64}, {count:UInt64})
 )
 SETTINGS insert_deduplicate = 0
-"""
+""")
 
 # One visit in twenty revised: a later exit, version 2 (the views get both versions).
 REVISE_VISITS = """
@@ -143,22 +162,35 @@ def timed(function, repeat: int) -> tuple[float, object]:
     return statistics.median(times), result
 
 
-def generate(warehouse, visits: int, days: int, end: datetime) -> dict:
+CHUNK = 500_000  # visits per INSERT ... SELECT FROM numbers
+
+
+def generation_steps(visits: int, days: int) -> int:
+    """How many times `generate` calls its ``step`` (for a progress bar)."""
+    return 1 + -(-visits // CHUNK) + 1 + (days + 1) + len(SETTLE)
+
+
+def generate(warehouse, visits: int, days: int, end: datetime, step=lambda what: None) -> dict:
+    """A month of a province, in the engine; ``step(what)`` after each statement."""
     persons = max(100, int(visits / (days * 1.6)))
     venues = max(50, visits // 2000)
     start = end - timedelta(days=days)
     shape = {"communes": COMMUNES, "districts": DISTRICTS, "venues": venues, "persons": persons,
              "start": start, "days": days}
     warehouse.command(GENERATE_VENUES, {k: shape[k] for k in ("communes", "districts", "venues")})
-    chunk = 500_000
-    for offset in range(0, visits, chunk):
-        warehouse.command(GENERATE_VISITS, {**shape, "offset": offset, "count": min(chunk, visits - offset)})
+    step("venues")
+    for offset in range(0, visits, CHUNK):
+        warehouse.command(GENERATE_VISITS, {**shape, "offset": offset, "count": min(CHUNK, visits - offset)})
+        step("visits")
     warehouse.command(REVISE_VISITS)
+    step("revised visits")
     for day in range(days + 1):
         warehouse.command(GENERATE_SCANS, {"day": (start + timedelta(days=day)).date()})
+        step("scans")
     # What background merges reach on a warehouse in use: one part per partition.
     for table in SETTLE:
         warehouse.command(f"OPTIMIZE TABLE {table} FINAL")
+        step(f"merging {table}")
     return shape
 
 

@@ -67,3 +67,23 @@ def warehouse(
     from bench.warehouse import run
 
     run(visits, days, cases, naive_cases, sink_rows)
+
+
+@app.command()
+def alerts(
+    visits: int = typer.Option(10_000_000, help="Visits to generate (a month of a province)"),
+    cases: int = typer.Option(20, help="Cases registered, one after another"),
+    days: int = typer.Option(30, help="Days the visits span"),
+    profile: Path = typer.Option(None, help="Run the alerting job's loop under pyinstrument and write its text "
+                                 "report here"),
+) -> None:
+    """A case registered to every venue alert of it on the `alerts` topic (p50/p99), on a
+    fresh warehouse behind a real `ravao sink`, beside the bare F1 query for the same case
+    and window through the same door, in the same run. Goal: under 5 s end to end. Uses
+    the local broker if one runs, else starts a temporary one.
+
+    Example: ravao bench alerts --visits 1000000 --cases 10
+    """
+    from bench.alerts import run
+
+    run(visits, cases, days, profile)
