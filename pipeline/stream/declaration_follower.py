@@ -1,5 +1,6 @@
 """Keeps each person's recent health declarations in memory, from `declarations`, so that
-validation can attach the person's status at a scan's time (`status_of`).
+validation can attach the person's status at a scan's time (`status_of`). The gateway
+follows the topic with it too, for the status on a scan's answer.
 
 Why a follower, and not the declarations in the person's state, consumed co-partitioned
 with the scans: a scan is validated, and its `scans.valid` record sent, in the partition
