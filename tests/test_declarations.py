@@ -21,7 +21,8 @@ from pipeline.declarations import publish_declaration
 from pipeline.kafka_io import produce_all, read_to_end, reliable_producer
 from pipeline.keys import load_codec
 from pipeline.settings import Settings
-from pipeline.stream.declaration_follower import PER_PERSON, DeclarationFollower, Declared
+from pipeline.recent_declarations import PER_PERSON, Declared, RecentDeclarations
+from pipeline.stream.declaration_follower import DeclarationFollower
 from pipeline.topics import Topics
 from pipeline.warehouse import open_warehouse
 from pipeline.warehouse.queries import load
@@ -37,7 +38,8 @@ BAD_TRAVEL = "Phú Quốc bad-9c1e"
 
 
 def follower(now: datetime = NOW, days: int = 1) -> DeclarationFollower:
-    return DeclarationFollower("unused:9092", "declarations", days, timedelta(hours=48), clock=lambda: now)
+    return DeclarationFollower("unused:9092", "declarations",
+                               RecentDeclarations(days, timedelta(hours=48), clock=lambda: now))
 
 
 def declaration(person: str, at: datetime, **answers) -> Declaration:
@@ -59,22 +61,33 @@ def test_a_scan_takes_the_status_of_the_latest_declaration_made_before_it_within
 
 def test_the_memory_keeps_a_few_recent_declarations_per_person_and_forgets_the_rest() -> None:
     now = [NOW]
-    memory = DeclarationFollower("unused:9092", "declarations", 1, timedelta(hours=48), clock=lambda: now[0])
+    memory = DeclarationFollower("unused:9092", "declarations",
+                                 RecentDeclarations(1, timedelta(hours=48), clock=lambda: now[0]))
     person = "P" + "D" * 14
     for minutes in range(20):
         memory.apply(declaration(person, NOW - timedelta(minutes=minutes), contact_with_case=True).to_bytes())
     memory.apply(declaration(person, NOW - timedelta(days=4)).to_bytes())  # older than any accepted scan's window
-    kept = memory.recent[person]
+    kept = memory.declarations.held(person)
     assert len(kept) == PER_PERSON and kept[-1] == Declared(NOW, DeclarationStatus.exposed)
     memory.apply(declaration(person, NOW).to_bytes())  # another declaration at the same time, other answers
-    replayed = memory.recent[person]
+    replayed = memory.declarations.held(person)
     memory.apply(declaration(person, NOW, contact_with_case=True).to_bytes())  # the same status again: no growth
-    assert memory.recent[person] == replayed
+    assert memory.declarations.held(person) == replayed
+    # Only the time and the status are kept in memory, never the answers: one int each.
+    assert all(isinstance(p, int) for p in memory.declarations._by_person[person])
     now[0] = NOW + timedelta(days=4)
-    memory.prune()
-    assert memory.recent == {}
-    # Only the status is kept in memory, never the answers.
-    assert all(set(d._fields) == {"declared_at", "word"} for d in replayed)
+    memory.declarations.prune()
+    assert len(memory.declarations) == 0
+
+
+def test_of_two_declarations_made_in_the_same_millisecond_the_worker_keeps_the_graver_status() -> None:
+    memory = follower()
+    person = "P" + "D" * 14
+    at = NOW - timedelta(hours=1)
+    memory.apply(declaration(person, at + timedelta(microseconds=300), symptoms=["cough"]).to_bytes())
+    memory.apply(declaration(person, at, contact_with_case=True).to_bytes())
+    memory.apply(declaration(person, at + timedelta(microseconds=600)).to_bytes())
+    assert memory.status_of(person, NOW) is DeclarationStatus.symptoms  # as the gateway answers
 
 
 def test_garbage_oversized_and_unknown_versions_on_the_topic_are_skipped() -> None:
@@ -85,7 +98,7 @@ def test_garbage_oversized_and_unknown_versions_on_the_topic_are_skipped() -> No
                   good.to_bytes().replace(b'"schema_version":1', b'"schema_version":9'),
                   good.to_bytes().replace(b'"cough"', b'"sneezing"'), None):
         memory.apply(value, "somewhere")
-    assert memory.skipped == 7 and memory.recent == {}
+    assert memory.skipped == 7 and len(memory.declarations) == 0
     memory.apply(good.to_bytes())
     assert memory.status_of(person, NOW) is DeclarationStatus.symptoms
 

@@ -18,9 +18,10 @@ from conftest import TEST_QR_KEYS
 from gateway_helpers import TEXTED, Stack, register, start_gateway, stop_gateway
 from phone_helpers import Phone, enrol_with_a_guard
 from pipeline.kafka_io import ensure_topics, produce_all, read_to_end, reliable_producer
+from pipeline.recent_declarations import PER_PERSON, RecentDeclarations
 from pipeline.settings import Settings
 from pipeline.topics import topics_for
-from producers.gateway.declarations import KEEP, DeclarationBook, signed_bytes
+from producers.gateway.declarations import signed_bytes
 from schemas.declarations import Declaration, DeclarationStatus, DeclaredBy, Symptom
 from schemas.ids import new_id
 
@@ -270,29 +271,31 @@ def test_the_answers_appear_nowhere_but_on_the_declarations_topic(stack: Stack, 
 
 
 def test_the_gateway_keeps_a_few_statuses_per_person_and_forgets_those_no_scan_can_ask(clock) -> None:
-    book = DeclarationBook(current_days=1, window=timedelta(hours=48))
+    book = RecentDeclarations(current_days=1, lateness=timedelta(hours=48),
+                              clock=lambda: datetime.fromtimestamp(clock(), timezone.utc))
     person = new_id("P")
     start = datetime.fromtimestamp(clock(), timezone.utc)
     for day in range(10):
         at = start + timedelta(days=day)
         book.add(Declaration(person_id=person, declared_on=at.date(), declared_at=at,
                              symptoms=[Symptom.fever] if day % 2 else [], travel="never kept"))
-    assert len(book._by_person[person]) == KEEP  # the last few only, as ints: no answers held
+    assert len(book._by_person[person]) == PER_PERSON  # the last few only, as ints: no answers held
     assert all(isinstance(p, int) for p in book._by_person[person])
     last = start + timedelta(days=9)
     assert book.status(person, last + timedelta(hours=1)) is DeclarationStatus.symptoms
     assert book.status(person, last - timedelta(hours=1)) is DeclarationStatus.ok  # the day before's
     assert book.status(person, last + timedelta(days=1)) is DeclarationStatus.none
     clock.now += 9 * 86400 + 48 * 3600 + 86400 - 1
-    book.prune(datetime.fromtimestamp(clock(), timezone.utc))
+    book.prune()
     assert len(book) == 1
     clock.now += 2
-    book.prune(datetime.fromtimestamp(clock(), timezone.utc))
+    book.prune()
     assert len(book) == 0 and book.status(person, last) is DeclarationStatus.none
 
 
 def test_a_declaration_made_within_the_same_second_as_the_one_before_it_replaces_it(clock) -> None:
-    book = DeclarationBook(current_days=1, window=timedelta(hours=48))
+    book = RecentDeclarations(current_days=1, lateness=timedelta(hours=48),
+                              clock=lambda: datetime.fromtimestamp(clock(), timezone.utc))
     person = new_id("P")
     start = datetime.fromtimestamp(clock(), timezone.utc)
     book.add(Declaration(person_id=person, declared_on=start.date(), declared_at=start + timedelta(milliseconds=100),

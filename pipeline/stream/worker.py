@@ -62,6 +62,7 @@ from ..pairing import (
     apply_scan,
     sent_visits,
 )
+from ..recent_declarations import RecentDeclarations
 from ..registry_cache import RegistryCache
 from ..settings import Settings
 from ..topics import topics_for
@@ -119,8 +120,8 @@ class Worker(WallClock):
         self.registry = RegistryCache.on_disk(datadir / "registry")
         self.follower = RegistryFollower(self.bootstrap, self.topics, self.registry)
         # Each person's recent declarations, for the status a valid scan carries.
-        self.declarations = DeclarationFollower(self.bootstrap, self.topics.declarations.name,
-                                                settings.declaration_current_days, self.limits.lateness, clock)
+        self.declarations = DeclarationFollower(self.bootstrap, self.topics.declarations.name, RecentDeclarations(
+            settings.declaration_current_days, self.limits.lateness, clock))
         self.open_visits = OpenVisits()
         self.exit_code = 0  # set by a fatal error (`_stop_for`)
         port = settings.worker_port if web_port is None else web_port

@@ -26,15 +26,15 @@ from pipeline.access.codes import OneTimeCodes
 from pipeline.kafka_io import ensure_topics
 from pipeline.kafka_local import bootstrap_servers
 from pipeline.keys import load_codec
+from pipeline.recent_declarations import RecentDeclarations
 from pipeline.registry import token_hash
 from pipeline.registry_cache import DeviceInfo
 from pipeline.settings import Settings
 from pipeline.sms import SmsError, SmsSender, sms_sender
+from pipeline.stream.declaration_follower import DeclarationFollower
 from pipeline.topics import topics_for
 from schemas.declarations import Declaration, DeclarationStatus
 from schemas.enrolment import ConfirmedBy, PhoneEnrolment, b64url, key_id, unb64url
-
-from .declarations import DeclarationBook, DeclarationFollower
 
 from .directory import DeviceAuth, EnrolledKey, GatewayDirectory, GatewayFollower
 from .errors import ApiError
@@ -80,7 +80,7 @@ class Gateway:
         self.publisher: Publisher | None = None
         self._follow_task: asyncio.Task | None = None
         # Statuses for scans as far back as a scan may be dated (`declarations`).
-        self.declarations = DeclarationBook(settings.declaration_current_days, self.device_window.past)
+        self.declarations = RecentDeclarations(settings.declaration_current_days, self.device_window.past)
         self.declaration_follower: DeclarationFollower | None = None
         self._declarations_task: asyncio.Task | None = None
         self._recent: OrderedDict[tuple[str, str], float] = OrderedDict()  # (device, person) -> monotonic
