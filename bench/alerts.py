@@ -46,7 +46,7 @@ import uuid
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
@@ -255,17 +255,6 @@ class TimedJob(AlertsJob):
         return done
 
 
-def restore(job: AlertsJob, tries: int = 20) -> None:
-    """`AlertsJob.restore`, again while the topics the sink just created have no leader."""
-    for attempt in range(tries):
-        try:
-            return job.restore()
-        except KafkaException:
-            if attempt == tries - 1:
-                raise
-            time.sleep(0.5)
-
-
 def one_case(job: TimedJob, book: CaseBook, seen: AlertsSeen, door, person: str, venues: list[str], onset: date,
              start: datetime, min_overlap: int) -> dict:
     from pipeline.warehouse.queries import load, run
@@ -320,7 +309,7 @@ def run(visits: int = 10_000_000, cases: int = 20, days: int = 30, profile: Path
         warehouse = ServiceWarehouse(settings, "alerts")
         reads = reads_for(settings, warehouse)
         job = TimedJob(settings, bootstrap, reads)
-        restore(job)
+        job.restore()
         seen = AlertsSeen(bootstrap, job.topics.alerts.name, job.topics.alerts.partitions)
         seen.start()
         book = CaseBook(settings, bootstrap)

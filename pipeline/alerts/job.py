@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from uuid import UUID
 
-from confluent_kafka import OFFSET_BEGINNING, OFFSET_END, Consumer, KafkaError, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, OFFSET_END, Consumer, KafkaError, KafkaException, TopicPartition
 from pydantic import ValidationError
 
 from schemas.base import utcnow
@@ -61,9 +61,11 @@ from .evaluate import Evaluation
 log = logging.getLogger(__name__)
 
 SETTLE_SECONDS = 1.0  # a re-check waits this long after the latest visit that asked for it
-# A case the warehouse cannot answer for yet (it lands a second or so after registration;
-# the sink may be restarting): tried again after 0.5 s, doubling up to 30 s.
-RETRY_SECONDS = 0.5
+# A case the warehouse cannot answer for yet (it lands within the sink's batch time of its
+# registration; the sink may be restarting): tried again every 0.2 s for the first two
+# seconds, then after a pause doubling up to 30 s.
+RETRY_SECONDS = 0.2
+QUICK_TRIES = 10
 RETRY_MAX_SECONDS = 30.0
 CALLER = Caller(actor="service:alerts", grants=(Grant(Role.tracer),))
 
@@ -79,7 +81,7 @@ class Pending:
     tries: int = 0  # evaluations the warehouse could not answer yet
 
     def retry_in(self) -> float:
-        return min(RETRY_MAX_SECONDS, RETRY_SECONDS * 2 ** max(0, self.tries - 1))
+        return min(RETRY_MAX_SECONDS, RETRY_SECONDS * 2 ** max(0, self.tries - QUICK_TRIES))
 
 
 class AlertsJob:
@@ -112,8 +114,27 @@ class AlertsJob:
 
     # -- start -------------------------------------------------------------------------
 
-    def restore(self) -> None:
-        """The job's own output so far, and the live consumer, positioned."""
+    def restore(self, tries: int = 30) -> None:
+        """The job's own output so far, and the live consumer, positioned. Topics created a
+        moment ago may have no leader yet (a fresh stack): tried again, for up to 15 s."""
+        for attempt in range(tries):
+            try:
+                return self._restore()
+            except KafkaException as exc:
+                if attempt == tries - 1 or not exc.args[0].retriable() and exc.args[0].code() not in (
+                        KafkaError.NOT_LEADER_FOR_PARTITION, KafkaError.LEADER_NOT_AVAILABLE,
+                        KafkaError.UNKNOWN_TOPIC_OR_PART):
+                    raise
+                log.info("alerts: the topics are not ready yet (%s); trying again", exc.args[0].name())
+                self.alerts.clear()
+                self.contacts.clear()
+                self._catching_up.clear()
+                if self._consumer is not None:
+                    self._consumer.close()
+                    self._consumer = None
+                time.sleep(0.5)
+
+    def _restore(self) -> None:
         ensure_topics(self.bootstrap, [self.topics.cases, self.topics.alerts, self.topics.contacts,
                                        self.topics.alert_decisions, self.topics.visits],
                       self.settings.topic_replication)
@@ -128,8 +149,9 @@ class AlertsJob:
                 known = self.contacts.setdefault(contact.case_id, {}).get(contact.person_id)
                 if known is None or contact.version > known.version:
                     self.contacts[contact.case_id][contact.person_id] = contact
-        consumer = Consumer({"bootstrap.servers": self.bootstrap, "group.id": "ravao-alerts",
-                             "enable.auto.commit": False, "enable.partition.eof": False, "log_level": 3})
+        consumer = self._consumer = Consumer({"bootstrap.servers": self.bootstrap, "group.id": "ravao-alerts",
+                                              "enable.auto.commit": False, "enable.partition.eof": False,
+                                              "log_level": 3})
         assignment = []
         if self.directory is not None:  # whole before any alert is offered: recipients are looked up in it
             for spec, apply in ((self.topics.venues, self.directory.apply_venue),
@@ -149,8 +171,8 @@ class AlertsJob:
                     low, high = consumer.get_watermark_offsets(TopicPartition(spec.name, partition), timeout=15)
                     if high > low:
                         self._catching_up[partition] = high
-        consumer.assign(assignment)
         self._consumer = consumer
+        consumer.assign(assignment)
         self._producer = reliable_producer(self.bootstrap)
         if self.notifier is not None:
             for alert in self.alerts.values():
@@ -334,7 +356,7 @@ class AlertsJob:
             except Denied:
                 return False  # the case is not in the warehouse yet
             except WarehouseError as exc:
-                if pending.tries in (0, 3) or pending.tries % 20 == 0:  # said once in a while, not every try
+                if pending.tries in (0, QUICK_TRIES) or pending.tries % 20 == 0:  # said once in a while, not every try
                     log.warning("alerts: case %s cannot be evaluated yet (try %d): %s", case_id, pending.tries + 1, exc)
                 return False
             evaluation.presence = evaluate.presences(visits, start, end)
