@@ -199,7 +199,10 @@ class AlertsJob:
             self.step()
 
     def poll(self, timeout: float) -> int:
-        messages = self._consumer.consume(500, timeout)
+        # The first message as soon as it comes (consume() would wait out its timeout for a
+        # full batch), then whatever else is already here.
+        first = self._consumer.poll(timeout)
+        messages = [] if first is None else [first] + self._consumer.consume(499, 0)
         for message in messages:
             if message.error():
                 if message.error().code() != KafkaError._PARTITION_EOF:
