@@ -110,7 +110,10 @@ class WebhookSender:
             "webhook-signature": endpoint.signer().sign(msg_id, now, body),
         }
         try:
-            response = self._client.post(endpoint.url, content=body.encode("utf-8"), headers=headers)
+            # The answer's status and headers are all we need: its body is never read, so an
+            # endpoint that sends an endless (or huge) one cannot hold or fill the notifier.
+            with self._client.stream("POST", endpoint.url, content=body.encode("utf-8"), headers=headers) as response:
+                pass
         except httpx.TimeoutException:
             return Attempt(False, error=f"no answer within {self.timeout:g} s (RAVAO_NOTIFY_TIMEOUT_SECONDS)")
         except httpx.HTTPError as exc:
