@@ -238,9 +238,10 @@ class AlertsJob:
 
     def _on_case(self, key: bytes | None, value: bytes | None) -> None:
         if value is None:  # a tombstone: the case was withdrawn entirely; retract as cleared
-            if key is None or key.decode() not in self.cases:
+            case_id = key.decode(errors="replace") if key is not None else None
+            if case_id not in self.cases:
                 return
-            case = self.cases[key.decode()].model_copy(update={"status": CaseStatus.cleared})
+            case = self.cases[case_id].model_copy(update={"status": CaseStatus.cleared})
         else:
             case = self._decode(Case, value)
             if case is None:
@@ -266,6 +267,13 @@ class AlertsJob:
         alert = self.alerts.get(decision.alert_id)
         if alert is None or alert.status is not AlertStatus.proposed:
             return  # unknown, or decided already: a decision is applied once
+        if decision.decided_at < alert.registered_at:
+            # Made before the registration or status change this version answers (a case
+            # cleared and re-opened): replayed at a restart, it must not confirm in a
+            # tracer's name what the tracer never saw. They confirm it again.
+            log.info("alerts: a decision on alert %s older than its version %d was not applied", alert.alert_id,
+                     alert.version)
+            return
         now = self.clock()
         self._write([alert.model_copy(update={"version": alert.version + 1, "status": AlertStatus.confirmed,
                                               "confirmed_by": decision.decided_by, "updated_at": now,
