@@ -448,7 +448,7 @@ class AlertsJob:
 def confirm(settings: Settings, bootstrap: str, alert_id: UUID, by: str) -> Alert:
     """`ravao alerts confirm`: a tracer's decision, for the job to apply."""
     topics = topics_for(settings)
-    alert = read_latest(bootstrap, topics.alerts, Alert).get(str(alert_id))
+    alert = read_latest(bootstrap, topics.alerts, Alert, skip_invalid=True).get(str(alert_id))
     if alert is None:
         raise CaseError(f"no alert {alert_id}: `ravao alerts list` shows them")
     if alert.status is AlertStatus.retracted:
