@@ -164,3 +164,47 @@ def test_an_endpoint_that_never_finishes_its_answer_does_not_hold_the_notifier(t
     sender.close()
     assert elapsed < 5, f"an attempt took {elapsed:.1f} s with a 1 s timeout"
     assert outcome.status == 200
+
+
+@pytest.fixture
+def slow_headers() -> Iterator[str]:
+    """An endpoint that sends its status line and then one header byte every 0.3 s, for ever."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(4)
+    stop = threading.Event()
+
+    def serve() -> None:
+        server.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                conn, _ = server.accept()
+            except OSError:
+                continue
+            try:
+                conn.recv(65536)
+                conn.sendall(b"HTTP/1.1 200 OK\r\nx-slow: ")
+                while not stop.is_set():
+                    conn.sendall(b"a")
+                    time.sleep(0.3)
+            except OSError:
+                pass
+            finally:
+                conn.close()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.getsockname()[1]}/hook"
+    stop.set()
+    thread.join(5)
+    server.close()
+
+
+def test_an_endpoint_that_trickles_its_headers_is_given_up_after_the_timeout(slow_headers: str) -> None:
+    sender = WebhookSender(timeout=1.0)
+    started = time.monotonic()
+    outcome = sender.send(Endpoint("slow", slow_headers, SECRET), UUID(int=2), "{}")
+    elapsed = time.monotonic() - started
+    sender.close()
+    assert elapsed < 5, f"an attempt took {elapsed:.1f} s with a 1 s timeout"
+    assert not outcome.delivered and "1 s" in outcome.error
