@@ -76,3 +76,27 @@ def test_records_on_cases_that_are_not_cases_are_skipped_and_the_job_goes_on(set
         assert job.caught_up and case.case_id in job.cases
     finally:
         job.close()
+
+
+def test_the_job_catches_up_when_the_last_offset_of_cases_is_not_a_record(settings: Settings,
+                                                                          topics: Topics) -> None:
+    # The end offset of a partition need not be a record the consumer sees: a transaction's
+    # commit marker, or a tombstone the cleaner removed. Waiting for it, the job never
+    # caught up, and never evaluated a case again.
+    from confluent_kafka import Producer
+
+    case = Case(case_id=new_id(CASE), person_id=new_id(PERSON), status=CaseStatus.cleared, onset=date(2026, 11, 18),
+                registered_by="tracer:test")
+    producer = Producer({"bootstrap.servers": settings.kafka_bootstrap, "transactional.id": f"t-{case.case_id}"})
+    producer.init_transactions(30)
+    producer.begin_transaction()
+    producer.produce(topics.cases.name, key=case.case_id.encode(), value=case.to_bytes())
+    producer.commit_transaction(30)
+    job = AlertsJob(settings, settings.kafka_bootstrap, reads=None)
+    try:
+        job.restore()
+        run_for(job, 4)
+        assert case.case_id in job.cases
+        assert job.caught_up
+    finally:
+        job.close()

@@ -122,7 +122,7 @@ class AlertsJob:
                 if known is None or contact.version > known.version:
                     self.contacts[contact.case_id][contact.person_id] = contact
         consumer = Consumer({"bootstrap.servers": self.bootstrap, "group.id": "ravao-alerts",
-                             "enable.auto.commit": False, "enable.partition.eof": False, "log_level": 3})
+                             "enable.auto.commit": False, "enable.partition.eof": True, "log_level": 3})
         assignment = []
         if self.directory is not None:  # whole before any alert is offered: recipients are looked up in it
             for spec, apply in ((self.topics.venues, self.directory.apply_venue),
@@ -175,6 +175,10 @@ class AlertsJob:
             if message.error():
                 if message.error().code() != KafkaError._PARTITION_EOF:
                     log.warning("alerts: reading %s: %s", message.topic(), message.error())
+                elif message.topic() == self.topics.cases.name:
+                    # The end offset need not be a record we see (a transaction's marker, a
+                    # tombstone the cleaner removed): the end of the partition is the end.
+                    self._catching_up.pop(message.partition(), None)
                 continue
             topic = message.topic()
             if topic == self.topics.cases.name:
