@@ -100,3 +100,20 @@ def test_the_job_catches_up_when_the_last_offset_of_cases_is_not_a_record(settin
         assert job.caught_up
     finally:
         job.close()
+
+
+def test_records_on_accounts_and_venues_that_are_not_valid_do_not_stop_the_job(settings: Settings,
+                                                                               topics: Topics) -> None:
+    from pipeline.access.directory import AccountDirectory
+
+    producer = reliable_producer(settings.kafka_bootstrap)
+    produce_all(producer, topics.accounts.name, [(b"0901000001", b"\x00 not an account"), (b"\xff", None)])
+    produce_all(producer, topics.venues.name, [(b"VXXXXXXXXXXXXXX", b"[1, 2]"), (b"\xfe", b"{}")])
+    job = AlertsJob(settings, settings.kafka_bootstrap, reads=None, directory=AccountDirectory())
+    try:
+        job.restore()
+        produce_all(producer, topics.accounts.name, [(b"0901000002", b"{}")])  # and live
+        run_for(job, 3)
+        assert job.caught_up
+    finally:
+        job.close()

@@ -131,7 +131,7 @@ class AlertsJob:
                 next_offsets = {p: OFFSET_BEGINNING for p in range(spec.partitions)}
                 for key, value, partition, offset in read_to_end(self.bootstrap, spec.name):
                     if key is not None:
-                        apply(key, value)
+                        self._apply(apply, spec.name, key, value)
                     next_offsets[partition] = offset + 1
                 assignment += [TopicPartition(spec.name, p, o) for p, o in next_offsets.items()]
         for spec, start in ((self.topics.cases, OFFSET_BEGINNING), (self.topics.alert_decisions, OFFSET_BEGINNING),
@@ -151,6 +151,15 @@ class AlertsJob:
         self._next_recheck = self.monotonic() + self.settings.alerts_recheck_seconds
         log.info("alerts: %d alerts and %d contact lists restored; reading cases", len(self.alerts),
                  len(self.contacts))
+
+    @staticmethod
+    def _apply(apply, topic: str, key: bytes, value: bytes | None) -> None:
+        """A venue or account record into the directory; one that is not valid is skipped
+        (its recipients are then not told), never a crash the job would loop on."""
+        try:
+            apply(key, value)
+        except (ValueError, KeyError, TypeError, AttributeError):  # bad JSON, UTF-8 or shape
+            log.warning("alerts: a record on %s that is not valid was skipped", topic)
 
     @staticmethod
     def _decode(model, value: bytes | None):
@@ -196,9 +205,9 @@ class AlertsJob:
                     self._on_visit(visit, message.partition(), message.offset())
             elif self.directory is not None and message.key() is not None:
                 if topic == self.topics.venues.name:
-                    self.directory.apply_venue(message.key(), message.value())
+                    self._apply(self.directory.apply_venue, topic, message.key(), message.value())
                 elif topic == self.topics.accounts.name:
-                    self.directory.apply_account(message.key(), message.value())
+                    self._apply(self.directory.apply_account, topic, message.key(), message.value())
         return len(messages)
 
     @property
