@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from uuid import UUID
 
-from confluent_kafka import OFFSET_BEGINNING, OFFSET_END, Consumer, KafkaError, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, OFFSET_END, Consumer, KafkaError, KafkaException, TopicPartition
 from pydantic import ValidationError
 
 from schemas.base import utcnow
@@ -57,12 +57,31 @@ from ..warehouse.trace import TraceRequest
 from . import evaluate
 from .cases import CaseError
 from .evaluate import Evaluation
+from .outbox import LEADER_NOT_YET
 
 log = logging.getLogger(__name__)
 
 SETTLE_SECONDS = 1.0  # a re-check waits this long after the latest visit that asked for it
 RETRY_SECONDS = 0.5  # a case the warehouse does not have yet (it lands a second or so after registration)
 CALLER = Caller(actor="service:alerts", grants=(Grant(Role.tracer),))
+
+
+def _retried(call, tries: int = 20):
+    """``call()``, again while a topic just created (or a broker just started) has no
+    leader yet: the job's first start must not crash on it."""
+    for attempt in range(tries):
+        try:
+            return call()
+        except KafkaException as exc:
+            error = exc.args[0]
+            if attempt == tries - 1 or not (error.retriable() or error.code() in LEADER_NOT_YET):
+                raise
+            time.sleep(0.5)
+    raise AssertionError("unreachable")
+
+
+def _read_all(bootstrap: str, topic: str) -> list:
+    return _retried(lambda: list(read_to_end(bootstrap, topic)))
 
 
 @dataclass
@@ -110,12 +129,12 @@ class AlertsJob:
         ensure_topics(self.bootstrap, [self.topics.cases, self.topics.alerts, self.topics.contacts,
                                        self.topics.alert_decisions, self.topics.visits],
                       self.settings.topic_replication)
-        for key, value, _p, _o in read_to_end(self.bootstrap, self.topics.alerts.name):
+        for key, value, _p, _o in _read_all(self.bootstrap, self.topics.alerts.name):
             alert = self._decode(Alert, value)
             if alert is not None and (alert.alert_id not in self.alerts
                                       or alert.version > self.alerts[alert.alert_id].version):
                 self.alerts[alert.alert_id] = alert
-        for key, value, _p, _o in read_to_end(self.bootstrap, self.topics.contacts.name):
+        for key, value, _p, _o in _read_all(self.bootstrap, self.topics.contacts.name):
             contact = self._decode(Contact, value)
             if contact is not None:
                 known = self.contacts.setdefault(contact.case_id, {}).get(contact.person_id)
@@ -129,7 +148,7 @@ class AlertsJob:
                                 (self.topics.accounts, self.directory.apply_account)):
                 ensure_topics(self.bootstrap, [spec], self.settings.topic_replication)
                 next_offsets = {p: OFFSET_BEGINNING for p in range(spec.partitions)}
-                for key, value, partition, offset in read_to_end(self.bootstrap, spec.name):
+                for key, value, partition, offset in _read_all(self.bootstrap, spec.name):
                     if key is not None:
                         self._apply(apply, spec.name, key, value)
                     next_offsets[partition] = offset + 1
@@ -139,7 +158,8 @@ class AlertsJob:
             for partition in range(spec.partitions):
                 assignment.append(TopicPartition(spec.name, partition, start))
                 if spec is self.topics.cases:
-                    low, high = consumer.get_watermark_offsets(TopicPartition(spec.name, partition), timeout=15)
+                    low, high = _retried(lambda: consumer.get_watermark_offsets(
+                        TopicPartition(spec.name, partition), timeout=15))
                     if high > low:
                         self._catching_up[partition] = high
         consumer.assign(assignment)
