@@ -117,3 +117,41 @@ def test_records_on_accounts_and_venues_that_are_not_valid_do_not_stop_the_job(s
         assert job.caught_up
     finally:
         job.close()
+
+
+def test_a_cluster_keeps_its_alert_when_the_case_it_is_named_after_is_cleared(settings: Settings,
+                                                                             topics: Topics) -> None:
+    # Three cases at a market; the first-registered one is cleared. Two remain: the venue
+    # must not get "withdrawn, no action needed" and a new cluster alert, but the same
+    # alert, revised.
+    from pipeline.alerts.evaluate import Evaluation, Presence
+    from schemas.cases import AlertKind
+
+    settings = settings.model_copy(update={"alerts_auto_confirm": True})
+    venue_id = new_id(VENUE)
+    start = datetime(2026, 11, 18, 8, tzinfo=timezone.utc)
+    job = AlertsJob(settings, settings.kafka_bootstrap, reads=None)
+    try:
+        job.restore()
+        cases = []
+        for n in range(3):
+            case = Case(case_id=new_id(CASE), person_id=new_id(PERSON), status=CaseStatus.confirmed,
+                        onset=date(2026, 11, 19), registered_by="tracer:test",
+                        registered_at=start + timedelta(days=2, hours=n))
+            cases.append(case)
+            job.cases[case.case_id] = case
+            evaluation = Evaluation(case)
+            evaluation.presence = {venue_id: Presence(start + timedelta(hours=n), start + timedelta(hours=n + 1), 1)}
+            job.evaluations[case.case_id] = evaluation
+        job.dirty_venues.add(venue_id)
+        job._clusters()
+        (first,) = [a for a in job.alerts.values() if a.kind is AlertKind.cluster]
+        assert first.status is AlertStatus.confirmed and len(first.case_ids) == 3
+        job.cases[cases[0].case_id] = cases[0].model_copy(update={"status": CaseStatus.cleared})
+        job.dirty_venues.add(venue_id)
+        job._clusters()
+        clusters = [a for a in job.alerts.values() if a.kind is AlertKind.cluster]
+        assert [(a.alert_id, a.status, a.case_ids) for a in clusters] == [
+            (first.alert_id, AlertStatus.confirmed, [cases[1].case_id, cases[2].case_id])]
+    finally:
+        job.close()

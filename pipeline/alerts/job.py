@@ -80,6 +80,23 @@ def _retried(call, tries: int = 20):
     raise AssertionError("unreachable")
 
 
+def _keep_names(drafts: dict, existing: dict) -> dict:
+    """A cluster that lost the case it was named after (cleared) keeps its alert: a draft
+    under a new name takes over the live cluster alert it shares cases with, so its
+    recipients get a revision, not "withdrawn, no action needed" and a new alert."""
+    live = [a for a in existing.values() if a.status is not AlertStatus.retracted]
+    taken = set(drafts)
+    kept = {}
+    for alert_id, draft in drafts.items():
+        if alert_id not in existing or existing[alert_id].status is AlertStatus.retracted:
+            heir = next((a for a in live if a.alert_id not in taken and set(a.case_ids) & set(draft.case_ids)), None)
+            if heir is not None:
+                taken.add(heir.alert_id)
+                alert_id, draft = heir.alert_id, draft.model_copy(update={"alert_id": heir.alert_id})
+        kept[alert_id] = draft
+    return kept
+
+
 def _read_all(bootstrap: str, topic: str) -> list:
     return _retried(lambda: list(read_to_end(bootstrap, topic)))
 
@@ -419,6 +436,7 @@ class AlertsJob:
             drafts = evaluate.clusters(venue, members, k, days)
             existing = {a.alert_id: a for a in self.alerts.values()
                         if a.kind is AlertKind.cluster and a.venue_id == venue}
+            drafts = _keep_names(drafts, existing)
             for alert_id in sorted(set(drafts) | set(existing), key=str):
                 draft = drafts.get(alert_id)
                 cases = [self.cases[c] for c in (draft.case_ids if draft else existing[alert_id].case_ids)
