@@ -58,3 +58,15 @@ def test_an_officer_of_a_commune_is_refused_the_district_and_another_venues_staf
         reads.case_contacts(staff, "C" + "B" * 14)
     with pytest.raises(Denied):  # a case that does not exist
         reads.case_contacts(TRACER, "C" + "Z" * 14)
+
+
+def test_a_venues_staff_is_refused_the_alerts_of_the_area_around_it(reads, day) -> None:
+    venue = day.venues[0]
+    staff = Caller(actor="staff", grants=(Grant(Role.venue_owner, venue_id=venue.venue_id),))
+    for area in venue.area_path:
+        with pytest.raises(Denied):
+            reads.alerts(staff, area=area)
+    with pytest.raises(Denied):
+        reads.alerts(staff, venue=day.venues[1].venue_id)
+    mine = reads.alerts(staff, venue=venue.venue_id, area="nowhere").dicts()
+    assert mine == []
