@@ -39,16 +39,21 @@ class RegistryError(ValueError):
     """A request the registry refuses; the message says what to change."""
 
 
-def read_latest(bootstrap: str, spec: TopicSpec, model: type[R]) -> dict[str, R]:
-    """The current record per key on a compacted topic."""
+def read_latest(bootstrap: str, spec: TopicSpec, model: type[R], skip_invalid: bool = False) -> dict[str, R]:
+    """The current record per key on a compacted topic; with ``skip_invalid``, a record
+    that is not a ``model`` (or whose key is not text) is left out instead of raising."""
     latest: dict[str, R] = {}
     for key, value, _partition, _offset in read_to_end(bootstrap, spec.name):
         if key is None:
             continue
-        if value is None:
-            latest.pop(key.decode(), None)
-        else:
-            latest[key.decode()] = model.from_bytes(value)
+        try:
+            if value is None:
+                latest.pop(key.decode(), None)
+            else:
+                latest[key.decode()] = model.from_bytes(value)
+        except ValueError:  # pydantic's ValidationError, or a key that is not UTF-8
+            if not skip_invalid:
+                raise
     return latest
 
 

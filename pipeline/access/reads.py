@@ -20,11 +20,12 @@ from datetime import date, datetime
 from typing import Any
 
 from ..warehouse import Result, Warehouse
-from ..warehouse.queries import Query, load, run
+from ..warehouse.queries import Query, QueryInputError, load, run
 from . import masking, policy
 from .audit import AuditTrail
 from .caller import Caller, Role
 from .policy import Denied, Place
+from schemas.cases import AlertStatus
 
 PERSONAL = "personal_data_of"
 
@@ -131,6 +132,8 @@ class Reads:
                status: str = "") -> Result:
         """Alerts (no person in them): tracers and admins any; an area officer those of
         their area, a venue's people those of their venue. Only tracers look up by case."""
+        if status and status not in set(AlertStatus):  # a typo would list nothing: "no such alerts"
+            raise QueryInputError(f"status {status[:20]!r}: use one of {', '.join(AlertStatus)}")
         if not caller.has(Role.admin, Role.tracer):
             if case:
                 raise Denied("only tracers and administrators look alerts up by case")

@@ -15,6 +15,7 @@ case again; a change of the note alone does not.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from datetime import date, datetime, timedelta, timezone
@@ -58,6 +59,10 @@ class CaseBook:
         self.clock = clock
         self._producer = None
         self._ensured = False
+        # Read, decide, publish as one step: a form sent twice at once (the web's threads)
+        # must find the first case, and two changes at once must both be kept. (Writers in
+        # other processes are not covered: the job would evaluate both cases.)
+        self._lock = threading.RLock()
 
     @property
     def bootstrap(self) -> str:
@@ -76,7 +81,7 @@ class CaseBook:
         self._ensure()
         for attempt in range(10):
             try:
-                return read_latest(self.bootstrap, self.spec, Case)
+                return read_latest(self.bootstrap, self.spec, Case, skip_invalid=True)  # one bad record must not stop them all
             except KafkaException:  # a topic just created may have no leader for a moment
                 if attempt == 9:
                     raise
@@ -103,6 +108,11 @@ class CaseBook:
     def register(self, person_id: str, onset: date, status: CaseStatus, note: str = "", *, by: str,
                  known: Callable[[str], bool]) -> tuple[Case, bool]:
         """The case of ``person_id``: a new one, or the open one they have (created False)."""
+        with self._lock:
+            return self._register(person_id, onset, status, note, by=by, known=known)
+
+    def _register(self, person_id: str, onset: date, status: CaseStatus, note: str, *, by: str,
+                  known: Callable[[str], bool]) -> tuple[Case, bool]:
         person_id = person_id.strip()
         if status is CaseStatus.cleared:
             raise CaseError("a case is registered as confirmed or suspected; `ravao case update` clears it")
@@ -119,6 +129,11 @@ class CaseBook:
 
     def update(self, case_id: str, *, by: str, status: CaseStatus | None = None, onset: date | None = None,
                note: str | None = None) -> Case:
+        with self._lock:
+            return self._update(case_id, by=by, status=status, onset=onset, note=note)
+
+    def _update(self, case_id: str, *, by: str, status: CaseStatus | None, onset: date | None,
+                note: str | None) -> Case:
         case = self.get(case_id)
         if status is None and onset is None and note is None:
             raise CaseError("nothing to change: give a status, an onset or a note")

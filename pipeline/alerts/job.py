@@ -57,6 +57,7 @@ from ..warehouse.trace import TraceRequest
 from . import evaluate
 from .cases import CaseError
 from .evaluate import Evaluation
+from .outbox import LEADER_NOT_YET
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +69,41 @@ RETRY_SECONDS = 0.2
 QUICK_TRIES = 10
 RETRY_MAX_SECONDS = 30.0
 CALLER = Caller(actor="service:alerts", grants=(Grant(Role.tracer),))
+
+
+def _retried(call, tries: int = 20):
+    """``call()``, again while a topic just created (or a broker just started) has no
+    leader yet: the job's first start must not crash on it."""
+    for attempt in range(tries):
+        try:
+            return call()
+        except KafkaException as exc:
+            error = exc.args[0]
+            if attempt == tries - 1 or not (error.retriable() or error.code() in LEADER_NOT_YET):
+                raise
+            time.sleep(0.5)
+    raise AssertionError("unreachable")
+
+
+def _keep_names(drafts: dict, existing: dict) -> dict:
+    """A cluster that lost the case it was named after (cleared) keeps its alert: a draft
+    under a new name takes over the live cluster alert it shares cases with, so its
+    recipients get a revision, not "withdrawn, no action needed" and a new alert."""
+    live = [a for a in existing.values() if a.status is not AlertStatus.retracted]
+    taken = set(drafts)
+    kept = {}
+    for alert_id, draft in drafts.items():
+        if alert_id not in existing or existing[alert_id].status is AlertStatus.retracted:
+            heir = next((a for a in live if a.alert_id not in taken and set(a.case_ids) & set(draft.case_ids)), None)
+            if heir is not None:
+                taken.add(heir.alert_id)
+                alert_id, draft = heir.alert_id, draft.model_copy(update={"alert_id": heir.alert_id})
+        kept[alert_id] = draft
+    return kept
+
+
+def _read_all(bootstrap: str, topic: str) -> list:
+    return _retried(lambda: list(read_to_end(bootstrap, topic)))
 
 
 @dataclass
@@ -114,43 +150,25 @@ class AlertsJob:
 
     # -- start -------------------------------------------------------------------------
 
-    def restore(self, tries: int = 30) -> None:
-        """The job's own output so far, and the live consumer, positioned. Topics created a
-        moment ago may have no leader yet (a fresh stack): tried again, for up to 15 s."""
-        for attempt in range(tries):
-            try:
-                return self._restore()
-            except KafkaException as exc:
-                if attempt == tries - 1 or not exc.args[0].retriable() and exc.args[0].code() not in (
-                        KafkaError.NOT_LEADER_FOR_PARTITION, KafkaError.LEADER_NOT_AVAILABLE,
-                        KafkaError.UNKNOWN_TOPIC_OR_PART):
-                    raise
-                log.info("alerts: the topics are not ready yet (%s); trying again", exc.args[0].name())
-                self.alerts.clear()
-                self.contacts.clear()
-                self._catching_up.clear()
-                if self._consumer is not None:
-                    self._consumer.close()
-                    self._consumer = None
-                time.sleep(0.5)
-
-    def _restore(self) -> None:
+    def restore(self) -> None:
+        """The job's own output so far, and the live consumer, positioned (each read tried
+        again while topics created a moment ago have no leader: `_retried`)."""
         ensure_topics(self.bootstrap, [self.topics.cases, self.topics.alerts, self.topics.contacts,
                                        self.topics.alert_decisions, self.topics.visits],
                       self.settings.topic_replication)
-        for key, value, _p, _o in read_to_end(self.bootstrap, self.topics.alerts.name):
+        for key, value, _p, _o in _read_all(self.bootstrap, self.topics.alerts.name):
             alert = self._decode(Alert, value)
             if alert is not None and (alert.alert_id not in self.alerts
                                       or alert.version > self.alerts[alert.alert_id].version):
                 self.alerts[alert.alert_id] = alert
-        for key, value, _p, _o in read_to_end(self.bootstrap, self.topics.contacts.name):
+        for key, value, _p, _o in _read_all(self.bootstrap, self.topics.contacts.name):
             contact = self._decode(Contact, value)
             if contact is not None:
                 known = self.contacts.setdefault(contact.case_id, {}).get(contact.person_id)
                 if known is None or contact.version > known.version:
                     self.contacts[contact.case_id][contact.person_id] = contact
         consumer = self._consumer = Consumer({"bootstrap.servers": self.bootstrap, "group.id": "ravao-alerts",
-                                              "enable.auto.commit": False, "enable.partition.eof": False,
+                                              "enable.auto.commit": False, "enable.partition.eof": True,
                                               "log_level": 3})
         assignment = []
         if self.directory is not None:  # whole before any alert is offered: recipients are looked up in it
@@ -158,9 +176,9 @@ class AlertsJob:
                                 (self.topics.accounts, self.directory.apply_account)):
                 ensure_topics(self.bootstrap, [spec], self.settings.topic_replication)
                 next_offsets = {p: OFFSET_BEGINNING for p in range(spec.partitions)}
-                for key, value, partition, offset in read_to_end(self.bootstrap, spec.name):
+                for key, value, partition, offset in _read_all(self.bootstrap, spec.name):
                     if key is not None:
-                        apply(key, value)
+                        self._apply(apply, spec.name, key, value)
                     next_offsets[partition] = offset + 1
                 assignment += [TopicPartition(spec.name, p, o) for p, o in next_offsets.items()]
         for spec, start in ((self.topics.cases, OFFSET_BEGINNING), (self.topics.alert_decisions, OFFSET_BEGINNING),
@@ -168,7 +186,8 @@ class AlertsJob:
             for partition in range(spec.partitions):
                 assignment.append(TopicPartition(spec.name, partition, start))
                 if spec is self.topics.cases:
-                    low, high = consumer.get_watermark_offsets(TopicPartition(spec.name, partition), timeout=15)
+                    low, high = _retried(lambda: consumer.get_watermark_offsets(
+                        TopicPartition(spec.name, partition), timeout=15))
                     if high > low:
                         self._catching_up[partition] = high
         self._consumer = consumer
@@ -180,6 +199,15 @@ class AlertsJob:
         self._next_recheck = self.monotonic() + self.settings.alerts_recheck_seconds
         log.info("alerts: %d alerts and %d contact lists restored; reading cases", len(self.alerts),
                  len(self.contacts))
+
+    @staticmethod
+    def _apply(apply, topic: str, key: bytes, value: bytes | None) -> None:
+        """A venue or account record into the directory; one that is not valid is skipped
+        (its recipients are then not told), never a crash the job would loop on."""
+        try:
+            apply(key, value)
+        except (ValueError, KeyError, TypeError, AttributeError):  # bad JSON, UTF-8 or shape
+            log.warning("alerts: a record on %s that is not valid was skipped", topic)
 
     @staticmethod
     def _decode(model, value: bytes | None):
@@ -207,6 +235,10 @@ class AlertsJob:
             if message.error():
                 if message.error().code() != KafkaError._PARTITION_EOF:
                     log.warning("alerts: reading %s: %s", message.topic(), message.error())
+                elif message.topic() == self.topics.cases.name:
+                    # The end offset need not be a record we see (a transaction's marker, a
+                    # tombstone the cleaner removed): the end of the partition is the end.
+                    self._catching_up.pop(message.partition(), None)
                 continue
             topic = message.topic()
             if topic == self.topics.cases.name:
@@ -224,9 +256,9 @@ class AlertsJob:
                     self._on_visit(visit, message.partition(), message.offset())
             elif self.directory is not None and message.key() is not None:
                 if topic == self.topics.venues.name:
-                    self.directory.apply_venue(message.key(), message.value())
+                    self._apply(self.directory.apply_venue, topic, message.key(), message.value())
                 elif topic == self.topics.accounts.name:
-                    self.directory.apply_account(message.key(), message.value())
+                    self._apply(self.directory.apply_account, topic, message.key(), message.value())
         return len(messages)
 
     @property
@@ -271,9 +303,10 @@ class AlertsJob:
 
     def _on_case(self, key: bytes | None, value: bytes | None) -> None:
         if value is None:  # a tombstone: the case was withdrawn entirely; retract as cleared
-            if key is None or key.decode() not in self.cases:
+            case_id = key.decode(errors="replace") if key is not None else None
+            if case_id not in self.cases:
                 return
-            case = self.cases[key.decode()].model_copy(update={"status": CaseStatus.cleared})
+            case = self.cases[case_id].model_copy(update={"status": CaseStatus.cleared})
         else:
             case = self._decode(Case, value)
             if case is None:
@@ -299,6 +332,13 @@ class AlertsJob:
         alert = self.alerts.get(decision.alert_id)
         if alert is None or alert.status is not AlertStatus.proposed:
             return  # unknown, or decided already: a decision is applied once
+        if decision.decided_at < alert.registered_at:
+            # Made before the registration or status change this version answers (a case
+            # cleared and re-opened): replayed at a restart, it must not confirm in a
+            # tracer's name what the tracer never saw. They confirm it again.
+            log.info("alerts: a decision on alert %s older than its version %d was not applied", alert.alert_id,
+                     alert.version)
+            return
         now = self.clock()
         self._write([alert.model_copy(update={"version": alert.version + 1, "status": AlertStatus.confirmed,
                                               "confirmed_by": decision.decided_by, "updated_at": now,
@@ -412,6 +452,7 @@ class AlertsJob:
             drafts = evaluate.clusters(venue, members, k, days)
             existing = {a.alert_id: a for a in self.alerts.values()
                         if a.kind is AlertKind.cluster and a.venue_id == venue}
+            drafts = _keep_names(drafts, existing)
             for alert_id in sorted(set(drafts) | set(existing), key=str):
                 draft = drafts.get(alert_id)
                 cases = [self.cases[c] for c in (draft.case_ids if draft else existing[alert_id].case_ids)
@@ -474,7 +515,7 @@ class AlertsJob:
 def confirm(settings: Settings, bootstrap: str, alert_id: UUID, by: str) -> Alert:
     """`ravao alerts confirm`: a tracer's decision, for the job to apply."""
     topics = topics_for(settings)
-    alert = read_latest(bootstrap, topics.alerts, Alert).get(str(alert_id))
+    alert = read_latest(bootstrap, topics.alerts, Alert, skip_invalid=True).get(str(alert_id))
     if alert is None:
         raise CaseError(f"no alert {alert_id}: `ravao alerts list` shows them")
     if alert.status is AlertStatus.retracted:

@@ -10,7 +10,8 @@ Who is told (`offer` of a ``confirmed`` alert; later versions tell nobody again)
 the venue's owner and staff phones (`registry.venues`) and the area officers of every
 area the venue lies in (`accounts`), each phone once; by webhook every RAVAO_WEBHOOKS
 endpoint. A ``retracted`` alert sends a retraction notice to each recipient the alert was
-sent to (delivered, or tried), and stops the ones never tried.
+sent to (delivered, or tried), and stops the ones never tried; confirmed again after
+that, it tells each recipient again.
 
 Durability (`pipeline.alerts.outbox`): a notification is published ``pending`` before it
 is tried, ``sending`` (acknowledged) before each attempt, and its outcome after. A
@@ -117,9 +118,13 @@ class Notifier:
             return  # an older version read back late
         self.alerts[alert.alert_id] = alert
         if alert.status is AlertStatus.confirmed:
+            for stale in self.outbox.of_alert(alert.alert_id, Purpose.retraction):
+                if not stale.ended:
+                    self._end(stale, DeliveryState.cancelled, "the alert was confirmed again before it was delivered")
             self._tell(alert, Purpose.alert)
             self._check_settled(alert.alert_id)
         elif alert.status is AlertStatus.retracted:
+            self._settled.discard(alert.alert_id)  # confirmed again later, it is a round of its own
             self._retract(alert)
         elif alert.status is AlertStatus.notified:
             self._settled.add(alert.alert_id)
@@ -149,8 +154,9 @@ class Notifier:
     def _tell(self, alert: Alert, purpose: Purpose, only: list[Recipient] | None = None) -> None:
         recipients = recipients_of(alert, self.directory, self.endpoints) if only is None else only
         for recipient in recipients:
-            if self.outbox.slot(alert.alert_id, purpose, recipient.channel, recipient.address) is not None:
-                continue
+            latest = self._latest_to(alert.alert_id, recipient)
+            if latest is not None and latest.purpose is purpose and latest.state is not DeliveryState.cancelled:
+                continue  # told this already; an alert confirmed again after its retraction is told again
             self.outbox.put(Notification(
                 notification_id=uuid.uuid4(), alert_id=alert.alert_id, alert_version=alert.version, purpose=purpose,
                 channel=recipient.channel, recipient=recipient.address, role=recipient.role,
@@ -158,6 +164,12 @@ class Notifier:
                 next_attempt_at=self._at(self.clock() + self.schedule[0]), created_at=self._at(self.clock()),
                 updated_at=self._at(self.clock()),
             ))
+
+    def _latest_to(self, alert_id: UUID, recipient: Recipient) -> Notification | None:
+        """The newest notification of the alert to this recipient (an alert or a retraction)."""
+        found = [n for n in self.outbox.of_alert(alert_id)
+                 if n.channel is recipient.channel and n.recipient == recipient.address]
+        return max(found, key=lambda n: n.created_at, default=None)
 
     def _retract(self, alert: Alert) -> None:
         told = []

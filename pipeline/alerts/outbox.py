@@ -11,6 +11,7 @@ believes is always what a restarted one will read back.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Iterator
 from uuid import UUID
@@ -22,6 +23,7 @@ from schemas.notifications import Channel, DeliveryState, Notification, Purpose
 
 LEADER_NOT_YET = {KafkaError.NOT_LEADER_FOR_PARTITION, KafkaError.LEADER_NOT_AVAILABLE,
                   KafkaError.UNKNOWN_TOPIC_OR_PART}
+log = logging.getLogger("ravao.alerts.notify")
 Slot = tuple[UUID, Purpose, Channel, str]  # alert, purpose, channel, recipient: one notification each
 
 
@@ -52,12 +54,21 @@ class Outbox:
         self.by_id.clear()
         self.by_slot.clear()
         self.by_alert.clear()
+        skipped = 0
         for key, value, _partition, _offset in read_to_end(self.bootstrap, self.topic):
-            if value is None:
-                if key is not None:
-                    self._forget(UUID(key.decode()))
-                continue
-            self._keep(Notification.from_bytes(value))
+            # A record this process did not write (another tool, a bad hand-made one) is
+            # skipped, never a crash: a notifier that cannot restore would loop on it.
+            try:
+                if value is None:
+                    if key is not None:
+                        self._forget(UUID(key.decode()))
+                    continue
+                self._keep(Notification.from_bytes(value))
+            except ValueError:  # pydantic's ValidationError, a bad UUID or UTF-8 key
+                skipped += 1
+        if skipped:
+            log.warning("notifications: %d record(s) on %s that are not notifications were skipped", skipped,
+                        self.topic)
         return len(self.by_id)
 
     def put(self, notification: Notification) -> Notification:

@@ -15,6 +15,8 @@ or an HTTP date) on the answer says the least wait before the next try.
 from __future__ import annotations
 
 import json
+import socket
+import threading
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -97,8 +99,10 @@ class Attempt:
 class WebhookSender:
     def __init__(self, timeout: float, transport: httpx.BaseTransport | None = None) -> None:
         self.timeout = timeout
+        # A connection per attempt: the deadline in `send` needs to see each attempt's socket.
         self._client = httpx.Client(timeout=timeout, transport=transport, follow_redirects=False,
-                                    headers={"user-agent": "ravao-notifier"})
+                                    headers={"user-agent": "ravao-notifier"},
+                                    limits=httpx.Limits(max_keepalive_connections=0))
 
     def send(self, endpoint: Endpoint, notification_id: UUID, body: str) -> Attempt:
         msg_id = str(notification_id)
@@ -109,12 +113,41 @@ class WebhookSender:
             "webhook-timestamp": str(int(now.timestamp())),
             "webhook-signature": endpoint.signer().sign(msg_id, now, body),
         }
+        # httpx's timeout bounds each read, not the attempt: an endpoint sending a header
+        # byte a second would hold the notifier for hours. At the deadline the socket is
+        # shut, which ends whatever read is waiting.
+        sockets: list[socket.socket] = []
+        expired = threading.Event()
+
+        def on_trace(event: str, info: dict) -> None:
+            if event == "connection.connect_tcp.complete" and info.get("return_value") is not None:
+                sockets.append(info["return_value"].get_extra_info("socket"))
+
+        def expire() -> None:
+            expired.set()
+            for sock in sockets:
+                try:
+                    sock.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+        deadline = threading.Timer(self.timeout, expire)
+        deadline.daemon = True
+        deadline.start()
         try:
-            response = self._client.post(endpoint.url, content=body.encode("utf-8"), headers=headers)
+            # The answer's status and headers are all we need: its body is never read, so an
+            # endpoint that sends an endless (or huge) one cannot hold or fill the notifier.
+            with self._client.stream("POST", endpoint.url, content=body.encode("utf-8"), headers=headers,
+                                     extensions={"trace": on_trace}) as response:
+                pass
         except httpx.TimeoutException:
             return Attempt(False, error=f"no answer within {self.timeout:g} s (RAVAO_NOTIFY_TIMEOUT_SECONDS)")
         except httpx.HTTPError as exc:
+            if expired.is_set():
+                return Attempt(False, error=f"no answer within {self.timeout:g} s (RAVAO_NOTIFY_TIMEOUT_SECONDS)")
             return Attempt(False, error=f"cannot reach the endpoint: {type(exc).__name__}")
+        finally:
+            deadline.cancel()
         status = response.status_code
         if 200 <= status < 300:
             return Attempt(True, status)
