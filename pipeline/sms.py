@@ -44,16 +44,20 @@ class HttpSms:
                  transport: httpx.BaseTransport | None = None) -> None:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         self.url = url
+        # Named in errors without what a URL may carry (user:password@, a key in the query):
+        # errors go to logs and to the notifications' last_error.
+        parts = httpx.URL(url)
+        self.where = f"{parts.scheme}://{parts.host}" + (f":{parts.port}" if parts.port else "") + parts.path
         self._client = httpx.Client(headers=headers, timeout=timeout, transport=transport)
 
     def send(self, phone: str, text: str) -> None:
         try:
             response = self._client.post(self.url, json={"to": phone, "text": text})
         except httpx.TimeoutException as exc:
-            raise SmsError(f"the SMS gateway at {self.url} did not answer in time "
+            raise SmsError(f"the SMS gateway at {self.where} did not answer in time "
                            "(RAVAO_SMS_TIMEOUT_SECONDS)") from exc
         except httpx.HTTPError as exc:
-            raise SmsError(f"cannot reach the SMS gateway at {self.url}: {type(exc).__name__}; "
+            raise SmsError(f"cannot reach the SMS gateway at {self.where}: {type(exc).__name__}; "
                            "check RAVAO_SMS_URL") from exc
         if response.status_code in (401, 403):
             raise SmsError(f"the SMS gateway refused our credentials ({response.status_code}): "

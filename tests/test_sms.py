@@ -75,3 +75,20 @@ def test_a_gateway_error_is_an_sms_error(gateway_url: str) -> None:
 def test_an_unreachable_gateway_says_to_check_the_url() -> None:
     with pytest.raises(SmsError, match="RAVAO_SMS_URL"):
         HttpSms("http://127.0.0.1:9/send", None, 2).send(PHONE, "x")
+
+
+def test_an_sms_error_never_repeats_the_credentials_a_url_carries() -> None:
+    import httpx
+
+    from pipeline.sms import HttpSms, SmsError
+
+    def refuse(request):
+        raise httpx.ConnectError("no route", request=request)
+
+    sender = HttpSms("https://relay:s3cr3t-pass@sms.example.org/send?key=k3y-in-query", None, 1.0,
+                     transport=httpx.MockTransport(refuse))
+    try:
+        sender.send("0981234791", "ravao: test")
+    except SmsError as exc:
+        said = str(exc)
+    assert "sms.example.org/send" in said and "s3cr3t" not in said and "k3y" not in said

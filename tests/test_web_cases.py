@@ -116,3 +116,33 @@ def test_alerts_are_listed_within_the_callers_scope(web, caplog) -> None:
     assert {r["venue_id"] for r in every} == {inside.venue_id, outside.venue_id}
     by_case = client.get("/api/v1/alerts?case=C" + "C" * 14).json()["rows"]
     assert [r["venue_id"] for r in by_case] == [outside.venue_id]
+
+
+def test_a_notifications_link_shows_the_venue_and_times_and_nothing_of_the_case(web) -> None:
+    from schemas.cases import AlertStatus
+
+    client, day, warehouse = web
+    now = datetime.now(timezone.utc)
+    venue = day.venues[0].model_copy(update={"name": "Chợ <b>Phú Cường</b>"})
+    load_records(warehouse, "venues", type(venue), [venue], "venue_id")
+    case_id = "C" + "D" * 14
+
+    def alert(status: AlertStatus, version: int, alert_case: str = case_id) -> Alert:
+        return Alert(alert_id=venue_alert_id(alert_case, venue.venue_id), version=version, status=status,
+                     venue_id=venue.venue_id, case_ids=[alert_case], first_presence=datetime(2026, 11, 30, 1, tzinfo=timezone.utc),
+                     last_presence=datetime(2026, 11, 30, 2, 30, tzinfo=timezone.utc), visits=1,
+                     registered_at=now, seconds_from_registration=1.0)
+
+    load_records(warehouse, "alerts", Alert, [alert(AlertStatus.proposed, 1, "C" + "E" * 14)])
+    assert client.get(f"/alerts/{venue_alert_id('C' + 'E' * 14, venue.venue_id)}").status_code == 404  # not confirmed
+    load_records(warehouse, "alerts", Alert, [alert(AlertStatus.proposed, 1), alert(AlertStatus.confirmed, 2)])
+    page = client.get(f"/alerts/{venue_alert_id(case_id, venue.venue_id)}")
+    assert page.status_code == 200 and "08:00 30/11/2026" in page.text and "09:30 30/11/2026" in page.text
+    assert "Chợ &lt;b&gt;Phú Cường&lt;/b&gt;" in page.text and "<b>" not in page.text
+    assert case_id not in page.text and "script-src" not in page.headers["content-security-policy"]
+    assert "default-src 'none'" in page.headers["content-security-policy"]
+    load_records(warehouse, "alerts", Alert, [alert(AlertStatus.retracted, 3)])
+    withdrawn = client.get(f"/alerts/{venue_alert_id(case_id, venue.venue_id)}")
+    assert withdrawn.status_code == 200 and "Withdrawn" in withdrawn.text and "08:00" not in withdrawn.text
+    assert client.get("/alerts/not-an-id").status_code == 404
+    assert client.get("/alerts/6b3f2c1a-0000-4000-8000-000000000009").status_code == 404

@@ -25,7 +25,7 @@ from pipeline.alerts.cases import CaseError, UnknownCase
 from pipeline.kafka_io import DeliveryFailed
 from pipeline.kafka_local import KafkaSetupError
 
-from . import api, cases_api
+from . import alert_page, api, cases_api
 
 SERVICE_ACCOUNT = "web"
 
@@ -94,6 +94,7 @@ def create_app(settings: Settings, *, warehouse=None, sign_in: SignIn | None = N
 
             warehouse = ServiceWarehouse(settings, SERVICE_ACCOUNT)
         app.state.reads = reads_for(settings, warehouse)
+        app.state.settings = settings
         from pipeline.alerts.cases import CaseBook
 
         app.state.cases = CaseBook(settings)
@@ -111,4 +112,5 @@ def create_app(settings: Settings, *, warehouse=None, sign_in: SignIn | None = N
     install_error_handlers(app)
     app.include_router(api.router)
     app.include_router(cases_api.router)
+    app.include_router(alert_page.router)
     return app
