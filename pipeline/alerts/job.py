@@ -145,6 +145,7 @@ class AlertsJob:
         self._consumer: Consumer | None = None
         self._producer = None
         self._catching_up: dict[int, int] = {}  # cases partition -> end offset at start
+        self._seen_visits: dict[int, int] = {}  # visits partition -> next offset after the latest one read
         self._next_recheck = 0.0
         self.evaluations_done = 0
 
@@ -251,6 +252,7 @@ class AlertsJob:
                 if decision is not None:
                     self._on_decision(decision)
             elif topic == self.topics.visits.name:
+                self._seen_visits[message.partition()] = message.offset() + 1
                 visit = self._decode(Visit, message.value())
                 if visit is not None:
                     self._on_visit(visit, message.partition(), message.offset())
@@ -321,7 +323,10 @@ class AlertsJob:
         reason = ("registered" if previous is None
                   else "case cleared" if case.status is CaseStatus.cleared
                   else f"status changed to {case.status}" if previous[0] != case.status else "onset changed")
-        self.pending[case.case_id] = Pending(self.monotonic(), reason, initial=not self.caught_up)
+        # Every visit read so far must be in the warehouse first: one that came just before
+        # the case (a late upload of the case's own scans) is then in its first evaluation.
+        self.pending[case.case_id] = Pending(self.monotonic(), reason, initial=not self.caught_up,
+                                             needs=dict(self._seen_visits))
         self._index = None
 
     def _has_live(self, case: Case) -> bool:
