@@ -195,3 +195,33 @@ def test_a_notification_given_up_after_the_schedule_stays_visible_as_failed(
     assert (failed.state, failed.attempts, failed.last_status) == (DeliveryState.failed, 4, 500)
     assert failed.last_error == "the endpoint answered 500"
     assert len(settled) == 1
+
+
+def test_a_dead_endpoint_costs_one_timeout_a_pass_and_holds_back_no_one_else(
+        settings: Settings, topics: Topics, receiver: Receiver) -> None:
+    import socket
+
+    silent = socket.socket()  # accepts connections (the kernel's backlog) and never answers
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(64)
+    dead = f"http://127.0.0.1:{silent.getsockname()[1]}/hook"
+    hooks = webhooks_setting(eoc=(receiver.url("/a"), SECRET_A), dead=(dead, SECRET_B))
+    quick = settings.model_copy(update={"webhooks": hooks, "notify_retry_seconds": "0,60", "notify_timeout_seconds": 1.0})
+    places = [venue(f"Quán {i}") for i in range(6)]
+    case, _ = the_case()
+    sms = RecordedSms()
+    notifier = Notifier(quick, settings.kafka_bootstrap, directory_of(*places), lambda _a: None, sms=sms)
+    try:
+        notifier.restore()
+        for place in places:
+            notifier.offer(confirmed_alert(case, place.venue_id))
+        notifier.deliver_due()
+    finally:
+        notifier.close()
+        silent.close()
+    states = {(n.recipient, n.state) for n in notifier.outbox.by_id.values() if n.channel is Channel.webhook}
+    delivered = [n for n in notifier.outbox.by_id.values() if n.recipient == "eoc" and n.state is DeliveryState.delivered]
+    tried = [n for n in notifier.outbox.by_id.values() if n.recipient == "dead" and n.attempts]
+    assert len(delivered) == 6 and len(tried) == 1, states  # one timeout, not six
+    texts = [n for n in notifier.outbox.by_id.values() if n.channel is Channel.sms]
+    assert texts and all(n.state is DeliveryState.delivered for n in texts) and len(sms.sent) == len(texts)

@@ -136,11 +136,21 @@ class Notifier:
                or n.next_attempt_at is None or n.next_attempt_at.timestamp() <= now]
         due.sort(key=lambda n: (n.next_attempt_at or n.created_at))
         delivered = 0
+        # Where an attempt got no answer at all (a timeout, no connection), the rest of this
+        # pass skips that endpoint (or the SMS gateway): a dead endpoint costs one timeout a
+        # pass, instead of one per notification, while the others' are delivered.
+        unanswered: set[str] = set()
         for notification in due:
             current = self.outbox.by_id[notification.notification_id]
             if current.ended:  # ended by an earlier one in this pass (its endpoint went away)
                 continue
+            route = current.recipient if current.channel is Channel.webhook else "sms"
+            if route in unanswered:
+                continue
             delivered += self._attempt(current)
+            after = self.outbox.by_id[current.notification_id]
+            if after.state is DeliveryState.pending and after.last_status is None:
+                unanswered.add(route)
         return delivered
 
     def close(self) -> None:
