@@ -309,3 +309,20 @@ def test_a_declaration_made_within_the_same_second_as_the_one_before_it_replaces
     book.add(Declaration(person_id=person, declared_on=start.date(), declared_at=start + timedelta(seconds=2),
                          contact_with_case=True))
     assert book.status(person, start + timedelta(seconds=3)) is DeclarationStatus.exposed
+
+
+def test_a_captured_self_declaration_sent_again_cannot_override_a_later_one(
+        stack: Stack, client: httpx.Client, phones: list[Phone]) -> None:
+    # Someone who captured the person's 'ok' declaration replays it, within the clock skew,
+    # after the person declared symptoms: the person must not then look 'ok'.
+    healthy = signed_declaration(stack, phones[1], 1, sent_at=datetime.now(timezone.utc) - timedelta(seconds=2))
+    ill = signed_declaration(stack, phones[1], 1, symptoms=["fever"])
+    for body in (healthy, ill, healthy):
+        response = client.post("/api/v1/declarations", json=body, headers={"X-Forwarded-For": "10.30.0.9"})
+        assert response.status_code == 200, response.text
+    assert scan(client, stack, 1, stack.station)["declaration"] == "symptoms"
+    # And the warehouse's side, from the topic as the worker reads it, agrees.
+    memory = RecentDeclarations(1, timedelta(hours=1))
+    for _, record in declared(stack):
+        memory.add(record)
+    assert memory.status(stack.persons[1], datetime.now(timezone.utc)) is DeclarationStatus.symptoms
