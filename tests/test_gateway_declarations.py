@@ -309,3 +309,39 @@ def test_a_declaration_made_within_the_same_second_as_the_one_before_it_replaces
     book.add(Declaration(person_id=person, declared_on=start.date(), declared_at=start + timedelta(seconds=2),
                          contact_with_case=True))
     assert book.status(person, start + timedelta(seconds=3)) is DeclarationStatus.exposed
+
+
+def test_a_captured_self_declaration_sent_again_cannot_override_a_later_one(
+        stack: Stack, client: httpx.Client, phones: list[Phone]) -> None:
+    # Someone who captured the person's 'ok' declaration replays it, within the clock skew,
+    # after the person declared symptoms: the person must not then look 'ok'.
+    healthy = signed_declaration(stack, phones[1], 1, sent_at=datetime.now(timezone.utc) - timedelta(seconds=2))
+    ill = signed_declaration(stack, phones[1], 1, symptoms=["fever"])
+    for body in (healthy, ill, healthy):
+        response = client.post("/api/v1/declarations", json=body, headers={"X-Forwarded-For": "10.30.0.9"})
+        assert response.status_code == 200, response.text
+    assert scan(client, stack, 1, stack.station)["declaration"] == "symptoms"
+    # And the warehouse's side, from the topic as the worker reads it, agrees.
+    memory = RecentDeclarations(1, timedelta(hours=1))
+    for _, record in declared(stack):
+        memory.add(record)
+    assert memory.status(stack.persons[1], datetime.now(timezone.utc)) is DeclarationStatus.symptoms
+
+
+def test_a_guard_cannot_declare_for_a_person_whose_scan_it_sends_is_hours_old(
+        stack: Stack, client: httpx.Client) -> None:
+    # "Scanned in the last 15 minutes" is the scan's time, not its upload's: a backlog of
+    # yesterday's scans (or one back-dated on purpose) opens no declaration for anyone in it.
+    hours_ago = (datetime.now(timezone.utc) - timedelta(hours=2)).isoformat()
+    body = {"declaration_id": str(uuid.uuid4()), "person_qr": stack.codes[3],
+            "declared_on": datetime.now(timezone.utc).date().isoformat()}
+    response = client.post("/api/v1/scans/batch", headers=stack.bearer(stack.spare), json={"scans": [
+        {"event_id": str(uuid.uuid4()), "person_qr": stack.codes[3], "scanned_at": hours_ago}]})
+    assert response.json()["accepted"] == 1, response.text
+    scan(client, stack, 3, stack.guard, scanned_at=hours_ago)
+    for device in (stack.spare, stack.guard):
+        response = client.post("/api/v1/declarations", json=body, headers=stack.bearer(device))
+        assert (response.status_code, response.json()["error"]) == (403, "not_scanned_here"), response.text
+    scan(client, stack, 3, stack.guard)  # now: the guard may
+    response = client.post("/api/v1/declarations", json=body, headers=stack.bearer(stack.guard))
+    assert response.status_code == 200, response.text

@@ -127,11 +127,12 @@ async def submit_scan(scan: ScanIn, who=Depends(device), gw: Gateway = Depends(g
     ok green, exposed amber, symptoms red), never the answers."""
     info, auth = who
     gw.limit_device(info.device_id, 1)
-    result = device_scan(scan, info, auth, codec=gw.codec, directory=gw.directory, now=now(),
+    at = now()
+    result = device_scan(scan, info, auth, codec=gw.codec, directory=gw.directory, now=at,
                          window=gw.device_window, declared=gw.declaration_status)
     if isinstance(result, Outgoing):
         await gw.publish([result])
-        gw.scanned(info.device_id, result.key.decode())
+        gw.scanned(info.device_id, result.key.decode(), at - (scan.scanned_at or at))
         return result.answer
     return result
 
@@ -149,8 +150,9 @@ async def submit_batch(batch: BatchIn, who=Depends(device), gw: Gateway = Depend
                            declared=gw.declaration_status) for s in batch.scans]
     outgoing = [r for r in results if isinstance(r, Outgoing)]
     await gw.publish(outgoing)
-    for o in outgoing:
-        gw.scanned(info.device_id, o.key.decode())
+    for s, r in zip(batch.scans, results):
+        if isinstance(r, Outgoing):
+            gw.scanned(info.device_id, r.key.decode(), at - (s.scanned_at or at))
     answers = [r.answer if isinstance(r, Outgoing) else r for r in results]
     return BatchAnswer(accepted=len(outgoing), refused=len(answers) - len(outgoing), results=answers)
 

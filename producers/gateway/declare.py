@@ -75,7 +75,10 @@ async def declare(body: DeclarationIn, request: Request, gw: Gateway = Depends(g
             raise ApiError(400, reason, f"sent at {body.sent_at.isoformat()}, more than {skew} from its arrival: "
                            "the phone's clock is wrong (the check-in page corrects it and sends again)")
         gw.limit_person(person_id, client)
-        by, device_id = DeclaredBy.self, None
+        # Made when the phone signed it (never later than its arrival): a captured request
+        # sent again is the same declaration at the same time, not a newer one overriding
+        # what the person declared since.
+        by, device_id, declared_at = DeclaredBy.self, None, min(body.sent_at, arrived)
     else:
         info, _auth = await gw.authenticate_scope(request.scope, credentials.credentials if credentials else None,
                                                   client)
@@ -84,10 +87,10 @@ async def declare(body: DeclarationIn, request: Request, gw: Gateway = Depends(g
             raise ApiError(403, "not_scanned_here", f"a guard declares for a person right after scanning their code "
                            f"with this device (within {GUARD_DECLARATION_SECONDS // 60} minutes): scan it, then "
                            "declare; a person can also declare on their own phone's check-in page")
-        by, device_id = DeclaredBy.guard, info.device_id
+        by, device_id, declared_at = DeclaredBy.guard, info.device_id, arrived
     try:
         declaration = Declaration(declaration_id=body.declaration_id, person_id=person_id,
-                                  declared_on=body.declared_on, declared_at=arrived, symptoms=symptoms,
+                                  declared_on=body.declared_on, declared_at=declared_at, symptoms=symptoms,
                                   contact_with_case=body.contact_with_case, travel=body.travel.strip(),
                                   declared_by=by, device_id=device_id)
     except ValidationError as error:  # where, never the values (they are the person's answers)

@@ -300,13 +300,20 @@ class Gateway:
     def declaration_status(self, person_id: str, at: datetime) -> DeclarationStatus:
         return self.declarations.status(person_id, at)
 
-    def scanned(self, device_id: str, person_id: str) -> None:
-        """A device's accepted scan of a person: its guard may declare for that person a while."""
+    def scanned(self, device_id: str, person_id: str, ago: timedelta = timedelta(0)) -> None:
+        """A device's accepted scan of a person, made ``ago`` before now: its guard may declare
+        for that person a while after the scan (not after its upload: a backlog of old scans,
+        or one dated back on purpose, opens nothing)."""
+        if ago.total_seconds() > GUARD_DECLARATION_SECONDS:
+            return
         key = (device_id, person_id)
+        at = time.monotonic() - max(0.0, ago.total_seconds())
+        if self._recent.get(key, at) > at:
+            return  # a later scan of the same pair counts
         self._recent.pop(key, None)
         while len(self._recent) >= MAX_RECENT_SCANS:
             self._recent.popitem(last=False)
-        self._recent[key] = time.monotonic()
+        self._recent[key] = at
 
     def scanned_lately(self, device_id: str, person_id: str) -> bool:
         at = self._recent.get((device_id, person_id))
