@@ -31,6 +31,7 @@ from pydantic import ValidationError
 from schemas.declarations import Declaration, DeclarationStatus, status_at
 from schemas.scans import MAX_RAW_SCAN_BYTES
 
+FUTURE_SLACK = timedelta(minutes=10)  # a declaration dated further ahead than this is not kept
 PER_PERSON = 8
 MAX_DECLARATION_BYTES = MAX_RAW_SCAN_BYTES  # a real one is a few hundred bytes
 # Graver last: a packed int sorts by time, then by gravity.
@@ -93,8 +94,11 @@ class RecentDeclarations:
         self.remember(declaration.person_id, Declared(declaration.declared_at, declaration.status()))
 
     def remember(self, person_id: str, declared: Declared) -> None:
-        if declared.declared_at < self.clock() - self.window:
+        now = self.clock()
+        if declared.declared_at < now - self.window:
             return  # no scan accepted now can be within its days
+        if declared.declared_at > now + FUTURE_SLACK:
+            return  # dated ahead (only a producer with its own clock can): it would push real ones out
         packed = pack(*declared)
         held = self._by_person.get(person_id, ())
         if packed in held:

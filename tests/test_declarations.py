@@ -80,6 +80,16 @@ def test_the_memory_keeps_a_few_recent_declarations_per_person_and_forgets_the_r
     assert len(memory.declarations) == 0
 
 
+def test_declarations_dated_ahead_cannot_push_a_persons_real_one_out() -> None:
+    memory = follower()
+    person = "P" + "D" * 14
+    memory.apply(declaration(person, NOW - timedelta(hours=1), symptoms=["fever"]).to_bytes())
+    for days in range(1, PER_PERSON + 3):  # only a producer with its own clock can date them so
+        memory.apply(declaration(person, NOW + timedelta(days=days)).to_bytes())
+    assert memory.status_of(person, NOW) is DeclarationStatus.symptoms
+    assert len(memory.declarations.held(person)) == 1
+
+
 def test_of_two_declarations_made_in_the_same_millisecond_the_worker_keeps_the_graver_status() -> None:
     memory = follower()
     person = "P" + "D" * 14
