@@ -23,7 +23,7 @@ from schemas.notifications import Channel, DeliveryState, Notification
 
 from conftest import ROOT, settings_env
 from notify_helpers import OFFICER, OWNER, STAFF, confirmed_alert, officer, personal_strings, the_case, venue, webhooks_setting
-from webhook_receiver import Receiver, new_secret
+from webhook_receiver import Receiver, fail_first_try_of_every, new_secret
 
 pytestmark = pytest.mark.kafka
 SECRET = new_secret(b"eoc")
@@ -47,7 +47,7 @@ def test_a_notifier_killed_mid_burst_resends_only_what_was_not_acknowledged(
         settings: Settings, topics: Topics, tmp_path: Path) -> None:
     receiver = Receiver({"/hook": SECRET}, delay=0.25).start()
     # Every third notification fails its first try; the rest are answered 200, slowly.
-    receiver.policy = lambda path, msg_id, before: (500, {}) if before == 0 and int(msg_id[-1], 16) % 3 == 0 else (200, {})
+    receiver.policy = fail_first_try_of_every(3)
     places = [venue(f"Quán {i}") for i in range(ALERTS)]
     case, personal = the_case()
     producer = reliable_producer(settings.kafka_bootstrap)

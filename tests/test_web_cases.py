@@ -123,7 +123,7 @@ def test_a_notifications_link_shows_the_venue_and_times_and_nothing_of_the_case(
 
     client, day, warehouse = web
     now = datetime.now(timezone.utc)
-    venue = day.venues[0].model_copy(update={"name": "Chợ <b>Phú Cường</b>"})
+    venue = day.venues[0].model_copy(update={"venue_id": "V" + "X" * 14, "name": "Chợ <b>Phú Cường</b>"})
     load_records(warehouse, "venues", type(venue), [venue], "venue_id")
     case_id = "C" + "D" * 14
 

@@ -82,3 +82,16 @@ class Receiver:
     def snapshot(self) -> list[Received]:
         with self.lock:
             return list(self.received)
+
+
+def fail_first_try_of_every(n: int):
+    """A policy: the first try of every n-th notification (in the order they first arrive)
+    is answered 500, everything else 200. By arrival, not by id: ids are random, and a
+    rule on their digits could fail none of them."""
+    order: dict[str, int] = {}
+
+    def policy(path, msg_id, before):
+        index = order.setdefault(msg_id, len(order))
+        return (500, {}) if before == 0 and index % n == 0 else (200, {})
+
+    return policy
