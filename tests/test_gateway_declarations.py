@@ -275,10 +275,13 @@ def test_the_gateway_keeps_a_few_statuses_per_person_and_forgets_those_no_scan_c
                               clock=lambda: datetime.fromtimestamp(clock(), timezone.utc))
     person = new_id("P")
     start = datetime.fromtimestamp(clock(), timezone.utc)
-    for day in range(10):
+    began = clock.now
+    for day in range(10):  # one a day, each on its day (one dated ahead is not kept)
+        clock.now = began + day * 86400
         at = start + timedelta(days=day)
         book.add(Declaration(person_id=person, declared_on=at.date(), declared_at=at,
                              symptoms=[Symptom.fever] if day % 2 else [], travel="never kept"))
+    clock.now = began
     assert len(book._by_person[person]) == PER_PERSON  # the last few only, as ints: no answers held
     assert all(isinstance(p, int) for p in book._by_person[person])
     last = start + timedelta(days=9)

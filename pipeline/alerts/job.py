@@ -185,12 +185,19 @@ class AlertsJob:
         for spec, start in ((self.topics.cases, OFFSET_BEGINNING), (self.topics.alert_decisions, OFFSET_BEGINNING),
                             (self.topics.visits, OFFSET_END)):
             for partition in range(spec.partitions):
+                if spec is self.topics.alert_decisions:
+                    assignment.append(TopicPartition(spec.name, partition, start))
+                    continue
+                low, high = _retried(lambda: consumer.get_watermark_offsets(
+                    TopicPartition(spec.name, partition), timeout=15))
+                if spec is self.topics.visits:
+                    # The end as of now, as a number: "the end" would be looked up at the first
+                    # fetch, and a visit published in between would never be seen.
+                    assignment.append(TopicPartition(spec.name, partition, high))
+                    continue
                 assignment.append(TopicPartition(spec.name, partition, start))
-                if spec is self.topics.cases:
-                    low, high = _retried(lambda: consumer.get_watermark_offsets(
-                        TopicPartition(spec.name, partition), timeout=15))
-                    if high > low:
-                        self._catching_up[partition] = high
+                if high > low:
+                    self._catching_up[partition] = high
         self._consumer = consumer
         consumer.assign(assignment)
         self._producer = reliable_producer(self.bootstrap)
