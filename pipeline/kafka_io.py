@@ -46,6 +46,25 @@ def partition_counts(bootstrap: str, names: Iterable[str]) -> dict[str, int]:
     return {name: len(topics[name].partitions) for name in names if name in topics}
 
 
+# A topic created a moment ago, or a broker just started, answers these for a while.
+LEADER_NOT_YET = frozenset({KafkaError.NOT_LEADER_FOR_PARTITION, KafkaError.LEADER_NOT_AVAILABLE,
+                            KafkaError.UNKNOWN_TOPIC_OR_PART})
+
+
+def while_leaders_settle(call, tries: int = 20, pause: float = 0.5):
+    """``call()``, again while a topic just created (or a broker just started) has no
+    leader yet, or the error is one the client calls retriable; any other error at once."""
+    for attempt in range(tries):
+        try:
+            return call()
+        except KafkaException as exc:
+            error = exc.args[0]
+            if attempt == tries - 1 or not (error.retriable() or error.code() in LEADER_NOT_YET):
+                raise
+            time.sleep(pause)
+    raise AssertionError("unreachable")
+
+
 def reliable_producer(bootstrap: str, **extra: Any) -> Producer:
     """Idempotent, acks=all: a message acknowledged is a message kept, once."""
     config = {

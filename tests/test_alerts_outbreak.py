@@ -20,7 +20,8 @@ import pytest
 from conftest import ROOT
 from pipeline.access import cli_caller, reads_for
 from pipeline.alerts.cases import CaseBook, CaseError
-from pipeline.alerts.job import AlertsJob, confirm
+from pipeline.alerts.decisions import confirm
+from pipeline.alerts.job import AlertsJob
 from pipeline.kafka_io import produce_all, read_to_end, reliable_producer
 from pipeline.registry import read_latest
 from pipeline.settings import Settings

@@ -9,7 +9,7 @@ from datetime import date, datetime, timezone
 import pytest
 
 from pipeline.alerts.cases import CaseBook
-from pipeline.alerts.job import confirm
+from pipeline.alerts.decisions import confirm
 from pipeline.kafka_io import produce_all, reliable_producer
 from pipeline.settings import Settings
 from pipeline.topics import Topics

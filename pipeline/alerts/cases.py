@@ -16,17 +16,14 @@ case again; a change of the note alone does not.
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable
 from datetime import date, datetime, timedelta, timezone
-
-from confluent_kafka import KafkaException
 
 from schemas.base import utcnow
 from schemas.cases import Case, CaseStatus
 from schemas.ids import CASE, new_id
 
-from ..kafka_io import ensure_topics, produce_all, reliable_producer
+from ..kafka_io import ensure_topics, produce_all, reliable_producer, while_leaders_settle
 from ..registry import read_latest
 from ..settings import Settings
 from ..topics import topics_for
@@ -79,14 +76,8 @@ class CaseBook:
 
     def cases(self) -> dict[str, Case]:
         self._ensure()
-        for attempt in range(10):
-            try:
-                return read_latest(self.bootstrap, self.spec, Case, skip_invalid=True)  # one bad record must not stop them all
-            except KafkaException:  # a topic just created may have no leader for a moment
-                if attempt == 9:
-                    raise
-                time.sleep(0.5)
-        raise AssertionError("unreachable")
+        # One bad record must not stop them all; a topic just created may have no leader yet.
+        return while_leaders_settle(lambda: read_latest(self.bootstrap, self.spec, Case, skip_invalid=True))
 
     def get(self, case_id: str) -> Case:
         case = self.cases().get(case_id.strip())

@@ -198,3 +198,20 @@ def revise_contact(previous: Contact | None, found: Contact | None, case_id: str
     if previous is not None and all(getattr(previous, n) == getattr(found, n) for n in CONTACT_CONTENT):
         return None
     return found.model_copy(update={"version": (previous.version + 1) if previous else 1, "updated_at": now})
+
+
+def keep_cluster_names(drafts: dict, existing: dict) -> dict:
+    """A cluster that lost the case it was named after (cleared) keeps its alert: a draft
+    under a new name takes over the live cluster alert it shares cases with, so its
+    recipients get a revision, not "withdrawn, no action needed" and a new alert."""
+    live = [a for a in existing.values() if a.status is not AlertStatus.retracted]
+    taken = set(drafts)
+    kept = {}
+    for alert_id, draft in drafts.items():
+        if alert_id not in existing or existing[alert_id].status is AlertStatus.retracted:
+            heir = next((a for a in live if a.alert_id not in taken and set(a.case_ids) & set(draft.case_ids)), None)
+            if heir is not None:
+                taken.add(heir.alert_id)
+                alert_id, draft = heir.alert_id, draft.model_copy(update={"alert_id": heir.alert_id})
+        kept[alert_id] = draft
+    return kept

@@ -18,15 +18,9 @@ default through the sink's door. Each alert's new version is written only when w
 says changed (`evaluate.revise`); clusters are worked out once the evaluations due are
 done, over every open case at the venues that changed.
 
-When a re-check is due. A visit that reaches `visits` (a late station upload, a revised
-exit) can change a case's answer when it is the case's own visit in the window, or when
-it lies at a venue and within the time the case was there (its exposed count and
-contacts), or, with F2, when it is an F1 contact's. Such a visit marks the case, with the
-visit's offset: the case is evaluated again once the sink has landed that offset
-(`sink_positions`), a second after the latest such visit, so a burst makes one
-evaluation. Every open case is also evaluated every RAVAO_ALERTS_RECHECK_SECONDS, for what
-the trigger does not see (an F2's own visits, a visit withdrawn by a later version that
-never reached the case's venues).
+When a re-check is due: `pipeline.alerts.triggers` (a visit of the case, at its venues
+while it was there, or of an F1 with F2), once the sink has landed that visit, a second
+after the latest such one; and every open case every RAVAO_ALERTS_RECHECK_SECONDS.
 """
 
 from __future__ import annotations
@@ -34,12 +28,10 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import datetime
 from uuid import UUID
 
-from confluent_kafka import OFFSET_BEGINNING, OFFSET_END, Consumer, KafkaError, KafkaException, TopicPartition
-from pydantic import ValidationError
+from confluent_kafka import OFFSET_BEGINNING, OFFSET_END, Consumer, KafkaError, TopicPartition
 
 from schemas.base import utcnow
 from schemas.cases import Alert, AlertDecision, AlertKind, AlertStatus, Case, CaseStatus, Contact
@@ -47,77 +39,24 @@ from schemas.visits import Visit
 
 from ..access.caller import Caller, Grant, Role
 from ..access.policy import Denied
-from ..kafka_io import ensure_topics, produce_all, read_to_end, reliable_producer
-from ..registry import read_latest
+from ..kafka_io import ensure_topics, produce_all, reliable_producer, while_leaders_settle
 from ..settings import Settings
 from ..topics import topics_for
 from ..warehouse.base import WarehouseError
 from ..warehouse.queries import load, run
 from ..warehouse.trace import TraceRequest
 from . import evaluate
-from .cases import CaseError
 from .evaluate import Evaluation
-from .outbox import LEADER_NOT_YET
+from .clusters import cluster_versions
+from .inputs import apply_skipping, decode, read_all
+from .triggers import QUICK_TRIES, SETTLE_SECONDS, Pending, Triggers
 
 log = logging.getLogger(__name__)
 
-SETTLE_SECONDS = 1.0  # a re-check waits this long after the latest visit that asked for it
-# A case the warehouse cannot answer for yet (it lands within the sink's batch time of its
-# registration; the sink may be restarting): tried again every 0.2 s for the first two
-# seconds, then after a pause doubling up to 30 s.
-RETRY_SECONDS = 0.2
-QUICK_TRIES = 10
-RETRY_MAX_SECONDS = 30.0
+
+
+
 CALLER = Caller(actor="service:alerts", grants=(Grant(Role.tracer),))
-
-
-def _retried(call, tries: int = 20):
-    """``call()``, again while a topic just created (or a broker just started) has no
-    leader yet: the job's first start must not crash on it."""
-    for attempt in range(tries):
-        try:
-            return call()
-        except KafkaException as exc:
-            error = exc.args[0]
-            if attempt == tries - 1 or not (error.retriable() or error.code() in LEADER_NOT_YET):
-                raise
-            time.sleep(0.5)
-    raise AssertionError("unreachable")
-
-
-def _keep_names(drafts: dict, existing: dict) -> dict:
-    """A cluster that lost the case it was named after (cleared) keeps its alert: a draft
-    under a new name takes over the live cluster alert it shares cases with, so its
-    recipients get a revision, not "withdrawn, no action needed" and a new alert."""
-    live = [a for a in existing.values() if a.status is not AlertStatus.retracted]
-    taken = set(drafts)
-    kept = {}
-    for alert_id, draft in drafts.items():
-        if alert_id not in existing or existing[alert_id].status is AlertStatus.retracted:
-            heir = next((a for a in live if a.alert_id not in taken and set(a.case_ids) & set(draft.case_ids)), None)
-            if heir is not None:
-                taken.add(heir.alert_id)
-                alert_id, draft = heir.alert_id, draft.model_copy(update={"alert_id": heir.alert_id})
-        kept[alert_id] = draft
-    return kept
-
-
-def _read_all(bootstrap: str, topic: str) -> list:
-    return _retried(lambda: list(read_to_end(bootstrap, topic)))
-
-
-@dataclass
-class Pending:
-    """A case to evaluate: when, why, and which visits the warehouse must have first."""
-
-    due: float
-    reason: str
-    initial: bool = False  # found while catching up with `cases` at start
-    needs: dict[int, int] = field(default_factory=dict)  # visits partition -> next offset that must be landed
-    tries: int = 0  # evaluations the warehouse could not answer yet
-
-    def retry_in(self) -> float:
-        return min(RETRY_MAX_SECONDS, RETRY_SECONDS * 2 ** max(0, self.tries - QUICK_TRIES))
 
 
 class AlertsJob:
@@ -141,7 +80,7 @@ class AlertsJob:
         self.pending: dict[str, Pending] = {}
         self.dirty_venues: set[str] = set()
         self.settled: list[UUID] = []
-        self._index: tuple[dict, dict] | None = None
+        self._index: Triggers | None = None
         self._consumer: Consumer | None = None
         self._producer = None
         self._catching_up: dict[int, int] = {}  # cases partition -> end offset at start
@@ -153,17 +92,17 @@ class AlertsJob:
 
     def restore(self) -> None:
         """The job's own output so far, and the live consumer, positioned (each read tried
-        again while topics created a moment ago have no leader: `_retried`)."""
+        again while topics created a moment ago have no leader: `while_leaders_settle`)."""
         ensure_topics(self.bootstrap, [self.topics.cases, self.topics.alerts, self.topics.contacts,
                                        self.topics.alert_decisions, self.topics.visits],
                       self.settings.topic_replication)
-        for key, value, _p, _o in _read_all(self.bootstrap, self.topics.alerts.name):
-            alert = self._decode(Alert, value)
+        for key, value, _p, _o in read_all(self.bootstrap, self.topics.alerts.name):
+            alert = decode(Alert, value)
             if alert is not None and (alert.alert_id not in self.alerts
                                       or alert.version > self.alerts[alert.alert_id].version):
                 self.alerts[alert.alert_id] = alert
-        for key, value, _p, _o in _read_all(self.bootstrap, self.topics.contacts.name):
-            contact = self._decode(Contact, value)
+        for key, value, _p, _o in read_all(self.bootstrap, self.topics.contacts.name):
+            contact = decode(Contact, value)
             if contact is not None:
                 known = self.contacts.setdefault(contact.case_id, {}).get(contact.person_id)
                 if known is None or contact.version > known.version:
@@ -177,9 +116,9 @@ class AlertsJob:
                                 (self.topics.accounts, self.directory.apply_account)):
                 ensure_topics(self.bootstrap, [spec], self.settings.topic_replication)
                 next_offsets = {p: OFFSET_BEGINNING for p in range(spec.partitions)}
-                for key, value, partition, offset in _read_all(self.bootstrap, spec.name):
+                for key, value, partition, offset in read_all(self.bootstrap, spec.name):
                     if key is not None:
-                        self._apply(apply, spec.name, key, value)
+                        apply_skipping(apply, spec.name, key, value)
                     next_offsets[partition] = offset + 1
                 assignment += [TopicPartition(spec.name, p, o) for p, o in next_offsets.items()]
         for spec, start in ((self.topics.cases, OFFSET_BEGINNING), (self.topics.alert_decisions, OFFSET_BEGINNING),
@@ -188,7 +127,7 @@ class AlertsJob:
                 if spec is self.topics.alert_decisions:
                     assignment.append(TopicPartition(spec.name, partition, start))
                     continue
-                low, high = _retried(lambda: consumer.get_watermark_offsets(
+                low, high = while_leaders_settle(lambda: consumer.get_watermark_offsets(
                     TopicPartition(spec.name, partition), timeout=15))
                 if spec is self.topics.visits:
                     # The end as of now, as a number: "the end" would be looked up at the first
@@ -207,25 +146,6 @@ class AlertsJob:
         self._next_recheck = self.monotonic() + self.settings.alerts_recheck_seconds
         log.info("alerts: %d alerts and %d contact lists restored; reading cases", len(self.alerts),
                  len(self.contacts))
-
-    @staticmethod
-    def _apply(apply, topic: str, key: bytes, value: bytes | None) -> None:
-        """A venue or account record into the directory; one that is not valid is skipped
-        (its recipients are then not told), never a crash the job would loop on."""
-        try:
-            apply(key, value)
-        except (ValueError, KeyError, TypeError, AttributeError):  # bad JSON, UTF-8 or shape
-            log.warning("alerts: a record on %s that is not valid was skipped", topic)
-
-    @staticmethod
-    def _decode(model, value: bytes | None):
-        if value is None:
-            return None
-        try:
-            return model.from_bytes(value)
-        except (ValidationError, ValueError):
-            log.warning("alerts: a %s record that is not valid was skipped", model.__name__)
-            return None
 
     # -- the loop ----------------------------------------------------------------------
 
@@ -255,19 +175,19 @@ class AlertsJob:
                 if end is not None and message.offset() + 1 >= end:
                     del self._catching_up[message.partition()]
             elif topic == self.topics.alert_decisions.name:
-                decision = self._decode(AlertDecision, message.value())
+                decision = decode(AlertDecision, message.value())
                 if decision is not None:
                     self._on_decision(decision)
             elif topic == self.topics.visits.name:
                 self._seen_visits[message.partition()] = message.offset() + 1
-                visit = self._decode(Visit, message.value())
+                visit = decode(Visit, message.value())
                 if visit is not None:
                     self._on_visit(visit, message.partition(), message.offset())
             elif self.directory is not None and message.key() is not None:
                 if topic == self.topics.venues.name:
-                    self._apply(self.directory.apply_venue, topic, message.key(), message.value())
+                    apply_skipping(self.directory.apply_venue, topic, message.key(), message.value())
                 elif topic == self.topics.accounts.name:
-                    self._apply(self.directory.apply_account, topic, message.key(), message.value())
+                    apply_skipping(self.directory.apply_account, topic, message.key(), message.value())
         return len(messages)
 
     @property
@@ -317,7 +237,7 @@ class AlertsJob:
                 return
             case = self.cases[case_id].model_copy(update={"status": CaseStatus.cleared})
         else:
-            case = self._decode(Case, value)
+            case = decode(Case, value)
             if case is None:
                 return
         self.cases[case.case_id] = case
@@ -357,40 +277,16 @@ class AlertsJob:
                                               "reason": f"confirmed by {decision.decided_by}"})], [])
 
     def _on_visit(self, visit: Visit, partition: int, offset: int) -> None:
-        by_person, by_venue = self._indexes()
-        marked = set(by_person.get(visit.person_id, ()))
-        for case_id, first, last in by_venue.get(visit.venue_id, ()):
-            if visit.t_in < last and visit.t_out > first:
-                marked.add(case_id)
+        if self._index is None:
+            self._index = Triggers.of(self.cases, self.evaluations, self.settings.alerts_contact_depth)
         now = self.monotonic()
-        for case_id in marked:
+        for case_id in self._index.marked_by(visit):
             pending = self.pending.get(case_id)
             if pending is None:
                 pending = self.pending[case_id] = Pending(now + SETTLE_SECONDS, "new visits")
             else:
                 pending.due = max(pending.due, now + SETTLE_SECONDS)
             pending.needs[partition] = max(pending.needs.get(partition, 0), offset + 1)
-
-    def _indexes(self) -> tuple[dict, dict]:
-        """Whose visits and which venues' visits can change which open case."""
-        if self._index is None:
-            by_person: dict[str, set[str]] = {}
-            by_venue: dict[str, list] = {}
-            for case_id, case in self.cases.items():
-                if case.status is CaseStatus.cleared:
-                    continue
-                by_person.setdefault(case.person_id, set()).add(case_id)
-                evaluation = self.evaluations.get(case_id)
-                if evaluation is None:
-                    continue
-                for venue, there in evaluation.presence.items():
-                    by_venue.setdefault(venue, []).append((case_id, there.first, there.last))
-                if self.settings.alerts_contact_depth >= 2:
-                    for contact in evaluation.contacts.values():
-                        if contact.degree == 1:
-                            by_person.setdefault(contact.person_id, set()).add(case_id)
-            self._index = (by_person, by_venue)
-        return self._index
 
     # -- evaluation --------------------------------------------------------------------
 
@@ -451,34 +347,11 @@ class AlertsJob:
         return True
 
     def _clusters(self) -> None:
-        now = self.clock()
         written = []
-        k, days = self.settings.alerts_cluster_cases, self.settings.alerts_cluster_days
         for venue in sorted(self.dirty_venues):
-            members = {}
-            for case_id, evaluation in self.evaluations.items():
-                case = self.cases.get(case_id)
-                if case is None or case.status is CaseStatus.cleared or venue not in evaluation.presence:
-                    continue
-                members[case_id] = (case, evaluation.presence[venue], evaluation.exposed.get(venue, frozenset()))
-            drafts = evaluate.clusters(venue, members, k, days)
             existing = {a.alert_id: a for a in self.alerts.values()
                         if a.kind is AlertKind.cluster and a.venue_id == venue}
-            drafts = _keep_names(drafts, existing)
-            for alert_id in sorted(set(drafts) | set(existing), key=str):
-                draft = drafts.get(alert_id)
-                cases = [self.cases[c] for c in (draft.case_ids if draft else existing[alert_id].case_ids)
-                         if c in self.cases]
-                registered_at = max((c.updated_at or c.registered_at for c in cases), default=now)
-                newest = [self.evaluations[c.case_id].newest_scan_at for c in cases
-                          if c.case_id in self.evaluations and self.evaluations[c.case_id].newest_scan_at]
-                reason = (f"{len(draft.case_ids)} cases within {days} days" if draft
-                          else f"fewer than {k} cases within {days} days")
-                new = evaluate.revise(existing.get(alert_id), draft, now=now, registered_at=registered_at,
-                                      newest_scan_at=max(newest) if newest else None, reason=reason,
-                                      auto_confirm=self.settings.alerts_auto_confirm)
-                if new is not None:
-                    written.append(new)
+            written += cluster_versions(venue, self.cases, self.evaluations, existing, self.settings, self.clock())
         self.dirty_venues.clear()
         if written:
             self._write(written, [])
@@ -522,20 +395,3 @@ class AlertsJob:
             self._producer.flush(10)
         if self.notifier is not None:
             self.notifier.close()
-
-
-def confirm(settings: Settings, bootstrap: str, alert_id: UUID, by: str) -> Alert:
-    """`ravao alerts confirm`: a tracer's decision, for the job to apply."""
-    topics = topics_for(settings)
-    alert = read_latest(bootstrap, topics.alerts, Alert, skip_invalid=True).get(str(alert_id))
-    if alert is None:
-        raise CaseError(f"no alert {alert_id}: `ravao alerts list` shows them")
-    if alert.status is AlertStatus.retracted:
-        raise CaseError(f"alert {alert_id} was retracted (version {alert.version}: {alert.reason}); nothing to confirm")
-    if alert.status is not AlertStatus.proposed:
-        return alert
-    ensure_topics(bootstrap, [topics.alert_decisions], settings.topic_replication)
-    producer = reliable_producer(bootstrap)
-    decision = AlertDecision(alert_id=alert_id, decided_by=by)
-    produce_all(producer, topics.alert_decisions.name, [(str(alert_id).encode(), decision.to_bytes())])
-    return alert

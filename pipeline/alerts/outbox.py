@@ -12,17 +12,12 @@ believes is always what a restarted one will read back.
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Iterator
 from uuid import UUID
 
-from confluent_kafka import KafkaError, KafkaException
-
-from ..kafka_io import produce_all, read_to_end, reliable_producer
+from ..kafka_io import produce_all, read_to_end, reliable_producer, while_leaders_settle
 from schemas.notifications import Channel, DeliveryState, Notification, Purpose
 
-LEADER_NOT_YET = {KafkaError.NOT_LEADER_FOR_PARTITION, KafkaError.LEADER_NOT_AVAILABLE,
-                  KafkaError.UNKNOWN_TOPIC_OR_PART}
 log = logging.getLogger("ravao.alerts.notify")
 Slot = tuple[UUID, Purpose, Channel, str]  # alert, purpose, channel, recipient: one notification each
 
@@ -40,15 +35,7 @@ class Outbox:
     def restore(self, tries: int = 20) -> int:
         """Read the topic to its end; returns how many notifications it holds. A topic
         just created (or a broker just restarted) may have no leader for a moment."""
-        for attempt in range(tries):
-            try:
-                return self._read()
-            except KafkaException as exc:
-                error = exc.args[0]
-                if attempt == tries - 1 or not (error.retriable() or error.code() in LEADER_NOT_YET):
-                    raise
-                time.sleep(0.5)
-        raise AssertionError("unreachable")
+        return while_leaders_settle(self._read, tries)
 
     def _read(self) -> int:
         self.by_id.clear()

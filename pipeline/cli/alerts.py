@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Optional
 from uuid import UUID
 
 import typer
@@ -72,7 +71,7 @@ def alerts_confirm(alert_id: str = typer.Argument(..., help="The alert's id (fro
 
     Example: ravao alerts confirm 6b3f2c1a-0000-4000-8000-000000000001
     """
-    from ..alerts.job import confirm
+    from ..alerts.decisions import confirm
 
     try:
         wanted = UUID(alert_id.strip())
