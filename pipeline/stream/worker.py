@@ -69,7 +69,8 @@ from ..topics import topics_for
 from ..validate import Limits, Position, arrival_time, source_of, validate
 from .batch import Batch, OpenVisits
 from .declaration_follower import DeclarationFollower
-from .faust_seam import ChangelogReceipts, FaustProcess, on_behalf_of
+from .faust_seam import ChangelogReceipts, FaustProcess
+from .person_store import PersonStates
 from .guard import RejectGuard, TooManyRejects, known_source, signals_broken_deployment
 from .layout import check_partitions, partition_of
 from .metrics import Metrics
@@ -86,7 +87,6 @@ STATE_TABLE = "person-state"
 EXIT_TOO_MANY_REJECTS = 3
 EXIT_BATCH_FAILED = 4
 EXIT_SEND_REFUSED = 5
-STATE_CACHE_SIZE = 200_000  # persons whose decoded state is kept in memory (a few KB each)
 BATCH = 1000  # events an agent takes at a time ...
 BATCH_WAIT = 0.05  # ... or what came within this many seconds: at most this much latency added
 
@@ -95,7 +95,7 @@ def utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
 
-class Worker(WallClock):
+class Worker(PersonStates, WallClock):
     """One worker process: the Faust app and what its agents share."""
 
     def __init__(self, settings: Settings, *, name: str = "worker", store: str = "rocksdb://",
@@ -344,32 +344,6 @@ class Worker(WallClock):
                 await self._send_visits(key, visits, partition)
         for event in events:
             await stream.ack(event)
-
-    def _state_of(self, key: str, event: EventT) -> PersonState:
-        """The person's state: from the in-memory cache, else from the table. Only the
-        owner of a partition writes its persons, so the cache is exact until a rebalance,
-        which clears it."""
-        state = self._cache.get(key)
-        if state is None:
-            with on_behalf_of(event):
-                stored = self.states.get(key)
-            state = PersonState.from_dict(stored) if stored else PersonState(key)
-            if len(self._cache) >= STATE_CACHE_SIZE:
-                self._cache.clear()
-            self._cache[key] = state
-        return state
-
-    def _write_states(self, states: dict[str, tuple[EventT, PersonState]]) -> None:
-        for key, (event, state) in states.items():
-            with on_behalf_of(event):  # the table partition, and the changelog's, of that event
-                if state.is_empty:
-                    self.states.pop(key, None)
-                    self._cache.pop(key, None)
-                else:
-                    self.states[key] = state.to_dict()
-
-    async def _forget_cached_states(self, *_args, **_kwargs) -> None:
-        self._cache.clear()
 
     async def _send(self, topic: str, key: bytes | None, value: bytes, partition: int | None = None) -> None:
         # The producer directly: Topic.send wraps every message in channel futures that
