@@ -133,7 +133,12 @@ def test_the_worker_turns_a_scripted_day_into_the_planned_visits(settings: Setti
     try:
         settle(settings, [worker], tmp_path)
         assert_planned(settings, topics, day)
-        stats = json.loads(run_cli("stats", "--json", env=settings_env(settings)).stdout)
+        # The counters are published every 5 s: wait for the snapshot that has the day in it.
+        def counted() -> dict:
+            return json.loads(run_cli("stats", "--json", env=settings_env(settings)).stdout)
+
+        wait_for(lambda: counted().get("scans_duplicate", 0) >= 200, 30, "the counters' snapshot", [worker], tmp_path)
+        stats = counted()
         assert stats["scans_rejected:bad_signature"] == day.forged
         assert stats["scans_duplicate"] >= 200  # the retried batch
         assert stats["scans_double"] > 0
