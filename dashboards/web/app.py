@@ -10,13 +10,16 @@ from __future__ import annotations
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from producers.gateway.errors import STATUS_ERRORS, error_response
 
 from pipeline.access.audit import AuditUnavailable
 from pipeline.access.directory import AccountDirectory
-from pipeline.access.http import SignIn, install_sign_in
+from pipeline.access.http import SignIn, install_sign_in, session_token
 from pipeline.access.policy import Denied
-from pipeline.access.reads import Reads
 from pipeline.settings import Settings
 from pipeline.warehouse.base import WarehouseError, WarehouseUnavailable
 from pipeline.warehouse.queries import QueryInputError
@@ -25,52 +28,93 @@ from pipeline.alerts.cases import CaseError, UnknownCase
 from pipeline.kafka_io import DeliveryFailed
 from pipeline.kafka_local import KafkaSetupError
 
-from . import alert_page, api, cases_api
+from . import alert_page, api, cases_api, home, site, words
 
 SERVICE_ACCOUNT = "web"
 
 
+HEADINGS = {403: "Not allowed", 404: "Not found", 503: "Not available right now"}
+
+
 def install_error_handlers(app: FastAPI) -> None:
-    def answer(status: int, message: str, headers: dict | None = None) -> JSONResponse:
-        return JSONResponse({"error": message}, status_code=status, headers=headers)
+    """One answer per failure: JSON under /api/, the error page elsewhere."""
+    def answer(request: Request, status: int, message: str, headers: dict | None = None) -> Response:
+        if request.url.path.startswith("/api/"):
+            return JSONResponse({"error": message}, status_code=status, headers=headers)
+        page = site.render(request, "error.html", _signed_in(request), status=status,
+                           heading=words.translator(site.language(request))(HEADINGS.get(status, "Cannot do this")),
+                           message=message)
+        page.headers.update(headers or {})
+        return page
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        if request.url.path.startswith("/api/"):  # as the gateway answers it
+            return error_response(exc.status_code, STATUS_ERRORS.get(exc.status_code, "http_error"),
+                                  str(exc.detail), headers=getattr(exc, "headers", None))
+        return answer(request, exc.status_code, "no such page" if exc.status_code == 404 else str(exc.detail))
+
+    @app.exception_handler(site.SignInNeeded)
+    async def sign_in_first(_request: Request, exc: site.SignInNeeded) -> Response:
+        return RedirectResponse(site.sign_in_url(exc.path), 303)
 
     @app.exception_handler(Denied)
-    async def denied(_request: Request, exc: Denied) -> JSONResponse:
-        return answer(403, str(exc))
+    async def denied(request: Request, exc: Denied) -> Response:
+        return answer(request, 403, str(exc))
 
     @app.exception_handler(UnknownCase)
-    async def unknown_case(_request: Request, exc: UnknownCase) -> JSONResponse:
-        return answer(404, str(exc))
+    async def unknown_case(request: Request, exc: UnknownCase) -> Response:
+        return answer(request, 404, str(exc))
 
     @app.exception_handler(CaseError)
-    async def case_refused(_request: Request, exc: CaseError) -> JSONResponse:
-        return answer(422, str(exc))
+    async def case_refused(request: Request, exc: CaseError) -> Response:
+        return answer(request, 422, str(exc))
 
     @app.exception_handler(LookupError)
-    async def not_found(_request: Request, exc: LookupError) -> JSONResponse:
-        return answer(404, str(exc).strip("'\""))
+    async def not_found(request: Request, exc: LookupError) -> Response:
+        return answer(request, 404, str(exc).strip("'\""))
 
     @app.exception_handler(QueryInputError)
-    async def bad_input(_request: Request, exc: QueryInputError) -> JSONResponse:
-        return answer(422, str(exc))
+    async def bad_input(request: Request, exc: QueryInputError) -> Response:
+        return answer(request, 422, str(exc))
 
     @app.exception_handler(AuditUnavailable)
-    async def no_audit(_request: Request, exc: AuditUnavailable) -> JSONResponse:
-        return answer(503, str(exc), {"Retry-After": "10"})
+    async def no_audit(request: Request, exc: AuditUnavailable) -> Response:
+        return answer(request, 503, str(exc), {"Retry-After": "10"})
 
     @app.exception_handler(WarehouseUnavailable)
-    async def warehouse_down(_request: Request, exc: WarehouseUnavailable) -> JSONResponse:
-        return answer(503, "the warehouse cannot be reached right now; try again shortly", {"Retry-After": "10"})
+    async def warehouse_down(request: Request, exc: WarehouseUnavailable) -> Response:
+        return answer(request, 503, "the warehouse cannot be reached right now; try again shortly",
+                      {"Retry-After": "10"})
 
     @app.exception_handler(KafkaSetupError)
     @app.exception_handler(DeliveryFailed)
-    async def broker_down(_request: Request, exc: Exception) -> JSONResponse:
-        return answer(503, "the broker did not take the change; nothing was registered: try again shortly",
+    async def broker_down(request: Request, exc: Exception) -> Response:
+        return answer(request, 503, "the broker did not take the change; nothing was registered: try again shortly",
                       {"Retry-After": "10"})
 
     @app.exception_handler(WarehouseError)
-    async def refused(_request: Request, exc: WarehouseError) -> JSONResponse:
-        return answer(400, str(exc))
+    async def refused(request: Request, exc: WarehouseError) -> Response:
+        return answer(request, 400, str(exc))
+
+
+def _signed_in(request: Request):
+    """The caller of an error page, if signed in (for the page's links); never raises."""
+    try:
+        return request.app.state.sign_in.sessions.resolve(session_token(request))
+    except Exception:  # noqa: BLE001 - an error page must still render
+        return None
+
+
+def install_security_headers(app: FastAPI) -> None:
+    """Every answer: the strict content security policy (a page that needs its own, such
+    as the alert page's nonce, sets it first), no sniffing, no framing, no referrer."""
+    @app.middleware("http")
+    async def headers(request: Request, call_next):
+        response = await call_next(request)
+        for name, value in site.SECURITY_HEADERS.items():
+            response.headers.setdefault(name, value)
+        return response
 
 
 def create_app(settings: Settings, *, warehouse=None, sign_in: SignIn | None = None) -> FastAPI:
@@ -110,6 +154,9 @@ def create_app(settings: Settings, *, warehouse=None, sign_in: SignIn | None = N
     app = FastAPI(title="ravao web", version="1", lifespan=lifespan, docs_url=None, redoc_url=None)
     install_sign_in(app, sign_in)  # the router, and the error answers both share
     install_error_handlers(app)
+    install_security_headers(app)
+    app.mount("/static", StaticFiles(directory=site.HERE / "static"), name="static")
+    app.include_router(home.router)
     app.include_router(api.router)
     app.include_router(cases_api.router)
     app.include_router(alert_page.router)
