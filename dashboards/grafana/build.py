@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -47,12 +48,12 @@ def main(argv: list[str]) -> int:
         if current == text:
             continue
         if args.check:
-            stale.append(path.relative_to(ROOT))
+            stale.append(os.path.relpath(path, ROOT))
         else:
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(text, encoding="utf-8")
-            print(f"wrote {path.relative_to(ROOT)}")
+            print(f"wrote {os.path.relpath(path, ROOT)}")
     if stale:
-        print("out of date (run `python -m dashboards.grafana`): " + ", ".join(map(str, stale)))
+        print("out of date (run `python -m dashboards.grafana`): " + ", ".join(stale))
         return 1
     return 0
