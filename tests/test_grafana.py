@@ -293,7 +293,10 @@ def account() -> ET.Element:
 def test_the_account_is_read_only_with_only_the_drivers_timeout_changeable() -> None:
     root = account()
     user = root.find(f"users/{readonly_user.USER}")
-    assert user.find("password").attrib == {"from_env": readonly_user.PASSWORD_VARIABLE}
+    # No default, and none empty: unset, the optional element goes and the account with it.
+    assert user.find("password").attrib == {"from_env": readonly_user.PASSWORD_VARIABLE, "optional": "true"}
+    assert [child.tag for child in user if child.tag.startswith("password") or child.tag == "no_password"] == [
+        "password"]
     assert not (user.find("password").text or "").strip()
     profile = root.find(f"profiles/{user.findtext('profile')}")
     assert profile.findtext("readonly") == "1"

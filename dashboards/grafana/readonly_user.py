@@ -12,6 +12,10 @@ query timeout), which a read-only user may change only where the profile's const
 say ``changeable_in_readonly``, and there never above `QUERY_TIMEOUT_SECONDS`. readonly=2
 would let it change any setting and run table functions (file(), url()).
 The password comes from the server's environment (`PASSWORD_VARIABLE`); none is written.
+Unset, the account must not exist rather than take an empty password: the element is
+``optional`` (the server drops it, and a user with no password element is refused at
+load, "Either 'password' or ... must be specified"), where a plain ``from_env`` would
+leave an empty ``<password/>`` behind when the server only warns of the missing variable.
 """
 
 from __future__ import annotations
@@ -65,7 +69,7 @@ def users_xml() -> str:
     </profiles>
     <users>
         <{USER}>
-            <password from_env="{PASSWORD_VARIABLE}"/>
+            <password from_env="{PASSWORD_VARIABLE}" optional="true"/>
             <profile>{PROFILE}</profile>
             <quota>default</quota>
             <networks>
