@@ -350,3 +350,36 @@ def test_the_committed_json_reads_back_with_the_sdk_every_target_the_plugins_que
         for panel, written in zip(read, panels(data)):
             (target,) = panel.targets
             assert isinstance(target, ClickHouseQuery) and target.to_json() == written["targets"][0]
+
+
+# --- the compose stack (its grafana service is added with the compose work of issue 12) ---------
+def _mounts(service: dict) -> dict[str, str]:
+    """Container path -> host path of a service's bind mounts."""
+    out = {}
+    for volume in service.get("volumes", []):
+        source, _, rest = volume.partition(":")
+        if source.startswith("./"):
+            out[rest.split(":")[0]] = source
+    return out
+
+
+def _environment(service: dict) -> dict[str, str]:
+    env = service.get("environment", {})
+    return env if isinstance(env, dict) else dict(item.partition("=")[::2] for item in env)
+
+
+def test_the_compose_file_mounts_the_provisioning_and_the_account_with_the_password_required() -> None:
+    compose = yaml.safe_load((build.ROOT / "docker-compose.yml").read_text(encoding="utf-8"))["services"]
+    if "grafana" not in compose:
+        pytest.skip("the compose file has no grafana service yet (issue 12, item 6 adds it)")
+    provider = yaml.safe_load((PROVISIONING / "dashboards" / "ravao.yaml").read_text())["providers"][0]
+    grafana, clickhouse = compose["grafana"], compose["clickhouse"]
+    assert _mounts(grafana)["/etc/grafana/provisioning"] == "./dashboards/grafana/provisioning"
+    assert _mounts(grafana)[provider["options"]["path"]] == "./dashboards/grafana/dashboards"
+    assert _mounts(clickhouse)["/etc/clickhouse-server/users.d/grafana.xml"] == "./deploy/clickhouse/users.d/grafana.xml"
+    for service in (grafana, clickhouse):
+        assert _environment(service)[readonly_user.PASSWORD_VARIABLE].startswith(
+            "${" + readonly_user.PASSWORD_VARIABLE + ":?"), "no default password"
+    plugins = _environment(grafana).get("GF_PLUGINS_PREINSTALL_SYNC", "") + _environment(grafana).get(
+        "GF_INSTALL_PLUGINS", "")
+    assert PLUGIN in plugins

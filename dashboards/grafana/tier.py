@@ -132,7 +132,7 @@ WHERE active AND NOT deleted AND has(area_path, {AREA})
 ORDER BY name, venue_id
 """
 
-ONE_TIER_DOWN = "/d/" + UID + "/ravao-tier?var-area=${__data.fields.area_id}&${__url_time_range}"
+ONE_TIER_DOWN = "/d/" + UID + "?var-area=${__data.fields.area_id}&${__url_time_range}"
 
 
 def dashboard() -> Dashboard:
