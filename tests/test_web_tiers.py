@@ -231,3 +231,16 @@ def test_admins_see_every_area_and_are_told_when_one_does_not_exist(web_app, web
     missing = client.get("/areas/99999")
     assert missing.status_code == 404 and "99999" in missing.text
     assert client.get("/areas/74", params={"day": "2026-13-40"}).status_code == 422
+
+
+def test_every_text_of_the_tier_pages_has_its_vietnamese() -> None:
+    from dashboards.web import tiers, words
+    from dashboards.web.site import HERE
+    from schemas import VenueCategory
+
+    texts = set(tiers.LABELS.values()) | set(tiers.HEADINGS.values()) | {c.value for c in VenueCategory}
+    for template in ["tiers.html", "area_refused.html"]:
+        text = (HERE / "templates" / template).read_text()
+        texts |= set(re.findall(r'_\("([^"]+)"\)', text)) | set(re.findall(r"_\('([^']+)'\)", text))
+    texts |= set(re.findall(r'say\("([^"]+)"', (HERE / "tiers.py").read_text()))
+    assert len(texts) > 30 and not sorted(texts - set(words.vietnamese()))

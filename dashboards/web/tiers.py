@@ -132,6 +132,7 @@ def chart_data(window: TierWindow, say) -> dict[str, Any]:
     moments = [m if isinstance(m, datetime) else datetime.combine(m, time(), timezone.utc)
                for m in (row["at"] for row in window.series)]
     return {"view": window.view, "x": [int(m.timestamp()) for m in moments],
+            "time_label": say("Hour") if window.view != "days" else say("Day"),
             "series": [{"key": key, "label": say(LABELS[key]), "values": [row[key] for row in window.series]}
                        for key in CHARTED]}
 
@@ -139,6 +140,7 @@ def chart_data(window: TierWindow, say) -> dict[str, Any]:
 LABELS = {"venues_registered": "Venues registered", "venues_scanned": "Venues with scans", "scans": "Scans",
           "entries": "Entries", "exits": "Exits", "people": "People",
           "scans_declared": "Scans with a current declaration", "scans_with_symptoms": "Scans with symptoms"}
+HEADINGS = {**LABELS, "scans_declared": "Declared", "scans_with_symptoms": "Symptoms"}  # narrow table columns
 
 
 def moment_words(window: TierWindow, moment) -> str:
@@ -160,6 +162,7 @@ async def area_page(request: Request, area_id: str, view: str = "today", day: st
         return refused(request, caller, area_id)
     kept_day = shown_day.isoformat() if day else None
     return render(request, "tiers.html", caller, title=window.area.name or area_id, w=window, labels=LABELS,
+                  headings=HEADINGS,
                   counts=COUNTS, views=VIEWS, kept_day=kept_day, today=today.isoformat(), area_url=area_url,
                   moment_words=moment_words, data=chart_data(window, say),
                   window_words=_window_words(window, say))

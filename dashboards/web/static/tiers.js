@@ -23,7 +23,7 @@
       {values: daily ? "{DD}/{MM}" : "{HH}:{mm}", space: 50},
       {size: 50},
     ],
-    series: [{value: daily ? "{DD}/{MM}/{YYYY}" : "{HH}:{mm} {DD}/{MM}"}].concat(data.series.map((s) => ({
+    series: [{label: data.time_label, value: daily ? "{DD}/{MM}/{YYYY}" : "{HH}:{mm} {DD}/{MM}"}].concat(data.series.map((s) => ({
       label: s.label, stroke: colours[s.key] || "#5f6368", width: 2,
       points: {show: true, size: 4}, value: (u, v) => (v == null ? "—" : v.toLocaleString(document.documentElement.lang)),
     }))),
