@@ -99,6 +99,24 @@ def test_an_unknown_area_is_refused_in_the_same_words_as_a_forbidden_one(reads, 
         reads.area_counts(officer(COMMUNE), "99999", day.day, day.day)
 
 
+def test_a_breadcrumb_stops_at_the_officers_own_area_and_idle_venues_show_their_owner_masked(
+        warehouse, backend_settings, day) -> None:  # noqa: F811
+    class Owners:
+        def owner_phone(self, venue_id: str) -> str:
+            return "0981234791"
+
+    reads = Reads(warehouse, AuditTrail.for_warehouse(backend_settings, warehouse), Owners())
+    assert [p.place_id for p in reads.area_trail(officer(DISTRICT), COMMUNE)] == [DISTRICT, COMMUNE]
+    assert [p.place_id for p in reads.area_trail(officer(COMMUNE), COMMUNE)] == [COMMUNE]
+    assert [p.place_id for p in reads.area_trail(TRACER, COMMUNE)] == [PROVINCE, DISTRICT, COMMUNE]
+    with pytest.raises(Denied, match=f"area '{DISTRICT}' is outside"):
+        reads.area_trail(officer(COMMUNE), DISTRICT)
+    idle = reads.venues_without_scans(officer(PROVINCE), PROVINCE, *window(day)).dicts()
+    assert idle and {row["owner_phone"] for row in idle} == {"098****791"}
+    assert Reads(warehouse, reads.trail).venues_without_scans(ADMIN, PROVINCE, *window(day)).dicts()[0][
+        "owner_phone"] == ""  # no directory, no phone: never one in full
+
+
 @pytest.mark.parametrize("caller", [at_venue(Role.venue_owner, "VXXXXXXXXXXXXXX"), Caller(actor="nobody")],
                          ids=["venue owner", "no grants"])
 def test_callers_without_an_area_get_no_counts(reads, day, caller) -> None:

@@ -28,7 +28,7 @@ from pipeline.alerts.cases import CaseError, UnknownCase
 from pipeline.kafka_io import DeliveryFailed
 from pipeline.kafka_local import KafkaSetupError
 
-from . import alert_page, api, cases_api, home, site, words
+from . import alert_page, api, cases_api, home, site, tiers, words
 
 SERVICE_ACCOUNT = "web"
 
@@ -137,7 +137,7 @@ def create_app(settings: Settings, *, warehouse=None, sign_in: SignIn | None = N
             from pipeline.warehouse.connect import ServiceWarehouse
 
             warehouse = ServiceWarehouse(settings, SERVICE_ACCOUNT)
-        app.state.reads = reads_for(settings, warehouse)
+        app.state.reads = reads_for(settings, warehouse, owners=sign_in.directory)
         app.state.settings = settings
         from pipeline.alerts.cases import CaseBook
 
@@ -160,4 +160,5 @@ def create_app(settings: Settings, *, warehouse=None, sign_in: SignIn | None = N
     app.include_router(api.router)
     app.include_router(cases_api.router)
     app.include_router(alert_page.router)
+    app.include_router(tiers.router)
     return app

@@ -23,12 +23,13 @@ def cli_caller() -> Caller:
     return local_admin(local_account())
 
 
-def reads_for(settings, warehouse):
-    """`Reads` over ``warehouse``, auditing where this process can."""
+def reads_for(settings, warehouse, owners=None):
+    """`Reads` over ``warehouse``, auditing where this process can; ``owners`` (the
+    account directory) knows venues' owner phones, which the warehouse does not keep."""
     from .audit import AuditTrail
     from .reads import Reads
 
-    return Reads(warehouse, AuditTrail.for_warehouse(settings, warehouse))
+    return Reads(warehouse, AuditTrail.for_warehouse(settings, warehouse), owners)
 
 
 __all__ = ["Caller", "Denied", "Grant", "Role", "cli_caller", "local_admin", "reads_for", "service"]

@@ -118,6 +118,14 @@ class AccountDirectory(RegistryCache):
                      for grant in self._by_phone.get(phone, {}).get(venue_id, ())]
         return sorted(found, key=lambda item: item[1] is not Role.venue_owner)
 
+    def owner_phone(self, venue_id: str) -> str | None:
+        """The phone the venue's registry record names its owner (none for an inactive venue)."""
+        with self._lock:
+            for phone in self._venue_phones.get(venue_id, ()):
+                if any(g.role is Role.venue_owner for g in self._by_phone.get(phone, {}).get(venue_id, ())):
+                    return phone
+        return None
+
     def area_officers(self, area_ids: Iterable[str]) -> list[str]:
         """The active area_officer accounts of any of these areas."""
         wanted = set(area_ids)

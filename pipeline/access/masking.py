@@ -2,7 +2,8 @@
 
 The only place that decides it is `policy.sees_in_full`; the only place that applies it
 is here. Every view of a person (a feed, a contact list, the guard's screen) goes
-through `person_view` or `display_name`.
+through `person_view` or `display_name`; a venue's owner or staff phone shown beside its
+counts (the tier page's idle venues) through `contact_phone`.
 """
 
 from __future__ import annotations
@@ -29,3 +30,8 @@ def person_view(record: Mapping[str, Any] | None, full: bool) -> dict[str, str]:
     return {"full_name": display_name(record.get("full_name"), False),
             "phone": mask_phone(record.get("phone")),
             "id_number": mask_id_number(record.get("id_number"))}
+
+
+def contact_phone(phone: str | None) -> str:
+    """A venue's owner or staff phone outside the venue's own management: always masked."""
+    return mask_phone(phone)

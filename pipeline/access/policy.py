@@ -1,6 +1,7 @@
 """What a caller may read, and how much of a person it may see: every rule in one place.
 
     require_area(caller, place)          an area officer's area and everything below it
+    visible_path(caller, path)           the part of an area's path an officer may see (breadcrumbs)
     require_venue(caller, venue)         a venue's own staff and owner, the officers above it
     require_tracing(caller, purpose)     people's movements: tracers (with a case) and admins
     require_open_case(caller, purpose, status)  a tracer's case exists and is not cleared
@@ -49,6 +50,17 @@ def scope_words(caller: Caller) -> str:
 def covers(caller: Caller, path: Sequence[str]) -> bool:
     """Whether one of the caller's areas is ``path`` or above it."""
     return _everywhere(caller) or bool(caller.areas() & set(path))
+
+
+def visible_path(caller: Caller, path: Sequence[str]) -> tuple[str, ...]:
+    """The part of an area's ``path`` the caller may see: from the caller's own top area
+    down (all of it for those who see every area)."""
+    if _everywhere(caller):
+        return tuple(path)
+    for at, area_id in enumerate(path):
+        if area_id in caller.areas():
+            return tuple(path[at:])
+    return ()
 
 
 def require_area(caller: Caller, area_id: str, area: Place | None) -> Place:

@@ -4,6 +4,7 @@ then runs the query (`pipeline.warehouse.queries`).
 
     reads = Reads(warehouse, trail)
     reads.area_counts(caller, "74", from_day, to_day)           area officers, above
+    reads.venues_without_scans(caller, "74", start, end)         with each owner's phone, masked
     reads.venue_visits(caller, "V...", start, end)               the venue's people, masked
     reads.trace(caller, request, purpose="C...", with_names=True)  tracers, audited
 
@@ -17,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import date, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from ..warehouse import Result, Warehouse
 from ..warehouse.queries import Query, QueryInputError, load, run
@@ -30,10 +31,17 @@ from schemas.cases import AlertStatus
 PERSONAL = "personal_data_of"
 
 
+class VenuePhones(Protocol):
+    """Who owns a venue (the registry's record; `AccountDirectory` in the web process)."""
+
+    def owner_phone(self, venue_id: str) -> str | None: ...
+
+
 class Reads:
-    def __init__(self, warehouse: Warehouse, trail: AuditTrail) -> None:
+    def __init__(self, warehouse: Warehouse, trail: AuditTrail, owners: VenuePhones | None = None) -> None:
         self.warehouse = warehouse
         self.trail = trail
+        self.owners = owners  # the warehouse keeps no venue phone: without it, none is shown
 
     # -- places ------------------------------------------------------------------------
 
@@ -70,9 +78,28 @@ class Reads:
         self._area(caller, area_id)
         return run(self.warehouse, load("area_counts_by_hour"), {"area": area_id, "from": start, "to": end})
 
-    def venues_without_scans(self, caller: Caller, area_id: str, start: datetime, end: datetime) -> Result:
+    def area_days(self, caller: Caller, area_id: str, from_day: date, to_day: date) -> Result:
         self._area(caller, area_id)
-        return run(self.warehouse, load("venues_without_scans"), {"area": area_id, "from": start, "to": end})
+        return run(self.warehouse, load("area_counts_by_day"), {"area": area_id, "from_day": from_day,
+                                                                "to_day": to_day})
+
+    def area_trail(self, caller: Caller, area_id: str) -> list[Place]:
+        """The areas from the caller's own top area down to ``area_id`` (a breadcrumb):
+        never one above what the caller may see."""
+        area = self._area(caller, area_id)
+        trail = [self.area(step) for step in policy.visible_path(caller, area.path)[:-1]]
+        return [step for step in trail if step is not None] + [area]
+
+    def venues_without_scans(self, caller: Caller, area_id: str, start: datetime, end: datetime) -> Result:
+        """Each venue with its owner's phone (``owner_phone``), masked for every caller:
+        a count page is no place for a phone in full."""
+        self._area(caller, area_id)
+        result = run(self.warehouse, load("venues_without_scans"), {"area": area_id, "from": start, "to": end})
+        at = result.columns.index("venue_id")
+        phones = [masking.contact_phone(self.owners.owner_phone(row[at]) if self.owners else None)
+                  for row in result.rows]
+        return Result(result.columns + ["owner_phone"], result.types + ["String"] if result.types else [],
+                      [row + [phone] for row, phone in zip(result.rows, phones)])
 
     # -- a venue's people (masked unless the policy says in full) ----------------------
 
