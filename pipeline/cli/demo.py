@@ -33,6 +33,13 @@ def _stop_on_signals() -> None:
         signal.signal(signum, interrupted)
 
 
+def _console() -> Console:
+    console = Console()
+    # In a log or a pipe, lines stay whole (rich would cut them at 80 columns).
+    console.soft_wrap = not console.is_terminal
+    return console
+
+
 def _start(stack: Stack, console: Console) -> None:
     if console.is_terminal:
         with console.status("starting Kafka (the first start fetches its jars with Maven)..."):
@@ -51,8 +58,7 @@ def _start(stack: Stack, console: Console) -> None:
     console.print(f"sink         warehouse in {settings.warehouse_dir} (ravao sql / ravao trace go through it)")
     console.print(f"gateway      {settings.public_url} (OpenAPI at /openapi.json, guard page at /guard)")
     console.print(f"web          {web_url(settings)}/ (sign in with a phone: its one-time code is "
-                  + ("sent through RAVAO_SMS_URL)" if settings.sms_url else f"written to {stack.log_dir / 'web.log'})"),
-                  soft_wrap=True)
+                  + ("sent through RAVAO_SMS_URL)" if settings.sms_url else f"written to {stack.log_dir / 'web.log'})"))
     console.print("alerts       the alerting job: `ravao alerts list`, `ravao alerts status`")
     console.print(f"logs         {stack.log_dir}/")
 
@@ -86,7 +92,7 @@ def up() -> None:
     Example: ravao up
     """
     _stop_on_signals()
-    console = Console()
+    console = _console()
     stack = Stack(get_settings())
     try:
         _start(stack, console)
@@ -124,7 +130,7 @@ def demo(
     Example: ravao demo --people 1000 --speed 600
     """
     _stop_on_signals()
-    console = Console()
+    console = _console()
     settings = get_settings()
     stack = Stack(settings)
     sign_ins = demo_sign_ins(seed, people, communes)
@@ -137,7 +143,7 @@ def demo(
         _stop(stack)
         raise
     console.print("\n" + sign_in_table(sign_ins, web_url(settings), stack.log_dir / "web.log", bool(settings.sms_url))
-                  + "\n", markup=False, highlight=False, soft_wrap=True)
+                  + "\n", markup=False, highlight=False)
     summary = Summary(settings, case_after=case_after)
     accounts_ready = []
 
@@ -158,7 +164,7 @@ def demo(
         say_once_ready()
         said = summary.maybe_register_case()
         if said:
-            console.print(said, soft_wrap=True)
+            console.print(said)
 
     console.print("streaming a simulated day; Ctrl-C stops everything")
     if console.is_terminal:
@@ -175,6 +181,6 @@ def demo(
         tick()
         if time.monotonic() >= next_line[0]:
             next_line[0] = time.monotonic() + PLAIN_EVERY
-            console.print(summary.line(summary.read()), markup=False, highlight=False, soft_wrap=True)
+            console.print(summary.line(summary.read()), markup=False, highlight=False)
 
     _run_until_interrupted(stack, console, plain_tick)
