@@ -5,6 +5,7 @@ COPY pyproject.toml README.md ./
 COPY schemas schemas
 COPY pipeline pipeline
 COPY producers producers
+COPY dashboards dashboards
 COPY deploy deploy
 COPY sql sql
 COPY bench bench

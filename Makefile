@@ -8,7 +8,8 @@ KAFKA_LIBS := .cache/kafka/$(KAFKA_VERSION)/libs
 .PHONY: setup demo test kafka-jars chromium clean help
 
 help:
-	@echo "make demo   set up, then stream a simulated province through the embedded stack (Ctrl-C stops)"
+	@echo "make demo   set up, then stream a simulated province through the embedded stack; prints the web URL"
+	@echo "            and a sign-in for each role (Ctrl-C stops everything)"
 	@echo "make test   set up, then run the test suite against a real local Kafka broker and chdb"
 
 setup: $(VENV)/.installed $(KAFKA_LIBS)/.complete

@@ -324,6 +324,10 @@ class Settings(BaseSettings):
         900.0, gt=0, description="Every open case is evaluated again this often, besides the re-checks that "
         "new visits at its venues and times trigger."
     )
+    alerts_heartbeat_file: Path | None = Field(
+        None, description="A file the alerting job touches every few seconds while it runs, for a container's "
+        "health check (`deploy/healthcheck.py alerts`); unset: none."
+    )
 
     # --- notifications of alerts (pipeline/alerts/notify.py) ---------------------------
     webhooks: str | None = Field(

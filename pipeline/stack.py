@@ -3,7 +3,8 @@ kept running, and stopped together.
 
 Each service runs as `ravao <service>` in a process group of its own, so that Ctrl-C in
 the terminal reaches only this supervisor, which then stops the services in reverse order
-(SIGTERM, then SIGKILL after a grace period) and the broker it started. A service that
+(SIGTERM to each whole group, then SIGKILL to what is left of it after a grace period, so
+that nothing a service started outlives it) and the broker it started. A service that
 exits on its own is started again after a pause that doubles with each failure in a row
 (1 s up to a minute; a service that ran for a minute starts over at 1 s), and the
 supervisor says so: one dead service never takes the others down, and nothing is lost
@@ -16,7 +17,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -26,6 +26,7 @@ from pathlib import Path
 from .kafka_io import ensure_topics
 from .kafka_local import LocalKafka
 from .private_files import make_private
+from .process_groups import stop_group
 from .settings import PROJECT_ROOT, Settings
 from .topics import topics_for
 
@@ -47,6 +48,8 @@ class Service:
     failures: int = 0  # exits in a row, each within STABLE_AFTER of its start
     restart_at: float | None = None  # when a failed service is due to start again
     restarts: int = 0
+    once: bool = False  # runs to its end and is not started again (the demo's simulator)
+    finished: bool = False  # a ``once`` service that has ended
 
     def restart_delay(self) -> float:
         return min(RESTART_MAX_DELAY, RESTART_FIRST_DELAY * 2 ** max(0, self.failures - 1))
@@ -86,8 +89,8 @@ class Stack:
         env["RAVAO_DATA_DIR"] = str(Path(self.settings.data_dir).resolve())
         return env
 
-    def start(self, name: str, *args: str) -> Service:
-        service = Service(name, [sys.executable, "-m", "pipeline", *args])
+    def start(self, name: str, *args: str, once: bool = False) -> Service:
+        service = Service(name, [sys.executable, "-m", "pipeline", *args], once=once)
         self._launch(service)
         self.services.append(service)
         self._write_state()
@@ -124,7 +127,12 @@ class Stack:
                     said.append(f"{service.name} started again (restart {service.restarts})")
                 continue
             code = service.process.poll() if service.process else None
-            if code is None:
+            if code is None or service.finished:
+                continue
+            if service.once:
+                service.finished = True
+                said.append(f"{service.name} finished" if code == 0 else
+                            f"{service.name} exited with status {code} (see {self.log_dir / service.name}.log)")
                 continue
             ran = now - service.started_at
             service.failures = 1 if ran >= STABLE_AFTER else service.failures + 1
@@ -135,20 +143,19 @@ class Stack:
         return said
 
     def stop(self, grace: float = STOP_GRACE) -> None:
+        """Stop every service's whole process group, in reverse order, then the broker this
+        stack started. A group whose leader has exited is stopped too: what the service
+        started may have outlived it."""
         for service in reversed(self.services):
             process = service.process
-            if process is None or process.poll() is not None or service.restart_at is not None:
+            if process is None:
                 continue
+            if stop_group(process.pid, grace, reap=process.poll):
+                log.warning("%s did not stop within %.0fs: killed", service.name, grace)
             try:
-                os.killpg(process.pid, signal.SIGTERM)
-            except ProcessLookupError:
-                continue
-            try:
-                process.wait(grace)
-            except subprocess.TimeoutExpired:
-                log.warning("%s did not stop within %.0fs: killing it", service.name, grace)
-                os.killpg(process.pid, signal.SIGKILL)
                 process.wait(10)
+            except subprocess.TimeoutExpired:
+                log.error("%s (pid %d) is still there after SIGKILL", service.name, process.pid)
         self.services.clear()
         if self.broker is not None:
             self.broker.stop()

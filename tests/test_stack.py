@@ -59,6 +59,40 @@ def test_a_service_that_ran_for_a_while_is_restarted_after_the_first_pause_again
     assert service.restart_at - (service.started_at + STABLE_AFTER + 1) == RESTART_FIRST_DELAY
 
 
+STUBBORN_CHILD = """
+import signal, subprocess, sys, time
+# A child of the service's that ignores SIGTERM and outlives the service.
+subprocess.Popen([sys.executable, "-c", "import signal, sys, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
+                  "open(sys.argv[1], 'w').close(); time.sleep(600)", sys.argv[1]])
+time.sleep(600) if sys.argv[2] == "stay" else None
+"""
+
+
+@pytest.mark.parametrize("leader", ["stay", "exit"])
+def test_stopping_a_service_stops_every_process_it_started(tmp_path: Path, leader: str) -> None:
+    from pipeline.process_groups import group_members
+
+    stack = Stack(Settings(data_dir=tmp_path))
+    ready = tmp_path / "child-ready"
+    service = Service("spawner", [sys.executable, "-c", STUBBORN_CHILD, str(ready), leader])
+    stack._launch(service)
+    stack.services.append(service)
+    try:
+        deadline = time.monotonic() + 30
+        while not ready.exists():
+            assert time.monotonic() < deadline, "the child never started"
+            time.sleep(0.05)
+        if leader == "exit":  # the service is gone (a restart would be due); its child is not
+            service.process.wait(10)
+            stack.supervise()
+        assert len(group_members(service.process.pid)) >= 1
+        stack.stop(grace=1.0)
+        assert group_members(service.process.pid) == [], "a process the service started outlived the stop"
+    finally:
+        if group_members(service.process.pid):
+            os.killpg(service.process.pid, signal.SIGKILL)
+
+
 def test_make_private_takes_group_and_other_bits_off_everything_below(tmp_path: Path) -> None:
     data = tmp_path / "data"
     (data / "warehouse" / "store").mkdir(parents=True)

@@ -13,6 +13,8 @@ import logging
 import queue
 import signal
 import threading
+import time
+from pathlib import Path
 
 from ..access import reads_for
 from ..access.directory import AccountDirectory
@@ -68,6 +70,27 @@ class NotifierThread:
         self.notifier.close()
 
 
+HEARTBEAT_EVERY = 5.0  # seconds between touches of RAVAO_ALERTS_HEARTBEAT_FILE
+
+
+class Heartbeat:
+    """Touches ``path`` (if set) at most every HEARTBEAT_EVERY seconds: called once per turn
+    of the job's loop, so the file's age says how long ago the loop last went round (the
+    container's health check, `deploy/healthcheck.py alerts`). Returns False, to sit in a
+    stop condition."""
+
+    def __init__(self, path: Path | None) -> None:
+        self.path = path
+        self._last = 0.0
+
+    def __call__(self) -> bool:
+        now = time.monotonic()
+        if self.path is not None and now - self._last >= HEARTBEAT_EVERY:
+            self.path.touch()
+            self._last = now
+        return False
+
+
 def serve(settings: Settings) -> None:
     bootstrap = bootstrap_servers(settings)
     warehouse = ServiceWarehouse(settings, "alerts")
@@ -91,7 +114,8 @@ def serve(settings: Settings) -> None:
                  "%d webhook endpoint(s))", "on" if settings.alerts_auto_confirm else "off",
                  settings.alerts_contact_depth, settings.alerts_cluster_cases, settings.alerts_cluster_days,
                  len(notifier.notifier.endpoints))
-        job.run_forever(stop=lambda: bool(stopping) or notifier.failed is not None)
+        beat = Heartbeat(settings.alerts_heartbeat_file)
+        job.run_forever(stop=lambda: beat() or bool(stopping) or notifier.failed is not None)
     finally:
         job.close()
         reads.trail.close()
