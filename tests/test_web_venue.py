@@ -32,6 +32,7 @@ from pipeline.privacy import mask_name, mask_phone
 from pipeline.settings import Settings
 from pipeline.topics import topics_for
 from schemas import Device, PersonalData, ValidScan, Visit
+from schemas.cases import Alert, venue_alert_id
 from schemas.ids import new_id
 from web_day import *  # noqa: F401,F403 (the fixtures)
 from web_day import HOSPITAL_OWNER, HOSPITAL_STAFF, OWNER, PROVINCE_OFFICER
@@ -74,6 +75,11 @@ def people(web_day, web_warehouse) -> dict[str, str]:
     load_records(web_warehouse, "devices", Device, [Device(
         device_id=new_id("D"), venue_id=venue.venue_id, kind="reader_station", label="Cổng chính",
         token_sha256="0" * 64)], "device_id")
+    alerts = [Alert(alert_id=venue_alert_id("C" + c * 14, v.venue_id), venue_id=v.venue_id, case_ids=["C" + c * 14],
+                    first_presence=now - timedelta(hours=3), last_presence=now - timedelta(hours=2), visits=2,
+                    exposed=7, registered_at=now, seconds_from_registration=1.5, status=status)
+              for c, v, status in (("B", venue, "confirmed"), ("C", web_day.venues[0], "proposed"))]
+    load_records(web_warehouse, "alerts", Alert, alerts)
     return {"visitor": visitor, "inside": inside}
 
 
@@ -138,6 +144,8 @@ def test_the_owner_sees_a_new_entry_and_exit_in_the_live_feed_masked(web_base, w
     assert mask_name(INSIDE_NAME) in text and INSIDE_NAME not in text  # inside now, masked
     assert mask_phone(OWNER) in page.inner_text("#staff") and OWNER not in page.content()
     assert "Cổng chính" in page.inner_text("#devices")
+    assert page.locator("#alerts tbody tr").count() == 1  # its own alert, not the hospital's
+    assert "Đã xác nhận" in page.inner_text("#alerts")
     page.screenshot(path=artifact("venue-owner"), full_page=True)
 
     state = scan_at(web_settings, venue, people["visitor"], "in")
@@ -272,6 +280,8 @@ def test_a_page_that_falls_behind_is_told_to_reload(web_base, web_day, web_setti
     page.locator("#feed-notice:not([hidden])").wait_for()
     assert "tải lại" in page.inner_text("#feed-notice")
     page.screenshot(path=artifact("venue-feed-reload"))
+    page.click("#feed-notice button")  # reload: the feed starts again, live
+    page.locator("#feed-status[data-state=live]").wait_for()
 
 
 # --- the feed's rules, without a broker -----------------------------------------------------------
@@ -320,3 +330,20 @@ def test_a_watcher_that_falls_behind_is_dropped_and_memory_stays_bounded() -> No
     for i in range(20):
         small.movements(_visit(visit_id=uuid.UUID(int=100 + i)))
     assert len(small._said) == 5
+
+
+@pytest.mark.kafka
+def test_the_app_starts_and_serves_without_the_broker_and_its_feed_waits(web_settings, web_warehouse, web_directory,
+                                                                           web_sms, web_day) -> None:
+    from web_helpers import served
+
+    nowhere = web_settings.model_copy(update={"kafka_bootstrap": "127.0.0.1:9"})  # nothing listens there
+    app = create_app(nowhere, warehouse=web_warehouse, live_feed=True,
+                     sign_in=SignIn(nowhere, web_directory, sms=web_sms))
+    with served(app) as base:
+        assert httpx.get(f"{base}/sign-in", timeout=10).status_code == 200
+        cookies = api_session(base, HOSPITAL_STAFF, web_sms)
+        with httpx.stream("GET", f"{base}/venues/{web_day.venues[0].venue_id}/feed", cookies=cookies,
+                          timeout=10) as stream:
+            assert next(events(stream.iter_lines())) == ("status", {"live": False})
+        assert not app.state.venue_feed.live

@@ -66,7 +66,7 @@ def _movement_words(say) -> dict[str, str]:
             "waiting": say("Waiting for the feed…"), "reload": say("The feed fell behind: reload the page."),
             "signed-out": say("Signed out: sign in again to see the feed."),
             "denied": say("This venue is no longer yours to see."),
-            "lost": say("The feed was interrupted: trying again…"), "nothing": say("No movement yet.")}
+            "lost": say("The feed was interrupted: trying again…"), "again": say("Reload")}
 
 
 # How the warehouse's words are shown (alerts, devices): English here, Vietnamese in words/.

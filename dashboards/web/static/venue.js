@@ -19,7 +19,14 @@
     source.close();
     setStatus("waiting");
     status.textContent = "";
-    notice.textContent = words[why];
+    notice.textContent = words[why] + " ";
+    if (why === "reload") {
+      const again = document.createElement("button");
+      again.type = "button";
+      again.textContent = words.again;
+      again.addEventListener("click", () => location.reload());
+      notice.append(again);
+    }
     notice.hidden = false;
   }
 
