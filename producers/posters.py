@@ -8,11 +8,13 @@ format. Text is set in the vendored DejaVu fonts, which have every Vietnamese gl
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
 from itertools import groupby
 from math import ceil
 from pathlib import Path
+from typing import Protocol
 from xml.sax.saxutils import escape, quoteattr
 
 import segno
@@ -25,7 +27,15 @@ from reportlab.pdfgen import canvas
 
 from schemas.ids import ID_LENGTH
 from schemas.qrcode import HEADER_LENGTH, display_form
-from schemas.registry import Venue
+
+
+class PosterVenue(Protocol):
+    """What a poster shows of a venue: a `schemas.registry.Venue`, or the web's read of one."""
+
+    venue_id: str
+    name: str
+    address: str
+    privileged: bool
 
 FONT_DIR = Path(__file__).parent / "fonts"
 FONT_FILES = {False: FONT_DIR / "DejaVuSans.ttf", True: FONT_DIR / "DejaVuSans-Bold.ttf"}
@@ -105,7 +115,7 @@ class Layout:
     qr: QrBox
 
 
-def render_venue_poster(venue: Venue, area_names: list[str], url: str, code: str, out: Path) -> Path:
+def render_venue_poster(venue: PosterVenue, area_names: list[str], url: str, code: str, out: Path) -> Path:
     """An A4 portrait poster with the venue's QR (encoding ``url``); format by suffix."""
     return _render(venue_poster_layout(venue, area_names, url, code), Path(out), POSTER_DPI)
 
@@ -115,7 +125,7 @@ def render_person_card(person_id: str, display_name: str, code: str, out: Path) 
     return _render(person_card_layout(person_id, display_name, code), Path(out), CARD_DPI)
 
 
-def venue_poster_layout(venue: Venue, area_names: list[str], url: str, code: str) -> Layout:
+def venue_poster_layout(venue: PosterVenue, area_names: list[str], url: str, code: str) -> Layout:
     _check_code_names(code, venue.venue_id)
     if not url.endswith(code):
         raise ValueError("the poster URL must end with the venue's code; build it with QrCodec.venue_url")
@@ -262,7 +272,7 @@ def _check_code_names(code: str, entity_id: str) -> None:
 def _render(layout: Layout, out: Path, dpi: int) -> Path:
     suffix = out.suffix.lower()
     if suffix == ".pdf":
-        _write_pdf(layout, out)
+        write_pdf([layout], out)
     elif suffix == ".png":
         _write_png(layout, out, dpi)
     elif suffix == ".svg":
@@ -293,10 +303,18 @@ def _qr_image(qr_box: QrBox, pixels_per_module: int) -> Image.Image:
     return image
 
 
-def _write_pdf(layout: Layout, out: Path) -> None:
-    pdf = canvas.Canvas(str(out), pagesize=(layout.width * mm, layout.height * mm))
-    pdf.setTitle(layout.title)
+def write_pdf(layouts: Sequence[Layout], out: Path, title: str | None = None) -> None:
+    """One page per layout, each its own size."""
+    pdf = canvas.Canvas(str(out), pagesize=(layouts[0].width * mm, layouts[0].height * mm))
+    pdf.setTitle(title or layouts[0].title)
     pdf.setAuthor("ravao")
+    for layout in layouts:
+        pdf.setPageSize((layout.width * mm, layout.height * mm))
+        _draw_pdf_page(pdf, layout)
+    pdf.save()
+
+
+def _draw_pdf_page(pdf: canvas.Canvas, layout: Layout) -> None:
     for line in layout.lines:
         pdf.setFont(_pdf_font(line.bold), line.size)
         draw = pdf.drawCentredString if line.align == "center" else pdf.drawString
@@ -308,7 +326,6 @@ def _write_pdf(layout: Layout, out: Path) -> None:
     pdf.drawImage(ImageReader(image), qr_box.x * mm, (layout.height - qr_box.y - qr_box.size) * mm,
                   qr_box.size * mm, qr_box.size * mm)
     pdf.showPage()
-    pdf.save()
 
 
 def _write_png(layout: Layout, out: Path, dpi: int) -> None:

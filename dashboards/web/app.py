@@ -1,4 +1,5 @@
-"""The web application: sign-in (`pipeline.access.http`) and the read API (`api`).
+"""The web application: sign-in (`pipeline.access.http`), the read API (`api`), and the
+pages (`home`, `venue`, ...).
 
 `create_app(settings)` opens the warehouse for reading as the ``web`` service account
 (through the embedded sink's door, or a server) and follows the account directory. Tests
@@ -7,7 +8,8 @@ hand it a warehouse of their own.
 
 from __future__ import annotations
 
-from contextlib import asynccontextmanager
+import asyncio
+from contextlib import asynccontextmanager, suppress
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
@@ -28,7 +30,8 @@ from pipeline.alerts.cases import CaseError, UnknownCase
 from pipeline.kafka_io import DeliveryFailed
 from pipeline.kafka_local import KafkaSetupError
 
-from . import alert_page, api, cases_api, home, site, tiers, words
+from . import alert_page, api, cases_api, home, site, tiers, venue, words
+from .venue_feed import VenueFeed
 
 SERVICE_ACCOUNT = "web"
 
@@ -117,21 +120,26 @@ def install_security_headers(app: FastAPI) -> None:
         return response
 
 
-def create_app(settings: Settings, *, warehouse=None, sign_in: SignIn | None = None) -> FastAPI:
+def create_app(settings: Settings, *, warehouse=None, sign_in: SignIn | None = None,
+               live_feed: bool | None = None) -> FastAPI:
     """``warehouse`` and ``sign_in`` (with a directory already filled) are for tests;
-    without them the app opens the warehouse as ``web`` and follows the account topics."""
+    without them the app opens the warehouse as ``web`` and follows the account topics.
+    ``live_feed``: follow `visits` for the venues' live feed (`venue_feed`); by default
+    when the app follows the account topics too. It is followed in the background, so
+    that a slow or absent broker does not hold the app's start."""
     from pipeline.access import reads_for
+    from pipeline.kafka_local import bootstrap_servers
+    from pipeline.topics import topics_for
 
     owned_warehouse, follow = warehouse is None, sign_in is None
     sign_in = sign_in or SignIn(settings, AccountDirectory())
+    live_feed = follow if live_feed is None else live_feed
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         nonlocal warehouse
+        feed = app.state.venue_feed = VenueFeed(lambda: bootstrap_servers(settings), topics_for(settings).visits.name)
         if follow:
-            from pipeline.kafka_local import bootstrap_servers
-            from pipeline.topics import topics_for
-
             await sign_in.start(bootstrap_servers(settings), topics_for(settings))
         if warehouse is None:
             from pipeline.warehouse.connect import ServiceWarehouse
@@ -142,9 +150,14 @@ def create_app(settings: Settings, *, warehouse=None, sign_in: SignIn | None = N
         from pipeline.alerts.cases import CaseBook
 
         app.state.cases = CaseBook(settings)
+        feed_task = asyncio.create_task(feed.run(), name="venue-feed") if live_feed else None
         try:
             yield
         finally:
+            if feed_task is not None:
+                feed_task.cancel()
+                with suppress(asyncio.CancelledError):
+                    await feed_task
             app.state.reads.trail.close()
             app.state.cases.close()
             if owned_warehouse:
@@ -161,4 +174,5 @@ def create_app(settings: Settings, *, warehouse=None, sign_in: SignIn | None = N
     app.include_router(cases_api.router)
     app.include_router(alert_page.router)
     app.include_router(tiers.router)
+    app.include_router(venue.router)
     return app

@@ -74,10 +74,13 @@ def language(request: Request) -> str:
 
 # --- how values are written on a page ------------------------------------------------------
 
-def local_time(value: datetime | None, form: str = "%H:%M %d/%m/%Y") -> str:
-    """A moment in Vietnam time, as people there read it."""
-    if value is None:
+def local_time(value: datetime | str | None, form: str = "%H:%M %d/%m/%Y") -> str:
+    """A moment in Vietnam time, as people there read it; also the warehouse's text form
+    of a UTC time (``2026-03-01 08:00:00.000``), as its JSON answers give it."""
+    if not value:
         return ""
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
     if value.tzinfo is None:
         value = value.replace(tzinfo=timezone.utc)
     return value.astimezone(VIETNAM).strftime(form)
@@ -85,9 +88,9 @@ def local_time(value: datetime | None, form: str = "%H:%M %d/%m/%Y") -> str:
 
 def duration(seconds: float | int | None) -> str:
     """``8100`` → ``2 h 15 min``; under a minute, ``45 s``."""
-    if seconds is None:
+    if seconds is None or seconds == "":
         return ""
-    seconds = int(round(seconds))
+    seconds = int(round(float(seconds)))  # 64-bit integers come quoted in the warehouse's JSON
     if seconds < 60:
         return f"{seconds} s"
     hours, minutes = divmod(seconds // 60, 60)
@@ -99,7 +102,7 @@ def duration(seconds: float | int | None) -> str:
 @pass_context
 def number(context, value: float | int | None) -> str:
     """``12345`` → ``12.345`` on a Vietnamese page, ``12,345`` on an English one."""
-    written = f"{round(value or 0):,}"
+    written = f"{round(float(value or 0)):,}"
     return written.replace(",", ".") if context.get("lang", words.DEFAULT) == "vi" else written
 
 

@@ -6,6 +6,7 @@ then runs the query (`pipeline.warehouse.queries`).
     reads.area_counts(caller, "74", from_day, to_day)           area officers, above
     reads.venues_without_scans(caller, "74", start, end)         with each owner's phone, masked
     reads.venue_visits(caller, "V...", start, end)               the venue's people, masked
+    reads.feed_people(caller, "V...", ["P..."])                  the live feed's people, likewise
     reads.trace(caller, request, purpose="C...", with_names=True)  tracers, audited
 
 Every method takes the caller first and refuses (`policy.Denied`) before it reads
@@ -16,10 +17,11 @@ caller-chosen place outside them.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import date, datetime
 from typing import Any, Protocol
 
+from ..privacy import mask_phone
 from ..warehouse import Result, Warehouse
 from ..warehouse.queries import Query, QueryInputError, load, run
 from . import masking, policy
@@ -114,6 +116,40 @@ class Reads:
         venue = self._venue(caller, venue_id)
         result = run(self.warehouse, load("venue_occupancy_now"), {"venue": venue_id})
         return self._with_people(caller, venue, result, "venue_inside", purpose, {"venue": venue_id})
+
+    def feed_people(self, caller: Caller, venue_id: str, persons: Iterable[str]) -> dict[str, dict[str, str]]:
+        """The people of a venue's live feed, each as the caller may see them: masked, or
+        in full for the staff of a privileged venue (the audit row written first). The
+        scope is checked again on every call: a grant taken away ends the feed."""
+        venue = self._venue(caller, venue_id)
+        full = policy.sees_in_full(caller, venue, None)
+        return self._personal(caller, sorted(set(persons)), full=full, action="venue_feed", subject=venue_id,
+                              purpose=f"staff of privileged venue {venue_id}" if full else "",
+                              detail={"venue": venue_id})
+
+    # -- a venue's own page (no person but its staff, masked) --------------------------
+
+    def venue_sheet(self, caller: Caller, venue_id: str) -> dict[str, Any]:
+        """The venue as its page and its poster show it, with the names of its areas from
+        its own commune up (``area_names``)."""
+        venue = self._venue(caller, venue_id)
+        found = run(self.warehouse, load("venue_sheet"), {"venue": venue_id}).dicts()
+        if not found:
+            raise LookupError(f"no venue {venue_id!r}")
+        areas = [self.area(area_id) for area_id in reversed(venue.path)]
+        return {**found[0], "area_path": venue.path, "area_names": [a.name for a in areas if a is not None]}
+
+    def venue_devices(self, caller: Caller, venue_id: str) -> Result:
+        self._venue(caller, venue_id)
+        return run(self.warehouse, load("venue_devices"), {"venue": venue_id})
+
+    def venue_staff(self, caller: Caller, venue_id: str,
+                    phones: Iterable[tuple[str, Role]]) -> list[dict[str, str]]:
+        """A venue's own phones (``phones``: its owner's and its staff's, as the account
+        directory has them from `registry.venues`), always masked: the staff list is seen
+        by the officers above the venue too, and a masked phone is enough to tell them apart."""
+        self._venue(caller, venue_id)
+        return [{"phone": mask_phone(phone), "role": str(role)} for phone, role in phones]
 
     # -- people's movements: tracing ---------------------------------------------------
 
