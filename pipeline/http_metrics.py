@@ -40,17 +40,37 @@ class HttpMetrics:
             body, content_type = exposition(metrics.registry)
             return Response(body, media_type=content_type, headers={"Cache-Control": "no-store"})
 
-        @app.middleware("http")
-        async def count_requests(request: Request, call_next):
-            started = time.perf_counter()
-            status = 500
-            try:
-                response = await call_next(request)
-                status = response.status_code
-                return response
-            finally:
-                route = request.scope.get("route")
-                template = getattr(route, "path", None) or "other"
-                method = request.method if request.method in METHODS else "other"
-                metrics.requests.labels(template, method, str(status)).inc()
-                metrics.seconds.labels(template).observe(time.perf_counter() - started)
+        app.add_middleware(CountRequests, metrics=self)
+
+    def count(self, scope, status: int, seconds: float) -> None:
+        route = scope.get("route")  # set by the router on the request's scope once it matched
+        template = getattr(route, "path", None) or "other"
+        method = scope.get("method") if scope.get("method") in METHODS else "other"
+        self.requests.labels(template, method, str(status)).inc()
+        self.seconds.labels(template).observe(seconds)
+
+
+class CountRequests:
+    """Plain ASGI middleware (not `BaseHTTPMiddleware`: the gateway's body guard and its
+    timeouts see the connection as it is): the status sent, the time to the end."""
+
+    def __init__(self, app, metrics: HttpMetrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = [500]  # an exception before the answer began: the server answers 500
+
+        async def sending(message) -> None:
+            if message["type"] == "http.response.start":
+                status[0] = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, sending)
+        finally:
+            self.metrics.count(scope, status[0], time.perf_counter() - started)

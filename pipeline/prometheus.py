@@ -66,7 +66,11 @@ def networks(spec: str) -> tuple:
     parts = [part.strip() for part in spec.split(",") if part.strip()]
     if "*" in parts:
         return (ipaddress.ip_network("0.0.0.0/0"), ipaddress.ip_network("::/0"))
-    return tuple(ipaddress.ip_network(part, strict=False) for part in parts)
+    try:
+        return tuple(ipaddress.ip_network(part, strict=False) for part in parts)
+    except ValueError as exc:
+        raise ValueError(f"RAVAO_METRICS_FROM={spec!r}: give addresses or networks separated by commas, "
+                         f"like 127.0.0.1,::1,10.0.0.0/8, or * ({exc})") from None
 
 
 def allowed(client: str | None, allowed_networks: Iterable) -> bool:

@@ -58,6 +58,7 @@ class Sink:
         self.until_caught_up = until_caught_up
         self.batch = Batch()
         self.stopping = False
+        self.closing = False
         self.assigned: set[tuple[str, int]] = set()
         self.ends: dict[tuple[str, int], int] = {}  # --until-caught-up: end offsets at assignment
         self.done: dict[tuple[str, int], int] = {}  # next offset written, per partition
@@ -101,6 +102,7 @@ class Sink:
                 self._report()
             self.flush()
         finally:
+            self.closing = True  # the revocation that closing makes leaves the last positions reported
             self.consumer.close()
             log.info("sink stopped; rows written: %s", self.totals or "none")
 
@@ -238,7 +240,8 @@ class Sink:
             if dropped:
                 log.warning("%d unwritten messages of revoked partitions left for their next owner", dropped)
         self.assigned -= revoked
-        self.metrics.forget(revoked)
+        if not self.closing:
+            self.metrics.forget(revoked)  # another sink's to report now
         for source in revoked:
             self.ends.pop(source, None)
 
