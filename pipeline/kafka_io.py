@@ -156,3 +156,49 @@ def read_to_end(bootstrap: str, topic: str, timeout: float = 30.0) -> Iterator[t
                     ends.pop(partition)
     finally:
         consumer.close()
+
+
+def read_tail(bootstrap: str, topic: str, count: int, timeout: float = 5.0) -> list[bytes | None]:
+    """The values of the last ``count`` messages of each partition of ``topic`` (fewer where
+    compaction left gaps), read within ``timeout`` seconds (else `TimeoutError`); none if
+    the topic does not exist. No consumer group, nothing committed."""
+    consumer = Consumer({
+        "bootstrap.servers": bootstrap, "group.id": "ravao-reader", "enable.auto.commit": False,
+        "enable.partition.eof": True, "socket.timeout.ms": int(timeout * 1000), "log_level": 2,
+    })
+    deadline = time.monotonic() + timeout
+    try:
+        metadata = consumer.list_topics(topic, timeout=timeout).topics.get(topic)
+        if metadata is None or metadata.error is not None:
+            return []
+        ends: dict[int, int] = {}
+        starts = []
+        for partition in metadata.partitions:
+            low, high = consumer.get_watermark_offsets(TopicPartition(topic, partition),
+                                                       timeout=max(0.1, deadline - time.monotonic()))
+            if high > low:
+                ends[partition] = high
+                starts.append(TopicPartition(topic, partition, max(low, high - count)))
+        if not ends:
+            return []
+        consumer.assign(starts)
+        values: list[bytes | None] = []
+        while ends:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError(f"reading the end of {topic} took more than {timeout:g}s")
+            message = consumer.poll(min(0.5, left))
+            if message is None:
+                continue
+            if message.error():
+                if message.error().code() == KafkaError._PARTITION_EOF:
+                    ends.pop(message.partition(), None)
+                    continue
+                raise KafkaException(message.error())
+            if message.partition() in ends:
+                values.append(message.value())
+                if message.offset() + 1 >= ends[message.partition()]:
+                    ends.pop(message.partition())
+        return values
+    finally:
+        consumer.close()

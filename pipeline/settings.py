@@ -222,6 +222,27 @@ class Settings(BaseSettings):
     web_host: str = Field("127.0.0.1", description="Address `ravao web` listens on (0.0.0.0: every interface).")
     web_port: int = Field(8090, ge=0, le=65535, description="Port `ravao web` listens on.")
 
+    # --- Prometheus metrics (pipeline/prometheus.py) ---------------------------------------
+    metrics_from: str = Field(
+        "127.0.0.1,::1", description="Addresses or networks (comma-separated; *: anyone) that may read /metrics on "
+        "the gateway and the web; others get 404. The client is the TLS proxy's X-Forwarded-For one when the proxy "
+        "is trusted (RAVAO_GATEWAY_TRUSTED_PROXIES), so the internet through the proxy is not let in."
+    )
+    metrics_host: str = Field(
+        "127.0.0.1", description="Address the sink's and the alerting job's metrics ports listen on (0.0.0.0: every "
+        "interface, e.g. for Prometheus in another container)."
+    )
+    sink_metrics_port: int = Field(
+        0, ge=0, le=65535, description="Port of the sink's Prometheus /metrics (on RAVAO_METRICS_HOST); 0: off."
+    )
+    alerts_metrics_port: int = Field(
+        0, ge=0, le=65535, description="Port of the alerting job's Prometheus /metrics (on RAVAO_METRICS_HOST); 0: off."
+    )
+    ops_kafka_timeout_seconds: float = Field(
+        5.0, gt=0, description="How long the web's operations page waits for the broker (consumer lag, end offsets, "
+        "the workers' counters) before it shows the broker as unreachable."
+    )
+
     # --- station and simulator (producers/station, producers/simulator) ------------------
     station_gateway_url: str | None = Field(
         None, description="Gateway base URL a reader station sends its scans to; unset: RAVAO_PUBLIC_URL."

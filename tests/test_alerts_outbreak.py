@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from conftest import ROOT
+from metrics_helpers import of_registry, value
 from pipeline.access import cli_caller, reads_for
 from pipeline.alerts.cases import CaseBook, CaseError
 from pipeline.alerts.decisions import confirm
@@ -185,6 +186,11 @@ def test_an_outbreak_gives_the_planned_alerts_contacts_and_one_cluster(settings:
         assert (again.case_id, created) == (cases[0].case_id, False)
         book.publish(cases[1])
         quiet(job)
+        done = of_registry(job.metrics.registry)  # what the alerting job's /metrics says of it
+        assert value(done, "ravao_alerts_evaluations_total", outcome="done") == 3
+        assert value(done, "ravao_alerts_evaluation_seconds_count") == 3
+        assert value(done, "ravao_alerts_written_total", kind="cluster") >= 1
+        assert value(done, "ravao_alerts_written_total", kind="venue") >= 3
         job.close()
         job = AlertsJob(settings, settings.kafka_bootstrap, reads)
         job.restore()

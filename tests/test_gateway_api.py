@@ -14,6 +14,7 @@ from urllib.parse import urlparse
 import httpx
 import pytest
 
+from metrics_helpers import parsed, value
 from gateway_helpers import TEXTED, Stack, published, register, start_gateway, stop_gateway, wait_published
 from phone_helpers import Phone, enrol_with_a_guard
 from conftest import TEST_QR_KEYS
@@ -411,3 +412,30 @@ def test_a_name_shown_in_full_at_a_privileged_venue_is_audited_with_the_scan(sta
     assert [(r.action, r.subject, r.persons) for r in records] == [
         ("guard_screen", stack.hospital, (stack.persons[0],))]
     assert records[0].actor == f"device:{stack.hospital_guard[0]}"
+
+
+def test_the_gateway_counts_requests_and_scans_and_serves_them_to_loopback_only(stack: Stack,
+                                                                                client: httpx.Client) -> None:
+    def scraped() -> dict:
+        answer = client.get("/metrics")
+        assert answer.status_code == 200, answer.text
+        return parsed(answer.text)
+
+    before = scraped()
+    code = stack.codes[2]
+    scans = [scan(code), scan(code[:-3]), scan(forged(code))]
+    assert client.post("/api/v1/scans/batch", json={"scans": scans}, headers=stack.bearer(stack.station)).status_code == 200
+    after = scraped()
+
+    def moved(name: str, **labels: str) -> float:
+        return value(after, name, **labels) - value(before, name, **labels)
+
+    assert moved("ravao_gateway_scans_total", kind="device", outcome="accepted") == 1
+    assert moved("ravao_gateway_scans_total", kind="device", outcome="refused", reason="truncated") == 1
+    assert moved("ravao_gateway_scans_total", kind="device", outcome="refused", reason="bad_signature") == 1
+    assert moved("ravao_gateway_requests_total", route="/api/v1/scans/batch", method="POST", status="200") == 1
+    assert moved("ravao_gateway_request_seconds_count", route="/api/v1/scans/batch") == 1
+    # From the internet through the trusted proxy (RAVAO_GATEWAY_TRUSTED_PROXIES: loopback):
+    # the client is the forwarded address, and there is nothing here for it.
+    outside = client.get("/metrics", headers={"X-Forwarded-For": "198.51.100.7"})
+    assert outside.status_code == 404 and "ravao_" not in outside.text

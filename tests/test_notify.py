@@ -20,6 +20,7 @@ from schemas import AlertStatus
 from schemas.notifications import Channel, DeliveryState, Purpose, RecipientRole
 
 from conftest import run_cli, settings_env
+from metrics_helpers import of_registry, value
 from notify_helpers import (OFFICER, OWNER, STAFF, confirmed_alert, directory_of, officer, personal_strings, the_case,
                             venue, webhooks_setting)
 from webhook_receiver import Receiver, fail_first_try_of_every, new_secret
@@ -195,6 +196,10 @@ def test_a_notification_given_up_after_the_schedule_stays_visible_as_failed(
     assert (failed.state, failed.attempts, failed.last_status) == (DeliveryState.failed, 4, 500)
     assert failed.last_error == "the endpoint answered 500"
     assert len(settled) == 1
+    sent = of_registry(notifier.metrics.registry)  # what the alerting job's /metrics says of it
+    assert value(sent, "ravao_alerts_notifications_total", channel="webhook", outcome="retrying") == 3
+    assert value(sent, "ravao_alerts_notifications_total", channel="webhook", outcome="failed") == 1
+    assert value(sent, "ravao_alerts_notifications_total", channel="sms", outcome="delivered") == 2  # owner, staff
 
 
 def test_a_dead_endpoint_costs_one_timeout_a_pass_and_holds_back_no_one_else(

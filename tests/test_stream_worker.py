@@ -18,6 +18,7 @@ import pytest
 from confluent_kafka.admin import ConfigResource
 
 from conftest import run_cli, settings_env
+from metrics_helpers import parsed, value
 from pipeline.kafka_io import admin, produce_all, read_to_end, reliable_producer
 from pipeline.keys import load_codec
 from pipeline.pairing import compute_visits
@@ -228,9 +229,15 @@ def test_every_example_raw_scan_ends_where_its_name_says(settings: Settings, top
     try:
         settle(settings, [worker], tmp_path)
         assert Counter(d.reason for d in dead_letters(settings, topics.scans_dlq.name)) == expected
-        metrics = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10).read().decode()
-        assert 'ravao_scans_rejected_total{reason="bad_code"} 3' in metrics
-        assert "ravao_scans_accepted_total 3" in metrics
+        answer = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10)
+        assert answer.headers["Content-Type"].startswith("text/plain")
+        metrics = parsed(answer.read().decode())  # as Prometheus reads it
+        assert value(metrics, "ravao_scans_rejected_total", reason="bad_code") == 3
+        assert {s.labels["reason"]: s.value for s in metrics["ravao_scans_rejected_total"]} == {
+            reason.value: count for reason, count in expected.items()}
+        assert value(metrics, "ravao_scans_accepted_total") == 3
+        assert value(metrics, "ravao_visits_emitted_total") >= 1
+        assert value(metrics, "process_resident_memory_bytes") > 0
         visits = latest_visits(visit_records(settings, topics.visits.name))
         assert len(visits) >= 1 and all(v.person_id == registry["persons"][0] for v in visits.values())
         assert worker.poll() is None  # bad input never stops the worker

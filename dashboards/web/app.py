@@ -30,7 +30,9 @@ from pipeline.alerts.cases import CaseError, UnknownCase
 from pipeline.kafka_io import DeliveryFailed
 from pipeline.kafka_local import KafkaSetupError
 
-from . import alert_page, api, cases_api, home, site, tiers, venue, words
+from pipeline.http_metrics import HttpMetrics
+
+from . import alert_page, api, cases_api, home, ops, site, tiers, venue, words
 from .venue_feed import VenueFeed
 
 SERVICE_ACCOUNT = "web"
@@ -165,6 +167,9 @@ def create_app(settings: Settings, *, warehouse=None, sign_in: SignIn | None = N
             await sign_in.stop()
 
     app = FastAPI(title="ravao web", version="1", lifespan=lifespan, docs_url=None, redoc_url=None)
+    # The web's registry: requests here; a page's own metrics register on app.state.metrics.registry.
+    app.state.metrics = HttpMetrics("web", settings.metrics_from)
+    app.state.metrics.install(app)
     install_sign_in(app, sign_in)  # the router, and the error answers both share
     install_error_handlers(app)
     install_security_headers(app)
@@ -175,4 +180,5 @@ def create_app(settings: Settings, *, warehouse=None, sign_in: SignIn | None = N
     app.include_router(alert_page.router)
     app.include_router(tiers.router)
     app.include_router(venue.router)
+    app.include_router(ops.router)
     return app

@@ -235,6 +235,21 @@ class Reads:
         return self.warehouse.read_personal(query.name, {"person": person, "actor": actor}, action="audit_trail",
                                             subject=person, detail={"actor": actor})
 
+    def dead_letters_by_reason(self, caller: Caller, now: datetime) -> Result:
+        """What the pipeline refused, counted by reason (no message, no person): admins."""
+        policy.require_admin(caller, "see the operations of the pipeline")
+        return run(self.warehouse, load("dead_letters_by_reason"), {"now": now})
+
+    def sink_progress(self, caller: Caller) -> Result:
+        """How far the sink has landed each topic: admins."""
+        policy.require_admin(caller, "see the operations of the pipeline")
+        return run(self.warehouse, load("sink_progress"), {})
+
+    def failing_notifications(self, caller: Caller) -> Result:
+        """Alert deliveries failing, recipients masked as the warehouse keeps them: admins."""
+        policy.require_admin(caller, "see the operations of the pipeline")
+        return run(self.warehouse, load("notifications_failing"), {})
+
     def sql(self, caller: Caller, query: Query, values: Mapping[str, Any]) -> Result:
         """A query of the library or an analyst's own read, through the door (which keeps
         personal tables out)."""

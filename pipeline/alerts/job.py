@@ -49,20 +49,20 @@ from . import evaluate
 from .evaluate import Evaluation
 from .clusters import cluster_versions
 from .inputs import apply_skipping, decode, read_all
+from .metrics import AlertsMetrics
 from .triggers import QUICK_TRIES, SETTLE_SECONDS, Pending, Triggers
 
 log = logging.getLogger(__name__)
-
-
-
 
 CALLER = Caller(actor="service:alerts", grants=(Grant(Role.tracer),))
 
 
 class AlertsJob:
     def __init__(self, settings: Settings, bootstrap: str, reads, *, notifier=None, directory=None,
-                 clock: Callable[[], datetime] = utcnow, monotonic: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], datetime] = utcnow, monotonic: Callable[[], float] = time.monotonic,
+                 metrics: AlertsMetrics | None = None) -> None:
         self.settings = settings
+        self.metrics = metrics or AlertsMetrics()
         self.bootstrap = bootstrap
         self.topics = topics_for(settings)
         self.reads = reads
@@ -212,6 +212,7 @@ class AlertsJob:
                     del self.pending[case_id]
                     done += 1
                 else:
+                    self.metrics.evaluated(False)
                     pending.tries += 1
                     pending.due = self.monotonic() + pending.retry_in()
             if self.dirty_venues and not any(p.initial for p in self.pending.values()):
@@ -341,6 +342,7 @@ class AlertsJob:
         self._index = None
         self._write(alerts, contacts)
         self.evaluations_done += 1
+        self.metrics.evaluated(True, time.perf_counter() - started)
         log.info("alerts: case %s evaluated (%s) in %.2fs: %d venues, %d contacts; %d alert and %d contact "
                  "versions written", case_id, reason, time.perf_counter() - started, len(evaluation.presence),
                  len(evaluation.contacts), len(alerts), len(contacts))
@@ -380,6 +382,7 @@ class AlertsJob:
         if alerts:
             produce_all(self._producer, self.topics.alerts.name,
                         [(str(a.alert_id).encode(), a.to_bytes()) for a in alerts])
+        self.metrics.wrote(alerts, len(contacts))
         for contact in contacts:
             self.contacts.setdefault(contact.case_id, {})[contact.person_id] = contact
         for alert in alerts:

@@ -53,6 +53,7 @@ from ..settings import Settings
 from ..sms import SmsError, SmsSender, sms_sender
 from ..topics import topics_for
 from .messages import sms_text, webhook_body
+from .metrics import AlertsMetrics
 from .outbox import Outbox
 from .webhooks import Endpoint, WebhookSender, endpoints_from
 from schemas.cases import Alert, AlertStatus
@@ -89,8 +90,9 @@ def shown(notification: Notification) -> str:
 class Notifier:
     def __init__(self, settings: Settings, bootstrap: str, directory: AccountDirectory,
                  on_settled: Callable[[UUID], None], clock: Callable[[], float] = time.time,
-                 sms: SmsSender | None = None) -> None:
+                 sms: SmsSender | None = None, metrics: AlertsMetrics | None = None) -> None:
         self.settings = settings
+        self.metrics = metrics or AlertsMetrics()
         self.directory = directory
         self.on_settled = on_settled
         self.clock = clock
@@ -229,11 +231,14 @@ class Notifier:
             log.info("notification %s (%s of alert %s) delivered, attempt %d", sending.notification_id,
                      shown(sending), sending.alert_id, attempt_number)
             self._check_settled(sending.alert_id)
+            self.metrics.attempted(sending.channel.value, "delivered")
             return 1
         failed = sending.model_copy(update={"last_status": status, "last_error": error[:300]})
+        last = attempt_number >= len(self.schedule)
+        self.metrics.attempted(sending.channel.value, "disabled" if gone else "failed" if last else "retrying")
         if gone:
             self._disable(failed)
-        elif attempt_number >= len(self.schedule):
+        elif last:
             self._end(failed, DeliveryState.failed, error)
             log.warning("notification %s (%s of alert %s) failed after %d attempts: %s", sending.notification_id,
                         shown(sending), sending.alert_id, attempt_number, error)

@@ -19,9 +19,11 @@ from pathlib import Path
 from ..access import reads_for
 from ..access.directory import AccountDirectory
 from ..kafka_local import bootstrap_servers
+from ..prometheus import serve as serve_metrics
 from ..settings import Settings
 from ..warehouse.connect import ServiceWarehouse
 from .job import AlertsJob
+from .metrics import AlertsMetrics
 from .notify import Notifier
 
 log = logging.getLogger(__name__)
@@ -96,8 +98,10 @@ def serve(settings: Settings) -> None:
     warehouse = ServiceWarehouse(settings, "alerts")
     reads = reads_for(settings, warehouse)
     directory = AccountDirectory()
-    job = AlertsJob(settings, bootstrap, reads, directory=directory)
-    notifier = NotifierThread(Notifier(settings, bootstrap, directory, job.on_settled), settings.notify_poll_seconds)
+    metrics = AlertsMetrics()
+    job = AlertsJob(settings, bootstrap, reads, directory=directory, metrics=metrics)
+    notifier = NotifierThread(Notifier(settings, bootstrap, directory, job.on_settled, metrics=metrics),
+                              settings.notify_poll_seconds)
     job.notifier = notifier
     stopping = []
 
@@ -107,6 +111,7 @@ def serve(settings: Settings) -> None:
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
+    server = serve_metrics(metrics.registry, settings.alerts_metrics_port, settings.metrics_host)
     try:
         notifier.start()
         job.restore()
@@ -117,6 +122,8 @@ def serve(settings: Settings) -> None:
         beat = Heartbeat(settings.alerts_heartbeat_file)
         job.run_forever(stop=lambda: beat() or bool(stopping) or notifier.failed is not None)
     finally:
+        if server is not None:
+            server.shutdown()
         job.close()
         reads.trail.close()
         warehouse.close()

@@ -24,7 +24,9 @@ def alerts(ctx: typer.Context) -> None:
     venues and times land, and every RAVAO_ALERTS_RECHECK_SECONDS; its venue alerts,
     contacts and cluster alerts go to the `alerts` and `contacts` topics, confirmed alerts
     to their recipients. Reads the warehouse as the `alerts` account (the sink's door in the
-    embedded default, or RAVAO_CLICKHOUSE_URL).
+    embedded default, or RAVAO_CLICKHOUSE_URL). Prometheus metrics (evaluations, alerts
+    written, notifications sent and failed) on RAVAO_METRICS_HOST:RAVAO_ALERTS_METRICS_PORT
+    when that port is set (0: off).
 
     Example: ravao alerts
     """

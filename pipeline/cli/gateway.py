@@ -18,6 +18,8 @@ def gateway(
     the gateway publishes them to Kafka and answers once Kafka acknowledged them. Also
     serves the self check-in page of each venue poster (/s/CODE), the guard page
     (/guard) and the OpenAPI document (/openapi.json). Serve it behind a TLS proxy.
+    Prometheus metrics at /metrics, answered only to RAVAO_METRICS_FROM (loopback by
+    default; the proxy's X-Forwarded-For client when the proxy is trusted).
 
     Example: ravao gateway --port 8080
     """

@@ -49,10 +49,12 @@ def sink(
     exactly once per event and visit version; pause and retry while the warehouse is
     down. With the embedded warehouse it also answers ClickHouse's HTTP interface,
     read-only, on 127.0.0.1:RAVAO_SINK_PORT, for `ravao sql`, `ravao trace`, the
-    services and an analyst's ClickHouse tools (`ravao warehouse url`). SIGTERM stops it
-    after writing what it has read.
+    services and an analyst's ClickHouse tools (`ravao warehouse url`). Prometheus
+    metrics (batches, rows, insert seconds, dead letters by reason, lag) on
+    RAVAO_METRICS_HOST:RAVAO_SINK_METRICS_PORT/metrics when that port is set (0: off).
+    SIGTERM stops it after writing what it has read.
 
-    Example: ravao sink
+    Example: RAVAO_SINK_METRICS_PORT=9464 ravao sink
     """
     from ..sink.service import run_sink
     from ..warehouse import WarehouseError

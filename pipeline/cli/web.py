@@ -17,8 +17,9 @@ def web(
     (/api/v1/session), and the read API (/api/v1/areas/..., /venues/..., /trace/...,
     /audit), each answer scoped and masked for the signed-in account by the one
     authorization layer. Reads the warehouse as the `web` service account: through the
-    running sink's door in the embedded default, or RAVAO_CLICKHOUSE_URL. Serve it behind
-    a TLS proxy.
+    running sink's door in the embedded default, or RAVAO_CLICKHOUSE_URL. Administrators
+    have the operations page (/ops). Prometheus metrics at /metrics, answered only to
+    RAVAO_METRICS_FROM (loopback by default). Serve it behind a TLS proxy.
 
     Example: ravao web --port 8090
     """

@@ -8,10 +8,12 @@ import signal
 import time
 
 from ..kafka_local import bootstrap_servers
+from ..prometheus import serve
 from ..settings import Settings
 from ..warehouse import Warehouse, WarehouseUnavailable, open_warehouse
 from ..warehouse.migrations import migrate
 from ..warehouse.tier_counts import days_to_rebuild, repair
+from .metrics import SinkMetrics
 from .sink import Sink
 
 log = logging.getLogger(__name__)
@@ -45,12 +47,16 @@ def run_sink(settings: Settings, *, group: str | None = None, replay: bool = Fal
     """Run until SIGTERM/SIGINT (or, with ``until_caught_up``, until the end offsets seen
     at start are written); returns the rows written per table."""
     bootstrap = bootstrap_servers(settings)
+    metrics = SinkMetrics()
+    server = serve(metrics.registry, settings.sink_metrics_port, settings.metrics_host)
     stopping: list[bool] = []
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stopping.append(True))
     warehouse = open_when_up(settings, stopping)
     if warehouse is None:
         log.info("stopped before the warehouse came up")
+        if server is not None:
+            server.shutdown()
         return {}
     endpoint = None
     try:
@@ -68,7 +74,8 @@ def run_sink(settings: Settings, *, group: str | None = None, replay: bool = Fal
             if off:
                 log.error("tier counts of %s disagree with the raw scans; stop every sink and run "
                           "`ravao warehouse check --repair`", ", ".join(map(str, off)))
-        sink = Sink(settings, warehouse, bootstrap, group=group, replay=replay, until_caught_up=until_caught_up)
+        sink = Sink(settings, warehouse, bootstrap, group=group, replay=replay, until_caught_up=until_caught_up,
+                    metrics=metrics)
         sink.install_signal_handlers()
         if stopping:
             return {}
@@ -77,4 +84,6 @@ def run_sink(settings: Settings, *, group: str | None = None, replay: bool = Fal
     finally:
         if endpoint is not None:
             endpoint.stop()
+        if server is not None:
+            server.shutdown()
         warehouse.close()

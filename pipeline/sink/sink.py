@@ -32,6 +32,7 @@ from ..settings import Settings
 from ..topics import topics_for
 from ..warehouse import Warehouse, WarehouseUnavailable
 from .batch import Batch
+from .metrics import SinkMetrics
 from .routes import routes_for
 from .writer import BatchIncomplete, stored_positions, write_batch
 
@@ -40,12 +41,14 @@ log = logging.getLogger(__name__)
 POLL_MESSAGES = 5_000
 ISOLATE_AFTER = 3  # failed attempts of one batch before looking for a record that makes them fail
 REPORT_EVERY = 30.0
+LAG_EVERY = 5.0  # seconds between updates of the lag gauges
 
 
 class Sink:
     def __init__(self, settings: Settings, warehouse: Warehouse, bootstrap: str, *, group: str | None = None,
-                 replay: bool = False, until_caught_up: bool = False) -> None:
+                 replay: bool = False, until_caught_up: bool = False, metrics: SinkMetrics | None = None) -> None:
         self.settings = settings
+        self.metrics = metrics or SinkMetrics()
         self.warehouse = warehouse
         self.bootstrap = bootstrap
         self.topics = topics_for(settings)
@@ -55,6 +58,7 @@ class Sink:
         self.until_caught_up = until_caught_up
         self.batch = Batch()
         self.stopping = False
+        self.closing = False
         self.assigned: set[tuple[str, int]] = set()
         self.ends: dict[tuple[str, int], int] = {}  # --until-caught-up: end offsets at assignment
         self.done: dict[tuple[str, int], int] = {}  # next offset written, per partition
@@ -63,6 +67,7 @@ class Sink:
         self.failures = 0  # attempts at the current batch that failed for a reason not its rows
         self.totals: dict[str, int] = {}
         self._report_at = time.monotonic() + REPORT_EVERY
+        self._lag_at = 0.0
         self.consumer: Consumer | None = None
 
     # --- the loop ---------------------------------------------------------------------------
@@ -97,6 +102,7 @@ class Sink:
                 self._report()
             self.flush()
         finally:
+            self.closing = True  # the revocation that closing makes leaves the last positions reported
             self.consumer.close()
             log.info("sink stopped; rows written: %s", self.totals or "none")
 
@@ -129,6 +135,7 @@ class Sink:
             except (WarehouseUnavailable, BatchIncomplete) as exc:
                 self.failed = True
                 self.failures += isinstance(exc, BatchIncomplete)
+                self.metrics.failed("batch_incomplete" if isinstance(exc, BatchIncomplete) else "warehouse_unavailable")
                 if not self.outage:
                     self.outage = True
                     self.consumer.pause(self._assignment())
@@ -153,8 +160,10 @@ class Sink:
     def _write(self) -> None:
         """One attempt at writing the batch, then the bookkeeping; never polls Kafka (it
         also runs inside a rebalance callback)."""
+        started = time.perf_counter()
         written = write_batch(self.warehouse, self.batch, self.routes, after_failure=self.failed,
                               isolate=self.failures >= ISOLATE_AFTER)
+        self.metrics.written(self.batch, written.rows, written.refused, time.perf_counter() - started)
         self.failed, self.failures = False, 0
         if self.outage:
             self.outage = False
@@ -231,6 +240,8 @@ class Sink:
             if dropped:
                 log.warning("%d unwritten messages of revoked partitions left for their next owner", dropped)
         self.assigned -= revoked
+        if not self.closing:
+            self.metrics.forget(revoked)  # another sink's to report now
         for source in revoked:
             self.ends.pop(source, None)
 
@@ -247,6 +258,9 @@ class Sink:
 
     def _report(self) -> None:
         now = time.monotonic()
+        if now >= self._lag_at:
+            self._lag_at = now + LAG_EVERY
+            self.metrics.lag(self.consumer, self.assigned, self.done)
         if now < self._report_at:
             return
         self._report_at = now + REPORT_EVERY

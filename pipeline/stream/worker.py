@@ -62,6 +62,7 @@ from ..pairing import (
     apply_scan,
     sent_visits,
 )
+from ..prometheus import exposition
 from ..recent_declarations import RecentDeclarations
 from ..registry_cache import RegistryCache
 from ..settings import Settings
@@ -380,7 +381,8 @@ class Worker(PersonStates, WallClock):
         await self.stats_topic.send(key=self.metrics.worker.encode(), value=self.metrics.snapshot())
 
     async def _metrics_page(self, request):
-        return self.app.web.text(self.metrics.prometheus(), content_type="text/plain; version=0.0.4")
+        body, content_type = exposition(self.metrics.registry)
+        return self.app.web.bytes(body, content_type=content_type.split(";")[0] + "; version=0.0.4")
 
     def run(self, loglevel: str = "info") -> None:
         """Run until SIGINT/SIGTERM (stopping within 10 s); a fatal error (the reject guard,

@@ -61,6 +61,10 @@ def gateway(request: Request) -> Gateway:
     return request.app.state.gateway
 
 
+def counted(request: Request, kind: str, *answers: ScanAnswer) -> None:
+    request.app.state.metrics.answered(kind, answers)
+
+
 def now() -> datetime:
     return datetime.now(timezone.utc)
 
@@ -116,7 +120,8 @@ async def device(request: Request, credentials: HTTPAuthorizationCredentials | N
 
 
 @router.post("/scans", response_model=ScanAnswer, responses=SCAN_ERRORS, summary="Submit one scan")
-async def submit_scan(scan: ScanIn, who=Depends(device), gw: Gateway = Depends(gateway)) -> ScanAnswer:
+async def submit_scan(scan: ScanIn, request: Request, who=Depends(device),
+                      gw: Gateway = Depends(gateway)) -> ScanAnswer:
     """One scan by a guard phone or a reader station. Answers after Kafka acknowledged it,
     with what the screen should show. What the gateway can already tell is wrong is refused
     at once (status `refused`, with the reason) and not published: a code that is not
@@ -133,13 +138,15 @@ async def submit_scan(scan: ScanIn, who=Depends(device), gw: Gateway = Depends(g
     if isinstance(result, Outgoing):
         await gw.publish([result])
         gw.scanned(info.device_id, result.key.decode(), at - (scan.scanned_at or at))
-        return result.answer
+        result = result.answer
+    counted(request, "device", result)
     return result
 
 
 @router.post("/scans/batch", response_model=BatchAnswer, responses=SCAN_ERRORS,
              summary=f"Submit up to {MAX_BATCH} scans")
-async def submit_batch(batch: BatchIn, who=Depends(device), gw: Gateway = Depends(gateway)) -> BatchAnswer:
+async def submit_batch(batch: BatchIn, request: Request, who=Depends(device),
+                       gw: Gateway = Depends(gateway)) -> BatchAnswer:
     """Up to 500 scans of one device, e.g. a reader station catching up after the network
     came back. Answers one result per scan, in order, after Kafka acknowledged every
     accepted one. On 503 nothing is acknowledged: send the whole batch again."""
@@ -154,6 +161,7 @@ async def submit_batch(batch: BatchIn, who=Depends(device), gw: Gateway = Depend
         if isinstance(r, Outgoing):
             gw.scanned(info.device_id, r.key.decode(), at - (s.scanned_at or at))
     answers = [r.answer if isinstance(r, Outgoing) else r for r in results]
+    counted(request, "device", *answers)
     return BatchAnswer(accepted=len(outgoing), refused=len(answers) - len(outgoing), results=answers)
 
 
@@ -182,7 +190,8 @@ async def submit_checkin(checkin: SelfCheckIn, request: Request, gw: Gateway = D
     if isinstance(result, Outgoing):
         gw.limit_person(result.key.decode(), client_address(request.scope))
         await gw.publish([result])
-        return result.answer
+        result = result.answer
+    counted(request, "self_checkin", result)
     return result
 
 

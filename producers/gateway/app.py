@@ -12,6 +12,7 @@ from pipeline.settings import Settings
 from . import api, declare, enrol, pages
 from .body import BodyGuard
 from .errors import install_error_handlers
+from .metrics import GatewayMetrics
 from .service import Gateway
 
 DESCRIPTION = """\
@@ -68,6 +69,7 @@ def create_app(settings: Settings) -> FastAPI:
     app = FastAPI(title="ravao gateway", version="1", description=DESCRIPTION, lifespan=lifespan,
                   docs_url=None, redoc_url=None)
     app.state.gateway = gateway
+    app.state.metrics = GatewayMetrics(settings.metrics_from)
     install_error_handlers(app)
 
     async def admit(scope) -> None:
@@ -75,6 +77,7 @@ def create_app(settings: Settings) -> FastAPI:
 
     app.add_middleware(BodyGuard, limit=settings.gateway_max_body_bytes,
                        timeout=settings.gateway_body_timeout_seconds, admit=admit)
+    app.state.metrics.install(app)
     app.include_router(api.router)
     app.include_router(enrol.router)
     app.include_router(declare.router)
