@@ -1,4 +1,5 @@
-"""The one settings class. Every variable is documented here and in `.env.example`.
+"""The one settings class. Every variable is documented here (the alerting job's and its
+notifications' in `settings_alerting`, which `Settings` builds on) and in `.env.example`.
 
 Values come from the environment (prefix ``RAVAO_``), then from a ``.env`` file in the
 working directory. A secret may instead be read from a file named by ``<NAME>_FILE``
@@ -8,42 +9,20 @@ containers.
 
 from __future__ import annotations
 
-import os
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
 from urllib.parse import urlparse
 
 from pydantic import Field
-from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-ENV_PREFIX = "RAVAO_"
+from .settings_alerting import AlertingSettings
+from .settings_sources import ENV_PREFIX, FileSecretsSource
+
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
 
-class FileSecretsSource(PydanticBaseSettingsSource):
-    """Reads ``RAVAO_<NAME>_FILE`` for any field: the file's content, stripped, is the value."""
-
-    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
-        path = os.environ.get(f"{ENV_PREFIX}{field_name.upper()}_FILE")
-        if not path:
-            return None, field_name, False
-        try:
-            return Path(path).read_text(encoding="utf-8").strip(), field_name, False
-        except OSError as exc:
-            raise ValueError(f"{ENV_PREFIX}{field_name.upper()}_FILE={path}: cannot read it ({exc})") from exc
-
-    def __call__(self) -> dict[str, Any]:
-        values: dict[str, Any] = {}
-        for name, field in self.settings_cls.model_fields.items():
-            value, key, _ = self.get_field_value(field, name)
-            if value is not None:
-                values[key] = value
-        return values
-
-
-class Settings(BaseSettings):
+class Settings(AlertingSettings):
     model_config = SettingsConfigDict(
         env_prefix=ENV_PREFIX, env_file=".env", extra="ignore", frozen=True
     )
@@ -314,66 +293,6 @@ class Settings(BaseSettings):
     )
     sms_timeout_seconds: float = Field(
         10.0, gt=0, description="How long to wait for the SMS gateway's answer."
-    )
-
-    # --- cases, declarations, alerts ---------------------------------------------------
-    case_window_days_before_onset: int = Field(
-        2, ge=0, le=30, description="A case's infectious window starts this many days before its onset (and "
-        "runs until now, or until the case is cleared)."
-    )
-    declaration_current_days: int = Field(
-        1, ge=1, le=30, description="A health declaration is current for this many days after it is made; a "
-        "scan after that shows status none."
-    )
-    alerts_auto_confirm: bool = Field(
-        False, description="Confirm every alert at once (notifications go out without a tracer's "
-        "`ravao alerts confirm`)."
-    )
-    alerts_contact_depth: int = Field(
-        1, ge=1, le=2, description="Contact lists of cases: 1 = F1 only, 2 = F1 and F2."
-    )
-    alerts_min_overlap_seconds: int = Field(
-        900, ge=0, description="Least total time together for a contact (as `ravao trace --min-overlap`)."
-    )
-    alerts_cluster_cases: int = Field(
-        2, ge=2, description="A cluster alert: at least this many distinct cases at one venue..."
-    )
-    alerts_cluster_days: int = Field(
-        7, ge=1, description="...within this many days of each other."
-    )
-    alerts_recheck_seconds: float = Field(
-        900.0, gt=0, description="Every open case is evaluated again this often, besides the re-checks that "
-        "new visits at its venues and times trigger."
-    )
-    alerts_heartbeat_file: Path | None = Field(
-        None, description="A file the alerting job touches every few seconds while it runs, for a container's "
-        "health check (`deploy/healthcheck.py alerts`); unset: none."
-    )
-
-    # --- notifications of alerts (pipeline/alerts/notify.py) ---------------------------
-    webhooks: str | None = Field(
-        None, description="Webhook endpoints told of every confirmed alert (Standard Webhooks), as JSON: "
-        '[{"name": "eoc", "url": "https://eoc.example.org/hooks", "secret": "whsec_..."}]. Secrets: or the whole '
-        'list from RAVAO_WEBHOOKS_FILE, or "secret_file" (a path) in place of "secret". Unset: no webhooks.'
-    )
-    notify_retry_seconds: str = Field(
-        "0,5,300,1800,7200,18000,36000,36000", pattern=r"^\s*\d+(\.\d+)?(\s*,\s*\d+(\.\d+)?)*\s*$",
-        description="Waits before each attempt of one notification, in seconds (the first: 0, at once); after the "
-        "last one fails it is given up (failed). The Standard Webhooks schedule by default; SMS too."
-    )
-    notify_timeout_seconds: float = Field(
-        15.0, gt=0, description="How long one webhook attempt may take before it counts as failed (and is retried)."
-    )
-    notify_poll_seconds: float = Field(
-        1.0, gt=0, description="How often the notifier looks for notifications due."
-    )
-    web_public_url: str = Field(
-        "http://127.0.0.1:8090", description="Base URL of `ravao web` as recipients reach it: a notification links "
-        "to <web_public_url>/alerts/<alert id>."
-    )
-    notify_advice: str = Field(
-        "Clean and air the premises; staff present then: watch for symptoms and make a health declaration.",
-        min_length=1, max_length=400, description="The advice every alert notification carries (SMS and webhook)."
     )
 
     @classmethod
