@@ -8,7 +8,7 @@ import time
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from .topics import TopicSpec
@@ -118,30 +118,48 @@ def produce_all(producer: Producer, topic: str, messages: Iterable[tuple[bytes |
 def read_to_end(bootstrap: str, topic: str, timeout: float = 30.0) -> Iterator[tuple[bytes | None, bytes | None, int, int]]:
     """Every message of ``topic`` from the beginning to the end offsets seen at the start:
     (key, value, partition, offset). No consumer group, nothing committed."""
+    return _read_up_to_end(bootstrap, topic, timeout, last=None)
+
+
+def read_tail(bootstrap: str, topic: str, count: int, timeout: float = 5.0) -> list[bytes | None]:
+    """The values of the last ``count`` messages of each partition of ``topic`` (fewer where
+    compaction left gaps), read within ``timeout`` seconds (else `TimeoutError`); none if
+    the topic does not exist. No consumer group, nothing committed."""
+    return [value for _key, value, _p, _o in _read_up_to_end(bootstrap, topic, timeout, last=count)]
+
+
+def _read_up_to_end(bootstrap: str, topic: str, timeout: float,
+                    last: int | None) -> Iterator[tuple[bytes | None, bytes | None, int, int]]:
+    """The messages of each partition up to its end offset as seen at the start: all of
+    them, or the ``last`` few; within ``timeout`` seconds in all, else `TimeoutError`."""
     consumer = Consumer({
-        "bootstrap.servers": bootstrap,
-        "group.id": "ravao-reader",
-        "enable.auto.commit": False,
-        "enable.partition.eof": True,
-        "auto.offset.reset": "earliest",
+        "bootstrap.servers": bootstrap, "group.id": "ravao-reader", "enable.auto.commit": False,
+        "enable.partition.eof": True, "auto.offset.reset": "earliest",
+        "socket.timeout.ms": max(1000, int(timeout * 1000)), "log_level": 2,
     })
+    deadline = time.monotonic() + timeout
+
+    def left() -> float:
+        return max(0.1, deadline - time.monotonic())
+
     try:
-        metadata = consumer.list_topics(topic, timeout=15).topics.get(topic)
+        metadata = consumer.list_topics(topic, timeout=left()).topics.get(topic)
         if metadata is None or metadata.error is not None:
             return
         ends: dict[int, int] = {}
+        starts = []
         for partition in metadata.partitions:
-            low, high = consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=15)
+            low, high = consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=left())
             if high > low:
                 ends[partition] = high
+                starts.append(TopicPartition(topic, partition, low if last is None else max(low, high - last)))
         if not ends:
             return
-        consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in ends])
-        deadline = time.monotonic() + timeout
+        consumer.assign(starts)
         while ends:
             if time.monotonic() > deadline:
-                raise TimeoutError(f"reading {topic} did not reach its end within {timeout:.0f}s")
-            message = consumer.poll(0.5)
+                raise TimeoutError(f"reading {topic} did not reach its end within {timeout:g}s")
+            message = consumer.poll(min(0.5, left()))
             if message is None:
                 continue
             if message.error():
@@ -154,51 +172,5 @@ def read_to_end(bootstrap: str, topic: str, timeout: float = 30.0) -> Iterator[t
                 yield message.key(), message.value(), partition, offset
                 if offset + 1 >= ends[partition]:
                     ends.pop(partition)
-    finally:
-        consumer.close()
-
-
-def read_tail(bootstrap: str, topic: str, count: int, timeout: float = 5.0) -> list[bytes | None]:
-    """The values of the last ``count`` messages of each partition of ``topic`` (fewer where
-    compaction left gaps), read within ``timeout`` seconds (else `TimeoutError`); none if
-    the topic does not exist. No consumer group, nothing committed."""
-    consumer = Consumer({
-        "bootstrap.servers": bootstrap, "group.id": "ravao-reader", "enable.auto.commit": False,
-        "enable.partition.eof": True, "socket.timeout.ms": int(timeout * 1000), "log_level": 2,
-    })
-    deadline = time.monotonic() + timeout
-    try:
-        metadata = consumer.list_topics(topic, timeout=timeout).topics.get(topic)
-        if metadata is None or metadata.error is not None:
-            return []
-        ends: dict[int, int] = {}
-        starts = []
-        for partition in metadata.partitions:
-            low, high = consumer.get_watermark_offsets(TopicPartition(topic, partition),
-                                                       timeout=max(0.1, deadline - time.monotonic()))
-            if high > low:
-                ends[partition] = high
-                starts.append(TopicPartition(topic, partition, max(low, high - count)))
-        if not ends:
-            return []
-        consumer.assign(starts)
-        values: list[bytes | None] = []
-        while ends:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise TimeoutError(f"reading the end of {topic} took more than {timeout:g}s")
-            message = consumer.poll(min(0.5, left))
-            if message is None:
-                continue
-            if message.error():
-                if message.error().code() == KafkaError._PARTITION_EOF:
-                    ends.pop(message.partition(), None)
-                    continue
-                raise KafkaException(message.error())
-            if message.partition() in ends:
-                values.append(message.value())
-                if message.offset() + 1 >= ends[message.partition()]:
-                    ends.pop(message.partition())
-        return values
     finally:
         consumer.close()
