@@ -87,3 +87,24 @@ def alerts(
     from bench.alerts import run
 
     run(visits, cases, days, profile)
+
+
+@app.command()
+def web(
+    visits: int = typer.Option(10_000_000, help="Visits to generate (a month of a province)"),
+    days: int = typer.Option(30, help="Days the visits span"),
+    cases: int = typer.Option(5, help="Open cases the F1 view is asked for, in turn"),
+    requests: int = typer.Option(100, help="Timed requests per page (and as many bare SQL runs)"),
+) -> None:
+    """Server time (p50/p99) of the tier page (a province, 30 days) and of the tracing
+    console's F1 view, answered by the real app in-process (httpx's ASGI transport) to a
+    signed-in provincial officer and tracer, beside the bare SQL each page is for (the
+    tier counts, the F1 trace) with the same parameters, alternating, in the same run, on
+    a fresh warehouse. Goal: page p99 under 150 ms. A page not in the app yet is measured
+    by its JSON read, with a note saying so.
+
+    Example: ravao bench web --visits 1000000 --requests 50
+    """
+    from bench.web import run
+
+    run(visits, days, cases, requests)
