@@ -28,7 +28,7 @@ from pipeline.sink.state import read_state
 from pipeline.warehouse import Warehouse, WarehouseError, open_warehouse
 from pipeline.warehouse.client import chdb_url
 from pipeline.warehouse.connect import running_sink
-from pipeline.warehouse.door import Refused, read_settings
+from pipeline.warehouse.door import PERSONAL_QUERIES, Refused, read_settings
 from pipeline.warehouse.migrations import migrate
 from pipeline.warehouse.opened import open_url
 from schemas import PersonalData, ValidScan
@@ -347,17 +347,19 @@ def test_a_personal_query_under_another_name_is_refused_by_query_on_every_route(
     from pipeline.warehouse.queries import load
 
     path = door.tmp / "copy.sql"
-    for name in ("personal_data_of", "audit_trail"):
+    every = {"personal_data_of": ({"persons": [PERSON]}, [f"persons={PERSON}"]),
+             "person_by_phone": ({"phone": "0981234791"}, ["phone=0981234791"]),
+             "audit_trail": ({"person": "", "actor": ""}, ["person=", "actor="])}
+    assert set(every) == PERSONAL_QUERIES  # a new personal query is attacked here too
+    for name, (params, cli) in every.items():
         text = load(name).sql
         path.write_text("-- my own report\n" + text.replace("SELECT", "select", 1))
-        params = {"persons": [PERSON]} if name == "personal_data_of" else {"person": "", "actor": ""}
         for route in ("embedded", "sink"):
             reader = door.warehouse if route == "embedded" else running_sink(door.settings)
             with pytest.raises(Refused, match="personal"):
                 reader.query(path.read_text(), params)
         monkeypatch.setenv("RAVAO_DATA_DIR", str(door.settings.data_dir))
         monkeypatch.delenv("RAVAO_CLICKHOUSE_URL", raising=False)
-        cli = [f"persons={PERSON}"] if name == "personal_data_of" else ["person=", "actor="]
         with pytest.raises(WarehouseError, match="personal"):
             sql_command(query=str(path), param=cli, fmt="json")
         assert "0981234791" not in capsys.readouterr().out

@@ -38,7 +38,7 @@ from schemas.ids import new_id
 from web_day import *  # noqa: F401,F403 (the fixtures)
 from web_day import HOSPITAL_OWNER, HOSPITAL_STAFF, OWNER, PROVINCE_OFFICER
 from web_helpers import *  # noqa: F401,F403 (the browser fixtures)
-from web_helpers import artifact, needs_chromium, sign_in_by_page
+from web_helpers import api_session, artifact, needs_chromium, sign_in_by_page, with_session
 from stream_helpers import start_worker, stop_worker
 from warehouse_day import load_records
 
@@ -108,25 +108,11 @@ def scan_at(settings: Settings, venue, person: str, direction: str, state: Perso
     return state
 
 
-def api_session(base: str, phone: str, sms) -> dict[str, str]:
-    """Signed in through the API, as the sign-in page's script does: the session cookie."""
-    sms.forget()
-    assert httpx.post(f"{base}/api/v1/session/code", json={"phone": phone}).status_code == 202
-    answer = httpx.post(f"{base}/api/v1/session", json={"phone": phone, "code": sms.code_for(phone)})
-    assert answer.status_code == 200, answer.text
-    return {COOKIE: answer.cookies[COOKIE]}
-
-
 @pytest.fixture(scope="module")
 def owner_session(web_base, web_sms) -> dict[str, str]:
     """One session of the owner for the tests that do not test signing in (codes are
     throttled per phone)."""
     return api_session(web_base, OWNER, web_sms)
-
-
-def with_session(page, base: str, cookies: dict[str, str]):
-    page.context.add_cookies([{"name": k, "value": v, "url": base} for k, v in cookies.items()])
-    return page
 
 
 def open_live(page, base: str, venue_id: str) -> None:

@@ -24,8 +24,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import httpx
 import pytest
 import uvicorn
+
+from pipeline.access.http import COOKIE
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
@@ -94,6 +97,20 @@ def sign_in_by_page(page, base: str, phone: str, sms: KeptSms, next_path: str = 
     page.fill("#code", sms.code_for(phone))
     with page.expect_navigation(timeout=TIMEOUT_MS):
         page.click("#enter button[type=submit]")
+
+
+def api_session(base: str, phone: str, sms: KeptSms) -> dict[str, str]:
+    """Signed in through the API, as the sign-in page's script does: the session cookie."""
+    sms.forget()
+    assert httpx.post(f"{base}/api/v1/session/code", json={"phone": phone}).status_code == 202
+    answer = httpx.post(f"{base}/api/v1/session", json={"phone": phone, "code": sms.code_for(phone)})
+    assert answer.status_code == 200, answer.text
+    return {COOKIE: answer.cookies[COOKIE]}
+
+
+def with_session(page, base: str, cookies: dict[str, str]):
+    page.context.add_cookies([{"name": k, "value": v, "url": base} for k, v in cookies.items()])
+    return page
 
 
 def artifact(name: str) -> str:

@@ -32,7 +32,7 @@ from pipeline.kafka_local import KafkaSetupError
 
 from pipeline.http_metrics import HttpMetrics
 
-from . import alert_page, api, cases_api, home, ops, site, tiers, venue, words
+from . import alert_page, api, cases_api, home, ops, site, tiers, tracing, venue, words
 from .venue_feed import VenueFeed
 
 SERVICE_ACCOUNT = "web"
@@ -181,4 +181,5 @@ def create_app(settings: Settings, *, warehouse=None, sign_in: SignIn | None = N
     app.include_router(tiers.router)
     app.include_router(venue.router)
     app.include_router(ops.router)
+    app.include_router(tracing.router)
     return app

@@ -13,7 +13,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pipeline.access.caller import Caller
 from pipeline.access.http import COOKIE, SignIn, session_token, sign_in
 
-from .site import home_of, local_path, page_caller, render
+from .site import home_of, local_path, page_caller, render, same_origin
 
 router = APIRouter(include_in_schema=False)
 
@@ -33,6 +33,7 @@ def sign_in_page(request: Request, next: str = "/") -> Response:  # noqa: A002 -
 
 @router.post("/sign-out")
 def sign_out(request: Request, lang: str = Form("")) -> Response:
+    same_origin(request)
     service: SignIn = sign_in(request)
     service.sessions.end(session_token(request))
     response = RedirectResponse("/sign-in" + (f"?lang={lang}" if lang in ("vi", "en") else ""), 303)

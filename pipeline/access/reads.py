@@ -29,6 +29,7 @@ from .audit import AuditTrail
 from .caller import Caller, Role
 from .policy import Denied, Place
 from schemas.cases import AlertStatus
+from schemas.registry import normalise_phone
 
 PERSONAL = "personal_data_of"
 
@@ -185,6 +186,27 @@ class Reads:
         rows = [row + [found[row[1]][c] for c in masking.PERSON_FIELDS] for row in result.rows]
         return Result(result.columns + list(masking.PERSON_FIELDS), [], rows)
 
+    def find_by_phone(self, caller: Caller, phone: str, purpose: str | None) -> list[str]:
+        """The ids of the people whose record holds ``phone`` (any way it is written): a
+        read of personal data, so for tracers naming an open case and admins, audited
+        first (the phone, normalised, is the row's subject)."""
+        why = self._tracing(caller, purpose)
+        try:
+            normalised = normalise_phone(phone)
+        except ValueError as exc:
+            raise QueryInputError(str(exc)) from None
+        self.trail.record(caller, action="find_by_phone", subject=normalised, purpose=why,
+                          detail={"query": "person_by_phone"})
+        found = self.warehouse.read_personal("person_by_phone", {"phone": normalised}, action="find_by_phone",
+                                             subject=normalised, detail={})
+        return [row[0] for row in found.rows]
+
+    def person_in_full(self, caller: Caller, person: str, purpose: str | None) -> dict[str, str]:
+        """The name, phone and ID number of the person traced (audited first)."""
+        why = self._tracing(caller, purpose)
+        return self._personal(caller, [person], full=True, action="person_with_names", subject=person,
+                              purpose=why, detail={"query": "personal_data_of"})[person]
+
     def case_onset(self, caller: Caller, person: str, purpose: str | None) -> str | None:
         self._tracing(caller, purpose)
         return run(self.warehouse, load("case_onset"), {"person": person}).scalar()
@@ -214,6 +236,15 @@ class Reads:
         return run(self.warehouse, load("alerts_list"), {"venue": venue, "area": area, "case": case,
                                                          "status": status})
 
+    def alert_deliveries(self, caller: Caller, alert_ids: Iterable[str]) -> Result:
+        """The notifications of the given alerts and how each was delivered (recipients
+        masked as the warehouse keeps them): tracers and admins, who follow a case's alerts."""
+        policy.require_case_management(caller)
+        ids = sorted(set(alert_ids))
+        if not ids:
+            return Result([], [], [])
+        return run(self.warehouse, load("alert_deliveries"), {"alerts": ids})
+
     def person_known(self, person_id: str) -> bool:
         """Whether a person id is registered (nothing about them: a case needs one)."""
         return bool(run(self.warehouse, load("person_known"), {"person": person_id}).scalar())
@@ -223,6 +254,14 @@ class Reads:
         the case, admins."""
         self._tracing(caller, case_id)
         return run(self.warehouse, load("case_contacts"), {"case": case_id})
+
+    def venue_names(self, venue_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
+        """Venue id → its name, address and commune (no person in them), for a page that
+        lists the venues of visits or contacts the caller was already allowed to read."""
+        ids = sorted(set(venue_ids))
+        if not ids:
+            return {}
+        return {row["venue_id"]: row for row in run(self.warehouse, load("venue_names"), {"venues": ids}).dicts()}
 
     # -- administration ----------------------------------------------------------------
 
