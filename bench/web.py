@@ -71,30 +71,17 @@ def written(moment: datetime) -> str:
 class Url:
     path: str
     params: dict[str, str]
-    note: str = ""  # said when measured: why this URL and not the page
 
 
-def tier_urls(area: str, day: date) -> list[Url]:
-    """The tier page (30 days up to ``day``), then the API route that reads the same."""
-    from_day = day - timedelta(days=WINDOW_DAYS - 1)
-    return [Url(f"/areas/{area}", {"view": "days", "day": day.isoformat()}),
-            Url(f"/api/v1/areas/{area}/counts", {"from_day": from_day.isoformat(), "to_day": day.isoformat()},
-                "the tier page is not in this app: its JSON read measured")]
+def tier_url(area: str, day: date) -> Url:
+    """The tier page, 30 days up to ``day``."""
+    return Url(f"/areas/{area}", {"view": "days", "day": day.isoformat()})
 
 
-def f1_urls(person: str, case: str, start: datetime, end: datetime) -> list[Url]:
-    """The tracing console's person page with F1 contacts only, then the API route."""
-    window = {"case": case, "from": written(start), "to": written(end), "min_overlap": MIN_OVERLAP, "depth": "1"}
-    return [Url(f"/trace/people/{person}", window),
-            Url(f"/api/v1/trace/{person}", window, "the F1 view is not in this app: its JSON read measured")]
-
-
-async def first_served(client, urls: list[Url]) -> int:
-    """Which of ``urls`` the app serves (the first not answered 404 "no such page")."""
-    for at, url in enumerate(urls):
-        if (await client.get(url.path, params=url.params)).status_code != 404:
-            return at
-    raise RuntimeError(f"the app serves none of {[u.path for u in urls]}")
+def f1_url(person: str, case: str, start: datetime, end: datetime) -> Url:
+    """The tracing console's person page with F1 contacts only."""
+    return Url(f"/trace/people/{person}", {"case": case, "from": written(start), "to": written(end),
+                                           "min_overlap": MIN_OVERLAP, "depth": "1"})
 
 
 # -- the warehouse, recorded --------------------------------------------------------------
@@ -210,8 +197,7 @@ async def measure(app, tokens: dict[str, str], recorded: RecordedWarehouse, page
         for page in pages:
             async with httpx.AsyncClient(transport=transport, base_url="http://bench",
                                          cookies={COOKIE: tokens[page["phone"]]}) as client:
-                served = await first_served(client, page["urls"][0])
-                measured = Measured(page["label"], page["urls"][0][served])
+                measured = Measured(page["label"], page["urls"][0])
                 async def get(path: str, params: dict[str, str]) -> httpx.Response:
                     answer = await client.get(path, params=params)
                     if answer.status_code != 200:
@@ -220,7 +206,7 @@ async def measure(app, tokens: dict[str, str], recorded: RecordedWarehouse, page
 
                 task = bar.add_task(f"{page['label']}: page and bare SQL", total=requests)
                 for n in range(requests + 1):  # the first of each is a warm-up
-                    url = page["urls"][n % len(page["urls"])][served]
+                    url = page["urls"][n % len(page["urls"])]
                     sql, sql_params = page["sql"][n % len(page["sql"])]
                     with recorded.recording():
                         started = time.perf_counter()
@@ -246,16 +232,16 @@ async def measure(app, tokens: dict[str, str], recorded: RecordedWarehouse, page
 
 
 def pages_for(area: str, day: date, cases: list[tuple[str, str]], start: datetime, end: datetime) -> list[dict]:
-    """For each page: its URLs (one per case for the F1 view; the first served one is
-    measured), the caller, and the bare SQL with the same parameters."""
+    """For each page: its URLs (one per case for the F1 view), the caller, and the bare
+    SQL with the same parameters."""
     from pipeline.warehouse.queries import load, run
     from pipeline.warehouse.trace import TraceRequest, trace
 
     counts = {"area": area, "from_day": day - timedelta(days=WINDOW_DAYS - 1), "to_day": day}
     tier = {"label": f"tier page, province {area}, {WINDOW_DAYS} days", "phone": OFFICER,
-            "urls": [tier_urls(area, day)], "sql": [(lambda w: run(w, load("tier_counts"), counts), counts)]}
+            "urls": [tier_url(area, day)], "sql": [(lambda w: run(w, load("tier_counts"), counts), counts)]}
     f1 = {"label": f"F1 view, {TRACE_DAYS} days, {len(cases)} cases in turn", "phone": TRACER,
-          "urls": [f1_urls(person, case, start, end) for person, case in cases], "sql": []}
+          "urls": [f1_url(person, case, start, end) for person, case in cases], "sql": []}
     for person, _case in cases:
         request = TraceRequest(person=person, start=start, end=end, min_overlap_seconds=900, depth=1)
         f1["sql"].append((lambda w, r=request: trace(w, r), request.params()))
@@ -321,8 +307,6 @@ def report(f: dict) -> None:
                       f"{sql99:,.1f} ms", f"{page50 / sql50:.1f}x, {page99 / sql99:.1f}x",
                       f"{statistics.median(m.in_warehouse) * 1000:,.1f} ms in {m.page_queries} queries",
                       f"{met} ({page99:,.0f} ms)")
-        if m.url.note:
-            notes.append(f"{m.label}: {m.url.note} ({m.url.path})")
         if not m.same_query:
             notes.append(f"{m.label}: the page did NOT send the bare SQL's query with its parameters")
     Console(width=200).print(table)

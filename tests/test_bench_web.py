@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
-from bench.web import f1_urls, report, run, tier_urls
+from bench.web import f1_url, report, run, tier_url
 from pipeline.warehouse.queries import parse_time
 
 
@@ -30,9 +30,7 @@ def test_the_bench_measures_each_page_beside_its_own_query_with_the_same_paramet
     assert ("met (" in printed) or ("MISSED (" in printed)
 
 
-def test_each_page_has_a_fallback_that_names_itself() -> None:
+def test_each_url_is_a_page_of_the_site_not_the_api() -> None:
     end = datetime(2026, 12, 2, 8, tzinfo=timezone.utc)
-    for urls in (tier_urls("74", end.date()), f1_urls("P" + "B" * 14, "C" + "B" * 14, end - timedelta(days=14), end)):
-        page, fallback = urls
-        assert not page.path.startswith("/api/") and not page.note
-        assert fallback.path.startswith("/api/v1/") and "not in this app" in fallback.note
+    for url in (tier_url("74", end.date()), f1_url("P" + "B" * 14, "C" + "B" * 14, end - timedelta(days=14), end)):
+        assert not url.path.startswith("/api/")

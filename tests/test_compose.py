@@ -1,7 +1,7 @@
 """The production compose file: valid YAML, consistent with the code (every command a real
 `ravao` sub-command with real options, every RAVAO_* variable a setting, every topic
 declared, every health check a real one), and safe by default (no default password,
-nothing but the gateway and the web published, and those on loopback). Docker cannot run
+nothing but the gateway, the web and Grafana published, and those on loopback). Docker cannot run
 here; this reads the file as compose would (YAML, merge keys and anchors resolved)."""
 
 from __future__ import annotations
@@ -28,10 +28,11 @@ def test_the_clickhouse_password_must_be_set_and_has_no_default() -> None:
     assert "change-me" not in text
 
 
-def test_only_the_gateway_and_the_web_are_published_and_only_on_loopback() -> None:
+def test_only_the_gateway_the_web_and_grafana_are_published_and_only_on_loopback() -> None:
     services = compose()["services"]
     published = {name: s["ports"] for name, s in services.items() if s.get("ports")}
-    assert published == {"gateway": ["127.0.0.1:8080:8080"], "web": ["127.0.0.1:8090:8090"]}
+    assert published == {"gateway": ["127.0.0.1:8080:8080"], "web": ["127.0.0.1:8090:8090"],
+                         "grafana": ["127.0.0.1:3000:3000"]}
     assert compose()["networks"]["backend"]["internal"] is True
     for name in ("kafka", "clickhouse", "worker", "sink"):
         assert services[name]["networks"] == ["backend"], name
