@@ -91,17 +91,48 @@ def code_in_log(log: Path, masked: str) -> str | None:
     return found[-1] if found else None
 
 
-def sign_in_with_the_printed_rows(rows: list[dict], web: str, log: Path, demo, output) -> dict[str, list[dict]]:
-    """Each printed phone asks for a code, finds it in the web's log, and signs in."""
-    grants = {}
-    with httpx.Client(base_url=web, timeout=10) as client:
-        for row in rows:
+def sign_in_with_the_printed_rows(rows: list[dict], web: str, log: Path, demo,
+                                  output) -> tuple[dict[str, list[dict]], dict[str, httpx.Cookies]]:
+    """Each printed phone asks for a code, finds it in the web's log, and signs in: the
+    grants and the session cookies of each."""
+    grants, sessions = {}, {}
+    for row in rows:
+        with httpx.Client(base_url=web, timeout=10) as client:
             assert client.post("/api/v1/session/code", json={"phone": row["phone"]}).status_code == 202
             code = wait_for(lambda: code_in_log(log, row["masked"]), demo, output, 30, f"code for {row['who']}")
             answer = client.post("/api/v1/session", json={"phone": row["phone"], "code": code})
             assert answer.status_code == 200, (row["who"], answer.text)
-            grants[row["who"]] = answer.json()["grants"]
-    return grants
+            grants[row["who"]], sessions[row["who"]] = answer.json()["grants"], client.cookies
+    return grants, sessions
+
+
+def every_page_shows_data(web: str, sessions: dict[str, httpx.Cookies], pages: dict[str, str], demo,
+                          output) -> None:
+    """Each role's page, as printed beside its sign-in (``pages``), with the demo's data on it:
+    counts on the tier pages, the venue's feed, the case and its contacts in the tracing
+    console, the pipeline on the operations page."""
+    roles = {who.split(" (")[0]: who for who in sessions}
+
+    def page(who: str, path: str) -> str:
+        answer = httpx.get(web + path, cookies=sessions[roles.get(who, who)], timeout=30, follow_redirects=True)
+        assert answer.status_code == 200, (who, path, answer.status_code, answer.text[:500])
+        return answer.text
+
+    for who, path in pages.items():
+        role = who.split(" (")[0]
+        if role.endswith("officer"):
+            figures = re.search(r'data-count="scans"><span class="value">([\d.]+)', page(who, path))
+            assert figures and int(figures.group(1).replace(".", "")) > 0, who
+        elif role == "venue owner":
+            venue = page(who, path)
+            assert 'id="feed"' in venue and '<ul id="staff"' in venue, who
+    case = wait_for(lambda: re.search(r'data-case="(C[B-X]{14})"', page("tracer", "/")), demo, output, 60,
+                    "the demo's case in the tracing console")
+    wait_for(lambda: 'data-visit="' in page("tracer", f"/trace/cases/{case.group(1)}")
+             and 'id="f1"' in page("tracer", f"/trace/cases/{case.group(1)}"), demo, output, 60,
+             "the case's visits and contacts")
+    wait_for(lambda: all(f'<table id="{t}"' in page("admin", "/ops") for t in ("consumer-lag", "sink")), demo,
+             output, 30, "the consumer lag and the sink's progress on the operations page")
 
 
 def test_the_demo_fills_the_warehouse_signs_in_every_role_and_ctrl_c_stops_everything(tmp_path: Path) -> None:
@@ -146,15 +177,17 @@ def test_the_demo_fills_the_warehouse_signs_in_every_role_and_ctrl_c_stops_every
             "provincial officer", "district officer", "commune officer", "venue owner", "tracer", "admin"], output.text()
         assert all(r["masked"] == mask_phone(r["phone"]) for r in rows)
         assert {r["url"].removeprefix(web).rsplit("/", 1)[0] for r in rows} == {"/areas", "/venues", ""}, rows
-        assert f"find its code in {tmp_path / 'logs' / 'web.log'}" in output.text()
-        grants = sign_in_with_the_printed_rows(rows, web, tmp_path / "logs" / "web.log", demo, output)
+        assert f"find the code in {tmp_path / 'logs' / 'web.log'}" in output.text()
+        grants, sessions = sign_in_with_the_printed_rows(rows, web, tmp_path / "logs" / "web.log", demo, output)
         pages = {r["who"]: r["url"].removeprefix(web) for r in rows}
         for who, grant in grants.items():
             role = {"provincial officer": "area_officer", "district officer": "area_officer",
                     "commune officer": "area_officer", "venue owner": "venue_owner"}.get(who.split(" (")[0], who)
             assert [g["role"] for g in grant] == [role], (who, grant)
             where = grant[0].get("area_id") or grant[0].get("venue_id")
-            assert where is None or pages[who].endswith("/" + where), (who, grant, pages[who])
+            assert where is None or pages[who].split("?")[0].endswith("/" + where), (who, grant, pages[who])
+
+        every_page_shows_data(web, sessions, pages, demo, output)
 
         # Run again (as a restarted demo does), the accounts are there: nothing is published.
         from pipeline.cli.demo_sign_in import demo_sign_ins, ensure_accounts

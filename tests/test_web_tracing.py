@@ -142,6 +142,8 @@ def test_a_tracer_finds_the_cases_contacts_and_downloads_the_csv_the_command_pri
     assert page.locator("#graph g.node").count() == len(drawn.nodes) == 1 + min(len(f1), MOST_F1) + \
         len([n for n in drawn.nodes if n.degree == "F2"])
     page.screenshot(path=artifact("trace-case"), full_page=True)
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.screenshot(path=artifact("trace-case-phone"))
 
     with page.expect_download() as download:
         page.click("#csv")
@@ -175,6 +177,7 @@ def test_a_tracer_finds_a_person_by_phone_and_the_search_is_audited(
     assert page.url == f"{web_base}/trace/people/{someone.person_id}?case={the_case.case_id}", page.inner_text("main")
     assert someone.full_name in page.locator("#subject").inner_text()
     assert someone.phone not in page.url and "84" not in page.url.split("?")[0]
+    page.screenshot(path=artifact("trace-person"), full_page=True)
     trail = web_app.state.reads.audit_trail(local_admin("test")).dicts()
     searches = [(r["actor"], r["subject"], r["purpose"]) for r in trail if r["action"] == "find_by_phone"]
     assert (TRACER, someone.phone, the_case.case_id) in searches

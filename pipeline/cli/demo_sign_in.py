@@ -49,6 +49,8 @@ class DemoSignIn:
 
 
 def demo_sign_ins(seed: int, people: int, communes: int) -> list[DemoSignIn]:
+    """The officers' pages open on the simulated day (yesterday), where the scans are."""
+    from producers.simulator.clock import yesterday
     from producers.simulator.world import build_world
     from schemas.registry import VenueCategory
 
@@ -60,11 +62,12 @@ def demo_sign_ins(seed: int, people: int, communes: int) -> list[DemoSignIn]:
     commune = by_id[busiest]
     district = by_id[commune.parent_id] if commune.parent_id and commune.parent_id != PROVINCE else commune
     market = world.local[commune.area_id][VenueCategory.market][0].venue
+    day = f"?day={yesterday().isoformat()}"
     return [
-        DemoSignIn("provincial officer", PHONES["province"], f"/areas/{PROVINCE}", Grant(Role.area_officer, area_id=PROVINCE)),
-        DemoSignIn(f"district officer ({district.name})", PHONES["district"], f"/areas/{district.area_id}",
+        DemoSignIn("provincial officer", PHONES["province"], f"/areas/{PROVINCE}{day}", Grant(Role.area_officer, area_id=PROVINCE)),
+        DemoSignIn(f"district officer ({district.name})", PHONES["district"], f"/areas/{district.area_id}{day}",
                    Grant(Role.area_officer, area_id=district.area_id)),
-        DemoSignIn(f"commune officer ({commune.name})", PHONES["commune"], f"/areas/{commune.area_id}",
+        DemoSignIn(f"commune officer ({commune.name})", PHONES["commune"], f"/areas/{commune.area_id}{day}",
                    Grant(Role.area_officer, area_id=commune.area_id)),
         DemoSignIn(f"venue owner ({market.name})", market.owner_phone, f"/venues/{market.venue_id}",
                    Grant(Role.venue_owner, venue_id=market.venue_id), added=False),
@@ -106,5 +109,6 @@ def sign_in_table(sign_ins: list[DemoSignIn], web_url: str, log_file: Path, sms_
     widths = [max(len(row[i]) for row in rows) for i in range(3)]
     lines = ["  ".join(cell.ljust(width) for cell, width in zip(row[:3], widths)) + "  " + row[3] for row in rows]
     how = ("each code goes by SMS through RAVAO_SMS_URL" if sms_gateway else
-           f"open {web_url}/sign-in, give the phone, then find its code in {log_file} (tail -f {log_file})")
+           f"open a page above (it asks you to sign in first), give its phone, then find the code in {log_file} "
+           f"(tail -f {log_file})")
     return "\n".join(lines + [how])

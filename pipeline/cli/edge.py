@@ -6,7 +6,7 @@ import logging
 import os
 import signal
 import sys
-from datetime import date, datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import Optional
 
@@ -110,12 +110,6 @@ def station(
                  " (sent at the next start)" if left else "")
 
 
-def _yesterday() -> date:
-    from producers.simulator.clock import LOCAL
-
-    return (datetime.now(LOCAL) - timedelta(days=1)).date()
-
-
 def simulate(
     people: int = typer.Option(1000, min=1, help="How many people live in the simulated communes"),
     seed: int = typer.Option(1, help="The same seed gives the same venues, people, devices and scans"),
@@ -154,7 +148,9 @@ def simulate(
     from ..topics import topics_for
 
     settings = get_settings()
-    the_day = day.date() if day else _yesterday()
+    from producers.simulator.clock import yesterday
+
+    the_day = day.date() if day else yesterday()
     sim = build_simulation(load_codec(settings), day=the_day, people=people, seed=seed, areas=areas,
                            communes=communes)
     world, traffic, visits = sim.world, sim.traffic, sim.visits
