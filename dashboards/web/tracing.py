@@ -1,7 +1,8 @@
 """The tracing console, for the health authority's tracers (and admins):
 
     GET  /trace                               find a person; register a case; the cases
-    GET  /trace/find?q=&case=                 by person id, or by phone (audited): their page
+    POST /trace/find (q, case)                by person id, or by phone (audited): their page
+    GET  /trace/find?q=&case=                 by person id only: a phone stays out of URLs
     GET  /trace/people/{person}?case=&from=&to=&min_overlap=&depth=
                                               their visits, F1 and F2 contacts, the drawing
     GET  /trace/people/{person}/contacts.csv?...  the contacts as `ravao trace --format csv`
@@ -162,22 +163,39 @@ def console_home(request: Request, caller: Caller = Depends(page_caller), found:
 
 
 @router.get("/trace/find")
-def find(request: Request, q: str = "", case: str = "", caller: Caller = Depends(page_caller)) -> Response:
+def find_by_link(request: Request, q: str = "", case: str = "", caller: Caller = Depends(page_caller)) -> Response:
+    """A person id in a link goes to its page. A phone never comes this way: it would stay
+    in the browser's history and in the logs of every proxy on the way, so it is refused
+    unread (the form sends it in its body, `find`)."""
+    require_case_management(caller)
+    wanted, case = q.strip(), case.strip()
+    if not _is_person_id(wanted):
+        raise QueryInputError("give a person id (P and 14 letters) here; search for a phone number with the "
+                              "form of the tracing page, which keeps it out of the address")
+    return _to_person(wanted, case)
+
+
+@router.post("/trace/find")
+def find(request: Request, q: str = Form(""), case: str = Form(""), caller: Caller = Depends(page_caller)) -> Response:
     """A person id goes straight to its page; anything else is taken for a phone, looked
     up in the personal data (audited) for the case named."""
+    same_origin(request)
     require_case_management(caller)
     wanted, case = q.strip(), case.strip()
     if not wanted:
         raise QueryInputError("give a person id (P...) or a phone number")
-    query = urlencode({"case": case}) if case else ""
     if _is_person_id(wanted):
-        return RedirectResponse(f"/trace/people/{wanted}" + (f"?{query}" if query else ""), 303)
+        return _to_person(wanted, case)
     people = request.app.state.reads.find_by_phone(caller, wanted, case or None)
     if len(people) == 1:
-        return RedirectResponse(f"/trace/people/{people[0]}" + (f"?{query}" if query else ""), 303)
+        return _to_person(people[0], case)
     # None, or several (a shared phone): back to the form, which says so; the phone is not
     # put in the URL (it would stay in the browser's history).
     return RedirectResponse("/trace?" + urlencode({"found": ",".join(people) or "-", "case": case}), 303)
+
+
+def _to_person(person: str, case: str) -> Response:
+    return RedirectResponse(f"/trace/people/{person}" + (f"?{urlencode({'case': case})}" if case else ""), 303)
 
 
 def _is_person_id(text: str) -> bool:

@@ -1,0 +1,90 @@
+"""The tracing console attacked, as an attacker and as a careless user would: a phone that
+must never land in a URL, a command line the page prints that must not run what a link
+put in it, windows no warehouse keeps, a broker or an audit trail that is down, a sign-in
+that must not send anyone elsewhere, names and notes written as HTML, a person with no
+data, a case with thousands of contacts, forms sent from another site.
+"""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import unquote
+
+import httpx
+import pytest
+
+from pipeline.access import local_admin
+from schemas import PersonalData
+from schemas.ids import new_id
+from warehouse_day import load_records
+from web_day import *  # noqa: F401,F403 (the fixtures)
+from web_day import ADMIN
+from web_helpers import *  # noqa: F401,F403 (the browser fixtures)
+from web_helpers import api_session, needs_chromium, with_session
+from web_trace_day import *  # noqa: F401,F403 (the console's fixtures, after web_day's)
+
+pytestmark = pytest.mark.kafka
+
+
+@pytest.fixture(scope="module")
+def admin_session(web_base, web_sms) -> dict[str, str]:
+    return api_session(web_base, ADMIN, web_sms)
+
+
+def searches_for(web_app, phone: str) -> list[dict]:
+    trail = web_app.state.reads.audit_trail(local_admin("test")).dicts()
+    return [r for r in trail if r["action"] == "find_by_phone" and r["subject"] == phone]
+
+
+# --- a phone searched for ---------------------------------------------------------------------
+
+@needs_chromium
+def test_a_phone_searched_for_is_in_no_url_the_browser_asks_for(web_base, web_app, web_warehouse, tracer_session,
+                                                                 the_case, page) -> None:
+    someone = PersonalData(person_id=new_id("P"), full_name="Lâm Thị Thu Hà", phone="0356700112")
+    load_records(web_warehouse, "personal_data", PersonalData, [someone], "person_id")
+    asked: list[str] = []
+    page.on("request", lambda request: asked.append(request.url))
+    with_session(page, web_base, tracer_session).goto(f"{web_base}/trace")
+    page.fill("#q", "+84 356 700 112")
+    page.select_option("#find-case", the_case.case_id)
+    with page.expect_navigation():
+        page.click("#find button[type=submit]")
+    assert page.url == f"{web_base}/trace/people/{someone.person_id}?case={the_case.case_id}"
+    digits = [re.sub(r"[^0-9]", "", unquote(url)) for url in asked]
+    assert not [url for url, d in zip(asked, digits) if "356700112" in d], asked  # history, proxies' logs
+    assert searches_for(web_app, someone.phone)
+
+
+def test_a_phone_in_a_link_is_not_looked_up(web_base, web_app, tracer_session, the_case) -> None:
+    """A phone put in a URL (a bookmark, a link) is refused, not read: it must travel in a
+    form's body, and an answer would teach people to keep such links."""
+    answer = httpx.get(f"{web_base}/trace/find", params={"q": "0356700113", "case": the_case.case_id},
+                       cookies=tracer_session)
+    assert answer.status_code == 422 and "0356700113" not in answer.headers.get("location", "")
+    assert not searches_for(web_app, "0356700113")
+    # A person id by link is still fine: it is no personal data.
+    by_id = httpx.get(f"{web_base}/trace/find", params={"q": the_case.person_id, "case": the_case.case_id},
+                      cookies=tracer_session)
+    assert by_id.status_code == 303
+
+
+def test_a_phone_search_from_another_site_is_refused_before_it_reads(web_base, web_app, tracer_session,
+                                                                     the_case) -> None:
+    for headers in ({"Sec-Fetch-Site": "cross-site"}, {"Sec-Fetch-Site": "same-site"},
+                    {"Origin": "https://elsewhere.example"}):
+        forged = httpx.post(f"{web_base}/trace/find", cookies=tracer_session, headers=headers,
+                            data={"q": "0356700114", "case": the_case.case_id})
+        assert forged.status_code == 403, headers
+    assert not searches_for(web_app, "0356700114")
+
+
+def test_nobody_but_tracers_and_admins_searches_by_phone(web_base, web_app, web_sms, the_case) -> None:
+    from web_day import COMMUNE_OFFICER, OWNER
+
+    for phone in (COMMUNE_OFFICER, OWNER):
+        cookies = api_session(web_base, phone, web_sms)
+        refused = httpx.post(f"{web_base}/trace/find", cookies=cookies,
+                             data={"q": "0356700115", "case": the_case.case_id})
+        assert refused.status_code == 403 and "0356700115" not in refused.text
+    assert not searches_for(web_app, "0356700115")
