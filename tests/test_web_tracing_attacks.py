@@ -7,14 +7,21 @@ data, a case with thousands of contacts, forms sent from another site.
 
 from __future__ import annotations
 
+import json
 import re
+import shlex
+import uuid
+from datetime import datetime, timedelta, timezone
 from urllib.parse import unquote
 
 import httpx
 import pytest
 
 from pipeline.access import local_admin
-from schemas import PersonalData
+from pipeline.alerts.cases import CaseBook
+from pipeline.registry import read_latest
+from pipeline.topics import topics_for
+from schemas import Case, PersonalData
 from schemas.ids import new_id
 from warehouse_day import load_records
 from web_day import *  # noqa: F401,F403 (the fixtures)
@@ -22,6 +29,7 @@ from web_day import ADMIN
 from web_helpers import *  # noqa: F401,F403 (the browser fixtures)
 from web_helpers import api_session, needs_chromium, with_session
 from web_trace_day import *  # noqa: F401,F403 (the console's fixtures, after web_day's)
+from web_trace_day import cli_output
 
 pytestmark = pytest.mark.kafka
 
@@ -79,12 +87,28 @@ def test_a_phone_search_from_another_site_is_refused_before_it_reads(web_base, w
     assert not searches_for(web_app, "0356700114")
 
 
-def test_nobody_but_tracers_and_admins_searches_by_phone(web_base, web_app, web_sms, the_case) -> None:
-    from web_day import COMMUNE_OFFICER, OWNER
+# --- the command line the page prints ---------------------------------------------------------
 
-    for phone in (COMMUNE_OFFICER, OWNER):
-        cookies = api_session(web_base, phone, web_sms)
-        refused = httpx.post(f"{web_base}/trace/find", cookies=cookies,
-                             data={"q": "0356700115", "case": the_case.case_id})
-        assert refused.status_code == 403 and "0356700115" not in refused.text
-    assert not searches_for(web_app, "0356700115")
+def _command(html: str) -> list[str]:
+    import html as html_module
+
+    return shlex.split(html_module.unescape(re.search(r'<code id="command">(.*?)</code>', html, re.S).group(1)))
+
+
+def test_the_printed_command_runs_what_the_page_shows_whatever_the_link_put_in_it(
+        web_base, web_settings, admin_session, the_case, monkeypatch) -> None:
+    """An admin names any purpose: a link may carry shell words in it (``; rm -rf ~``), and a
+    duration may be written with a space; the command stays one command, with these values."""
+    purpose, overlap = "check; rm -rf ~ $(id)", "1h 30m"
+    query = {"case": purpose, "min_overlap": overlap, "from": "now-20d"}
+    page = httpx.get(f"{web_base}/trace/people/{the_case.person_id}", params=query, cookies=admin_session)
+    assert page.status_code == 200, page.text[:300]
+    args = _command(page.text)
+    assert args[args.index("--case") + 1] == purpose and args[args.index("--min-overlap") + 1] == overlap
+    assert args[-2:] == ["--format", "csv"] and args.count("--format") == 1
+    csv_url = re.search(r'id="csv" href="([^"]+)"', page.text).group(1).replace("&amp;", "&")
+    got = httpx.get(web_base + csv_url, cookies=admin_session)
+    assert got.status_code == 200
+    assert got.content == cli_output(args[1:], web_settings, monkeypatch).encode()
+
+

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import logging
 import re
+import shlex
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from urllib.parse import urlencode
@@ -93,10 +94,12 @@ class Window:
         return {**values, "case": case} if case else values
 
     def command(self, person: str, case: str | None) -> str:
-        """The `ravao trace` that prints the same CSV."""
-        return (f"ravao trace {person} --from {written(self.start)} --to {written(self.end)} "
-                f"--min-overlap {self.min_overlap} --depth {self.depth}" + (f" --case {case}" if case else "")
-                + " --format csv")
+        """The `ravao trace` that prints the same CSV, each value quoted for a shell: an
+        admin's purpose is free words (a link may carry ``; rm -rf ~`` in it), a duration
+        may be written with a space."""
+        args = ["ravao", "trace", person, "--from", written(self.start), "--to", written(self.end),
+                "--min-overlap", self.min_overlap, "--depth", str(self.depth)]
+        return shlex.join(args + (["--case", case] if case else []) + ["--format", "csv"])
 
 
 def written(moment: datetime) -> str:
