@@ -87,6 +87,17 @@ def test_a_phone_search_from_another_site_is_refused_before_it_reads(web_base, w
     assert not searches_for(web_app, "0356700114")
 
 
+def test_nobody_but_tracers_and_admins_searches_by_phone(web_base, web_app, web_sms, the_case) -> None:
+    from web_day import COMMUNE_OFFICER, OWNER
+
+    for phone in (COMMUNE_OFFICER, OWNER):
+        cookies = api_session(web_base, phone, web_sms)
+        refused = httpx.post(f"{web_base}/trace/find", cookies=cookies,
+                             data={"q": "0356700115", "case": the_case.case_id})
+        assert refused.status_code == 403 and "0356700115" not in refused.text
+    assert not searches_for(web_app, "0356700115")
+
+
 # --- the command line the page prints ---------------------------------------------------------
 
 def _command(html: str) -> list[str]:
@@ -110,5 +121,18 @@ def test_the_printed_command_runs_what_the_page_shows_whatever_the_link_put_in_i
     got = httpx.get(web_base + csv_url, cookies=admin_session)
     assert got.status_code == 200
     assert got.content == cli_output(args[1:], web_settings, monkeypatch).encode()
+
+
+# --- windows no warehouse keeps ---------------------------------------------------------------
+
+@pytest.mark.parametrize("window", [{"from": "0001-01-01T00:00"}, {"to": "9999-12-31T23:59+00:00"},
+                                    {"from": "0001-01-01T00:00+00:00"}, {"from": "1066-10-14"},
+                                    {"to": "2400-01-01"}])
+def test_a_window_outside_the_years_the_warehouse_keeps_is_told_not_crashed(web_base, tracer_session, the_case,
+                                                                            window) -> None:
+    for path in (f"/trace/people/{the_case.person_id}", f"/trace/people/{the_case.person_id}/contacts.csv"):
+        answer = httpx.get(web_base + path, params={"case": the_case.case_id, **window}, cookies=tracer_session)
+        assert answer.status_code == 422, (path, window, answer.status_code)
+        assert "1900" in answer.text and "degree,person_id" not in answer.text
 
 

@@ -54,6 +54,9 @@ router = APIRouter(include_in_schema=False)
 DEFAULT_MIN_OVERLAP = "15m"
 DEFAULT_DEPTH = 2  # the console shows F2 too; `ravao trace` needs --depth 2 for them
 DAY_WIDTH = 480  # the timeline's bar for one day, in SVG units
+# The years a DateTime64 of the warehouse holds: outside them, a time is clamped (or a
+# conversion overflows) instead of being read as asked.
+EARLIEST, LATEST = datetime(1900, 1, 1, tzinfo=timezone.utc), datetime(2300, 1, 1, tzinfo=timezone.utc)
 TICKS = [(round(hour / 24 * DAY_WIDTH, 1), f"{hour:02d}") for hour in range(0, 25, 6)]  # its hour marks
 
 # How the warehouse's words are shown: English here, Vietnamese in words/trace.json.
@@ -110,6 +113,14 @@ def written(moment: datetime) -> str:
     return local.isoformat(timespec=spec)
 
 
+def written_safely(moment: datetime) -> str:
+    """`written`, or the moment as it was given when Vietnam time cannot hold it (year 1, 9999)."""
+    try:
+        return written(moment)
+    except OverflowError:
+        return moment.isoformat(timespec="minutes")
+
+
 def _moment(text: str, now: datetime) -> datetime:
     """`parse_time`, except that a time with no offset is Vietnam time (the form's)."""
     try:
@@ -125,6 +136,10 @@ def _window(request: Request, reads, caller: Caller, person: str, case: str | No
     start_text, end_text = params.get("from", "").strip(), params.get("to", "").strip()
     end = _moment(end_text, now) if end_text else _next_minute(now)
     start = _moment(start_text, now) if start_text else default_start(reads, caller, person, now, case)
+    for moment in (start, end):
+        if not EARLIEST <= moment < LATEST:  # also a year 1 or 9999 that no time zone can take
+            raise QueryInputError(f"{written_safely(moment)}: a window lies between 1900 and 2299, the years the "
+                                  "warehouse keeps times in")
     if end <= start:
         raise QueryInputError("the window's end must be after its start")
     min_overlap = params.get("min_overlap", DEFAULT_MIN_OVERLAP).strip() or DEFAULT_MIN_OVERLAP
