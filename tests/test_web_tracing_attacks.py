@@ -136,3 +136,30 @@ def test_a_window_outside_the_years_the_warehouse_keeps_is_told_not_crashed(web_
         assert "1900" in answer.text and "degree,person_id" not in answer.text
 
 
+# --- a broker that does not answer ---------------------------------------------------------------
+
+@pytest.fixture
+def broker_down(web_app, web_settings):
+    """The app's case book on a port where no broker listens, for one test."""
+    kept = web_app.state.cases
+    web_app.state.cases = CaseBook(web_settings, bootstrap="127.0.0.1:9")
+    try:
+        yield
+    finally:
+        web_app.state.cases.close()
+        web_app.state.cases = kept
+
+
+def test_the_case_pages_and_forms_say_the_broker_is_down_rather_than_fail(web_base, web_day, web_settings,
+                                                                         tracer_session, the_case,
+                                                                         broker_down) -> None:
+    listed = httpx.get(f"{web_base}/trace", cookies=tracer_session, timeout=60)
+    assert listed.status_code == 200 and "Kafka" not in listed.text
+    for method, path, data in (("GET", f"/trace/cases/{the_case.case_id}", None),
+                               ("POST", f"/trace/cases/{the_case.case_id}", {"status": "cleared"}),
+                               ("POST", "/trace/cases", {"person_id": web_day.persons[-1], "status": "confirmed",
+                                                         "onset": web_day.day.isoformat()})):
+        answer = httpx.request(method, web_base + path, cookies=tracer_session, data=data, timeout=60)
+        assert answer.status_code == 503 and answer.headers.get("retry-after"), (method, path, answer.status_code)
+        assert "broker" in answer.text
+
