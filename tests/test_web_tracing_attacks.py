@@ -163,3 +163,27 @@ def test_the_case_pages_and_forms_say_the_broker_is_down_rather_than_fail(web_ba
         assert answer.status_code == 503 and answer.headers.get("retry-after"), (method, path, answer.status_code)
         assert "broker" in answer.text
 
+
+
+# --- the way back after signing in --------------------------------------------------------------
+
+BACK_ELSEWHERE = ["/\t/evil.example/trace", "/\n/evil.example", "/\r\n/evil.example", "/\x00/evil.example",
+                  "//evil.example", "/\\evil.example", "https://evil.example/", "/%09/evil.example"]
+
+
+@needs_chromium
+def test_the_way_back_after_signing_in_never_leaves_the_site(web_base, page) -> None:
+    """Browsers drop tabs and newlines from a URL: ``/<tab>/evil.example`` is
+    ``//evil.example``, another site. Asked of Chromium itself, not of a copy of its rules."""
+    page.goto(f"{web_base}/sign-in")
+    for wanted in BACK_ELSEWHERE:
+        answer = httpx.get(f"{web_base}/sign-in", params={"next": wanted})
+        data = json.loads(re.search(r'id="page-data">(.*?)</script>', answer.text, re.S).group(1))
+        went = page.evaluate("next => new URL(next, location.href).origin", data["next"])
+        assert went == web_base, (wanted, data["next"])
+    # A page asked for without a session comes back to itself, not elsewhere.
+    answer = httpx.get(f"{web_base}/%09/evil.example")
+    assert answer.status_code in (303, 404)
+    if answer.status_code == 303:
+        back = unquote(answer.headers["location"].split("next=", 1)[1])
+        assert page.evaluate("next => new URL(next, location.href).origin", back) == web_base

@@ -75,8 +75,11 @@ def sign_in_url(next_path: str) -> str:
 
 
 def local_path(value: str | None, default: str = "/") -> str:
-    """``value`` if it is a path on this site (not ``//elsewhere`` or ``https://...``)."""
-    if not value or not value.startswith("/") or value.startswith("//") or "\\" in value:
+    """``value`` if it is a path on this site (not ``//elsewhere`` or ``https://...``).
+    No control character either: browsers drop tabs and newlines from a URL before they
+    read it, so ``/<tab>/elsewhere`` is ``//elsewhere`` to them."""
+    if (not value or not value.startswith("/") or value.startswith("//") or "\\" in value
+            or any(ord(c) < 0x20 or ord(c) == 0x7F for c in value)):
         return default
     return value
 
