@@ -12,7 +12,7 @@ import re
 import shlex
 import uuid
 from datetime import datetime, timedelta, timezone
-from urllib.parse import unquote
+from urllib.parse import quote, unquote
 
 import httpx
 import pytest
@@ -373,3 +373,19 @@ def test_the_case_forms_refuse_every_sign_of_another_site_and_take_their_own(web
                             data={"note": note})
         assert answer.status_code == 303, (headers, answer.text[:200])
         assert read_latest(web_settings.kafka_bootstrap, topic, Case)[the_case.case_id].note == note
+
+
+# --- links the console writes from its own address -------------------------------------------------
+
+def test_the_search_results_in_the_address_are_person_ids_and_their_links_carry_only_the_case(
+        web_base, tracer_session, the_case) -> None:
+    """``found`` comes back from the search in the address, so anyone may write one: only
+    person ids are listed, and the case chosen goes into each link as one value."""
+    real = new_id("P")
+    crafted = {"found": f"javascript:alert(1),../../sign-out,{real},<b>x</b>",
+               "case": f"{the_case.case_id}&from=1900-01-01&names=1"}
+    answer = httpx.get(f"{web_base}/trace", params=crafted, cookies=tracer_session)
+    listed = re.findall(r'<li><a href="([^"]+)">([^<]+)</a></li>', answer.text)
+    assert [text for _href, text in listed] == [real], listed
+    href = listed[0][0].replace("&amp;", "&")
+    assert href == f"/trace/people/{real}?case=" + quote(crafted["case"], safe=""), href

@@ -175,8 +175,10 @@ def console_home(request: Request, caller: Caller = Depends(page_caller), found:
                  q: str = "", case: str = "") -> Response:
     require_case_management(caller)
     cases, trouble = _cases(request)
+    # ``found`` is what `find` answered, but anyone can write an address: person ids only.
+    listed = ["-"] if found == "-" else [p for p in found.split(",") if _is_person_id(p)]
     return _page(request, "trace_home.html", caller, title=words.translator(language(request))("Tracing"),
-                  cases=cases, trouble=trouble, q=q, chosen_case=case, found=found.split(",") if found else [],
+                  cases=cases, trouble=trouble, q=q, chosen_case=case.strip(), found=listed,
                   today=datetime.now(VIETNAM).date().isoformat(), statuses=list(CaseStatus))
 
 
