@@ -389,3 +389,17 @@ def test_the_search_results_in_the_address_are_person_ids_and_their_links_carry_
     assert [text for _href, text in listed] == [real], listed
     href = listed[0][0].replace("&amp;", "&")
     assert href == f"/trace/people/{real}?case=" + quote(crafted["case"], safe=""), href
+
+
+# --- the change form sent as it was shown -----------------------------------------------------------
+
+def test_the_change_form_sent_unchanged_says_nothing_was_changed(web_base, web_settings, tracer_session,
+                                                                the_case) -> None:
+    """The form sends the case's status and onset whatever the tracer touched: sent back as
+    shown, nothing is published and the page says so, not "The case is changed"."""
+    topic = topics_for(web_settings).cases
+    current = read_latest(web_settings.kafka_bootstrap, topic, Case)[the_case.case_id]
+    answer = httpx.post(f"{web_base}/trace/cases/{the_case.case_id}", cookies=tracer_session,
+                        data={"status": current.status.value, "onset": current.onset.isoformat(), "note": current.note})
+    assert answer.status_code == 303 and answer.headers["location"].endswith("?done=unchanged")
+    assert read_latest(web_settings.kafka_bootstrap, topic, Case)[the_case.case_id] == current

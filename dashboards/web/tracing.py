@@ -360,6 +360,9 @@ def change_case(case_id: str, request: Request, status: str = Form(""), onset: s
                             note=note if note is not None and note.strip() != current.note else None)
     except ValidationError as exc:
         raise _form_error(exc) from None
+    # The form sends the status and onset as shown, changed or not: only a difference is a change.
+    change = change.model_copy(update={"status": None if change.status == current.status else change.status,
+                                       "onset": None if change.onset == current.onset else change.onset})
     if change.status is None and change.onset is None and change.note is None:
         return RedirectResponse(f"/trace/cases/{current.case_id}?done=unchanged", 303)
     book.update(current.case_id, by=caller.actor, status=change.status, onset=change.onset, note=change.note)
