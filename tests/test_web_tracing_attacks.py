@@ -8,11 +8,12 @@ data, a case with thousands of contacts, forms sent from another site.
 from __future__ import annotations
 
 import json
+import logging
 import re
 import shlex
 import uuid
 from datetime import datetime, timedelta, timezone
-from urllib.parse import quote, unquote
+from urllib.parse import quote, unquote, unquote_plus
 
 import httpx
 import pytest
@@ -403,3 +404,64 @@ def test_the_change_form_sent_unchanged_says_nothing_was_changed(web_base, web_s
                         data={"status": current.status.value, "onset": current.onset.isoformat(), "note": current.note})
     assert answer.status_code == 303 and answer.headers["location"].endswith("?done=unchanged")
     assert read_latest(web_settings.kafka_bootstrap, topic, Case)[the_case.case_id] == current
+
+
+# --- the logs ------------------------------------------------------------------------------------------
+
+@needs_chromium
+def test_nothing_personal_reaches_the_logs_access_log_included(web_base, web_day, web_warehouse, tracer_session,
+                                                               the_case, page, caplog) -> None:
+    """The whole work of a tracer, logged at DEBUG with uvicorn's access log on (as
+    ``ravao web --loglevel debug`` runs): no name, no phone in any line."""
+    someone = PersonalData(person_id=new_id("P"), full_name="Võ Thị Log Kiểm", phone="0356700119")
+    load_records(web_warehouse, "personal_data", PersonalData, [someone], "person_id")
+    access = logging.getLogger("uvicorn.access")
+    kept_level = access.level
+    access.addHandler(caplog.handler)
+    access.setLevel(logging.DEBUG)
+    caplog.set_level(logging.DEBUG)
+    try:
+        with_session(page, web_base, tracer_session).goto(f"{web_base}/trace")
+        for typed in ("+84 356 700 119", "0356 700 999", "03567 not a phone"):
+            page.fill("#q", typed)
+            page.select_option("#find-case", the_case.case_id)
+            with page.expect_navigation():
+                page.click("#find button[type=submit]")
+            page.goto(f"{web_base}/trace")
+        page.goto(f"{web_base}/trace/cases/{the_case.case_id}")
+        httpx.get(f"{web_base}/trace/people/{the_case.person_id}/contacts.csv",
+                  params={"case": the_case.case_id, "names": "1"}, cookies=tracer_session)
+        httpx.get(f"{web_base}/trace/people/{the_case.person_id}", params={"case": the_case.case_id,
+                                                                           "from": "0001-01-01"},
+                  cookies=tracer_session)
+    finally:
+        access.removeHandler(caplog.handler)
+        access.setLevel(kept_level)
+    assert any("/trace/find" in r.getMessage() or "/trace/find" in str(r.args) for r in caplog.records), \
+        "the access log was not captured: the test would prove nothing"
+    logged = unquote_plus("\n".join(r.getMessage() for r in caplog.records))  # as a URL in it would read
+    personal = [someone.full_name, someone.phone, "356700119", "356 700 119", "0356700999", "356 700 999"]
+    personal += [p.full_name for p in web_day.personal] + [p.phone for p in web_day.personal if p.phone]
+    assert not [p for p in personal if p in logged]
+
+
+# --- refusals that tell nothing -----------------------------------------------------------------------
+
+def test_a_refusal_says_the_same_whether_or_not_the_case_or_person_exists(web_base, web_sms, the_case) -> None:
+    from web_day import COMMUNE_OFFICER, OWNER
+
+    def said(answer: httpx.Response) -> tuple[int, str]:
+        return answer.status_code, re.search(r'<p class="card refused">(.*?)</p>', answer.text, re.S).group(1)
+
+    for phone in (COMMUNE_OFFICER, OWNER):
+        cookies = api_session(web_base, phone, web_sms)
+        for real, made_up in ((f"/trace/cases/{the_case.case_id}", f"/trace/cases/{new_id('C')}"),
+                              (f"/trace/people/{the_case.person_id}?case={the_case.case_id}",
+                               f"/trace/people/{new_id('P')}?case={new_id('C')}"),
+                              (f"/trace/people/{the_case.person_id}/contacts.csv?case={the_case.case_id}",
+                               "/trace/people/not-a-person/contacts.csv?case=x")):
+            got = [said(httpx.get(web_base + path, cookies=cookies)) for path in (real, made_up)]
+            assert got[0] == got[1] and got[0][0] == 403, (phone, real, got)
+        posted = [said(httpx.post(f"{web_base}/trace/cases/{case}", cookies=cookies, data={"status": "cleared"}))
+                  for case in (the_case.case_id, new_id("C"))]
+        assert posted[0] == posted[1] and posted[0][0] == 403
