@@ -465,3 +465,17 @@ def test_a_refusal_says_the_same_whether_or_not_the_case_or_person_exists(web_ba
         posted = [said(httpx.post(f"{web_base}/trace/cases/{case}", cookies=cookies, data={"status": "cleared"}))
                   for case in (the_case.case_id, new_id("C"))]
         assert posted[0] == posted[1] and posted[0][0] == 403
+
+
+@needs_chromium
+def test_the_language_link_of_any_page_stays_on_the_site(web_base, tracer_session, page) -> None:
+    """An address of ours whose path starts with two slashes (``https://ravao//evil.example``,
+    or ``/%2F%2Fevil.example``) is a 404 page: its "English" link must not be ``//evil.example``,
+    which a browser reads as another site."""
+    for signed_in in (False, True):
+        if signed_in:
+            with_session(page, web_base, tracer_session)
+        for path in ("//evil.example/x", "/%2F%2Fevil.example", "/%2F/evil.example", "/trace/cases/%2F%2Fevil"):
+            page.goto(web_base + path)
+            went = page.locator("a[hreflang]").evaluate("a => new URL(a.href).origin")
+            assert went == web_base, (path, page.locator("a[hreflang]").get_attribute("href"))

@@ -157,8 +157,10 @@ def home_of(caller: Caller) -> str | None:
 
 
 def _with_query(request: Request, **values: str) -> str:
+    """This page again with ``values`` in its query; the site's home when its path would
+    read as another site (``//elsewhere``: any address of ours may start so)."""
     url = request.url.include_query_params(**values)
-    return url.path + "?" + url.query
+    return local_path(url.path) + "?" + url.query
 
 
 def render(request: Request, template: str, caller: Caller | None, *, status: int = 200, **context) -> HTMLResponse:
