@@ -479,3 +479,18 @@ def test_the_language_link_of_any_page_stays_on_the_site(web_base, tracer_sessio
             page.goto(web_base + path)
             went = page.locator("a[hreflang]").evaluate("a => new URL(a.href).origin")
             assert went == web_base, (path, page.locator("a[hreflang]").get_attribute("href"))
+
+
+# --- a session that ended before the form was sent ----------------------------------------------------
+
+def test_a_form_sent_after_the_session_ended_leads_back_to_a_page_after_signing_in(web_base, tracer_session,
+                                                                                  the_case) -> None:
+    """The session ends (30 minutes idle) while a tracer types; the form goes to the sign-in
+    page, which leads back afterwards to a page, not to the form's action (a 405 or 422)."""
+    for action in ("/trace/cases", f"/trace/cases/{the_case.case_id}", "/trace/find"):
+        answer = httpx.post(web_base + action, data={"q": "0356700120", "status": "cleared"})
+        assert answer.status_code == 303 and answer.headers["location"].startswith("/sign-in?next=")
+        back = unquote(answer.headers["location"].split("next=", 1)[1])
+        assert "0356700120" not in back
+        again = httpx.get(web_base + back, cookies=tracer_session, follow_redirects=True)
+        assert again.status_code == 200 and again.url.path.startswith("/trace"), (action, back, again.status_code)

@@ -24,6 +24,7 @@ from zoneinfo import ZoneInfo
 
 from fastapi import Depends, Request
 from fastapi.responses import HTMLResponse
+from starlette.routing import Match
 from jinja2 import Environment, FileSystemLoader, pass_context, select_autoescape
 
 from pipeline.access.caller import Caller, Role
@@ -53,8 +54,20 @@ def page_caller(request: Request, service: SignIn = Depends(sign_in)) -> Caller:
     """The signed-in caller of a page; without one, a redirect to the sign-in page."""
     caller = service.sessions.resolve(session_token(request))
     if caller is None:
-        raise SignInNeeded(request.url.path + (f"?{request.url.query}" if request.url.query else ""))
+        raise SignInNeeded(_way_back(request))
     return caller
+
+
+def _way_back(request: Request) -> str:
+    """Where to go after signing in: the page asked for; for a form sent when the session
+    had ended, the page at the form's address if there is one (a case's), else the home
+    page: a form's action is no page to come back to (it would answer 405)."""
+    if request.method in ("GET", "HEAD"):
+        return request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    as_page = {**request.scope, "method": "GET"}
+    if any(route.matches(as_page)[0] is Match.FULL for route in request.app.router.routes):
+        return request.url.path
+    return "/"
 
 
 def same_origin(request: Request) -> None:

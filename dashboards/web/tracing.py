@@ -189,6 +189,8 @@ def find_by_link(request: Request, q: str = "", case: str = "", caller: Caller =
     unread (the form sends it in its body, `find`)."""
     require_case_management(caller)
     wanted, case = q.strip(), case.strip()
+    if not wanted:  # the way back after signing in, for a search sent when the session had ended
+        return RedirectResponse("/trace" + (f"?{urlencode({'case': case})}" if case else ""), 303)
     if not _is_person_id(wanted):
         raise QueryInputError("give a person id (P and 14 letters) here; search for a phone number with the "
                               "form of the tracing page, which keeps it out of the address")
