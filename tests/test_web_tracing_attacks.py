@@ -138,6 +138,20 @@ def test_a_window_outside_the_years_the_warehouse_keeps_is_told_not_crashed(web_
         assert "1900" in answer.text and "degree,person_id" not in answer.text
 
 
+@pytest.mark.parametrize("window", [
+    {"from": "2026-11-20T10:00", "to": "2026-11-20T09:00"}, {"from": "2026-11-20T10:00", "to": "2026-11-20T10:00"},
+    {"from": "now-99999d"}, {"from": "now-1e400d"}, {"from": "now-nan"}, {"from": "yesterday"}, {"to": "9" * 5000},
+    {"min_overlap": "15 phút"}, {"min_overlap": "-5m"}, {"min_overlap": "1e999m"}, {"min_overlap": "15"},
+    {"depth": "3"}, {"depth": "0"}, {"depth": "1; drop"}, {"from": "2026-02-30"}, {"from": "'; DROP TABLE visits; --"}])
+def test_a_window_written_wrong_is_a_422_that_reads_nothing(web_base, web_day, tracer_session, the_case,
+                                                            window) -> None:
+    names = [p.full_name for p in web_day.personal]
+    for path in (f"/trace/people/{the_case.person_id}", f"/trace/people/{the_case.person_id}/contacts.csv"):
+        answer = httpx.get(web_base + path, params={"case": the_case.case_id, **window}, cookies=tracer_session)
+        assert answer.status_code == 422, (path, window, answer.status_code)
+        assert not [n for n in names if n in answer.text] and "degree,person_id" not in answer.text
+
+
 # --- a broker that does not answer ---------------------------------------------------------------
 
 @pytest.fixture
