@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 import pytest
 from typer.testing import CliRunner
 
+from pipeline.access import local_admin
 from pipeline.alerts.cases import CaseBook
 from pipeline.kafka_io import ensure_topics
 from pipeline.settings import Settings
@@ -79,6 +80,11 @@ def cli_output(args: list[str], settings: Settings, monkeypatch) -> str:
     result = CliRunner().invoke(app, args, catch_exceptions=False)
     assert result.exit_code == 0, result.output
     return result.stdout
+
+
+def searches_for(web_app, phone: str) -> list[dict]:
+    trail = web_app.state.reads.audit_trail(local_admin("test")).dicts()
+    return [r for r in trail if r["action"] == "find_by_phone" and r["subject"] == phone]
 
 
 __all__ = ["the_case", "tracer_session", "web_settings"]  # the fixtures: `from web_trace_day import *`
