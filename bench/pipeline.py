@@ -39,7 +39,7 @@ from pipeline.keys import parse_keys
 from pipeline.registry import token_hash
 from pipeline.settings import PROJECT_ROOT, Settings
 from pipeline.stream.worker import STATE_TABLE
-from pipeline.topics import TopicSpec, topics_for
+from pipeline.topics import TopicSpec, groups_for, topics_for
 from schemas.ids import new_id
 from schemas.qrcode import QrCodec
 from schemas.registry import STAYS, Device, DeviceKind, GateMode, Person, Venue, VenueCategory
@@ -171,7 +171,7 @@ def run(n: int = 100_000, profile: Path | None = None, by_device: bool = False) 
         worker = subprocess.Popen(command, env=env, cwd=PROJECT_ROOT, stdout=log, stderr=subprocess.STDOUT,
                                   start_new_session=True)
         with console.status("one worker: raw scans in, visits out..."):
-            group = f"{settings.topic_prefix}ravao-worker"
+            group = groups_for(settings).worker
             from confluent_kafka.admin import AdminClient  # noqa: F401 - lag read below
 
             cpu_used = _wait_consumed(settings, group, [topics.scans_raw.name, topics.scans_repartition.name], worker)
