@@ -66,7 +66,7 @@ from ..prometheus import exposition
 from ..recent_declarations import RecentDeclarations
 from ..registry_cache import RegistryCache
 from ..settings import Settings
-from ..topics import topics_for
+from ..topics import groups_for, topics_for
 from ..validate import Limits, Position, arrival_time, source_of, validate
 from .batch import Batch, OpenVisits
 from .declaration_follower import DeclarationFollower
@@ -127,7 +127,7 @@ class Worker(PersonStates, WallClock):
         self.exit_code = 0  # set by a fatal error (`_stop_for`)
         port = settings.worker_port if web_port is None else web_port
         self.app = faust.App(
-            f"{settings.topic_prefix}ravao-worker",
+            groups_for(settings).worker,
             broker=f"kafka://{self.bootstrap}",
             store=store,
             datadir=str(datadir / "faust"),
