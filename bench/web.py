@@ -19,8 +19,7 @@ Goal: page p99 under 150 ms.
    wrapper of the warehouse checks that the page really sent that query with those
    parameters, and counts the page's time inside the warehouse (all its queries).
 
-Where a page is not in the app yet (it is being built on other branches), the bench
-measures the JSON API route that answers the same read, and says so. Usage:
+Usage:
 
     python -m bench.web --visits 1000000
 """

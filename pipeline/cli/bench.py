@@ -100,8 +100,7 @@ def web(
     console's F1 view, answered by the real app in-process (httpx's ASGI transport) to a
     signed-in provincial officer and tracer, beside the bare SQL each page is for (the
     tier counts, the F1 trace) with the same parameters, alternating, in the same run, on
-    a fresh warehouse. Goal: page p99 under 150 ms. A page not in the app yet is measured
-    by its JSON read, with a note saying so.
+    a fresh warehouse. Goal: page p99 under 150 ms.
 
     Example: ravao bench web --visits 1000000 --requests 50
     """
