@@ -44,7 +44,10 @@ class EnvelopeError(ValueError):
 
 
 class Envelope(BaseModel):
-    """Many records of one partition as one Kafka message (see the module's text)."""
+    """Many records of one Kafka partition as one message. A message whose value starts with
+    `{"envelope":` is one; any other message is a single record. Each element of `records`
+    is the text that record's own message would carry (a raw scan, a valid scan, a visit),
+    and is read on its own, as if it had come alone."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
     SCHEMA_VERSION: ClassVar[int] = FORMAT
@@ -85,6 +88,11 @@ def unpack(value: bytes | None) -> list[bytes | None]:
 def pack(records: Iterable[bytes]) -> Iterator[bytes]:
     """Envelopes holding ``records`` in order, each within the limits; a record alone is
     sent as itself (no envelope for one)."""
+    return (message for _, message in packed(records))
+
+
+def packed(records: Iterable[bytes]) -> Iterator[tuple[int, bytes]]:
+    """`pack`, each message with how many records it holds."""
     texts: list[str] = []
     size = len(PREFIX) + 16
     for record in records:
@@ -93,12 +101,12 @@ def pack(records: Iterable[bytes]) -> Iterator[bytes]:
         # record is compact JSON: no raw control characters to escape).
         cost = len(record) + record.count(b'"') + record.count(b"\\") + 3
         if texts and (len(texts) >= MAX_ENVELOPE_RECORDS or size + cost > MAX_ENVELOPE_BYTES):
-            yield _one(texts)
+            yield len(texts), _one(texts)
             texts, size = [], len(PREFIX) + 16
         texts.append(text)
         size += cost
     if texts:
-        yield _one(texts)
+        yield len(texts), _one(texts)
 
 
 def _one(texts: list[str]) -> bytes:

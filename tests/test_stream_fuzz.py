@@ -14,14 +14,14 @@ from hypothesis import HealthCheck, Phase, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
-from pipeline.kafka_io import read_to_end
 from pipeline.keys import load_codec
 from pipeline.settings import Settings
 from pipeline.topics import Topics
 from scenario import scripted_day
-from schemas import RejectReason, ValidScan
+from schemas import RejectReason
 from schemas.dlq import MAX_DEAD_LETTER_RAW_BYTES
-from stream_helpers import LARGEST_VALUE, dead_letters, hostile_producer, start_worker, timed_stop, wait_for
+from stream_helpers import (LARGEST_VALUE, dead_letters, hostile_producer, start_worker, timed_stop,
+                            valid_scans_on, wait_for)
 
 FIELDS = ["schema_version", "event_id", "source", "person_qr", "venue_qr", "device_id", "direction", "scanned_at",
           "sent_at"]
@@ -76,8 +76,7 @@ def unaccounted(settings: Settings, topics: Topics, sent: list[tuple[int, int, b
     do not say what they refused or are unbounded."""
     letters = {(d.source_partition, d.source_offset): d for d in dead_letters(settings, topics.scans_dlq.name)
                if d.source_topic == topics.scans_raw.name}
-    accepted = {str(ValidScan.from_bytes(v).event_id) for _, v, _, _ in
-                read_to_end(settings.kafka_bootstrap, topics.scans_valid.name) if v}
+    accepted = {str(s.event_id) for s in valid_scans_on(settings, topics.scans_valid.name)}
     missing = []
     for partition, offset, value in sent:
         letter = letters.get((partition, offset))

@@ -19,7 +19,7 @@ from confluent_kafka.admin import ConfigResource
 
 from conftest import run_cli, settings_env
 from metrics_helpers import parsed, value
-from pipeline.kafka_io import admin, produce_all, read_to_end, reliable_producer
+from pipeline.kafka_io import admin, produce_all, reliable_producer
 from pipeline.keys import load_codec
 from pipeline.pairing import compute_visits
 from pipeline.registry_cache import RegistryCache
@@ -32,6 +32,7 @@ from schemas.dlq import MAX_DEAD_LETTER_RAW_BYTES
 from schemas.qrcode import InvalidCode
 from stream_helpers import (
     LARGEST_VALUE,
+    valid_scans_on,
     as_tuples,
     dead_letters,
     hostile_producer,
@@ -315,8 +316,7 @@ def test_an_oversized_message_amid_valid_scans_is_a_bounded_dead_letter_and_lose
     try:
         settle(settings, [worker], tmp_path)
         assert_planned(settings, topics, day, Counter({RejectReason.oversized: 1}))
-        accepted = {str(ValidScan.from_bytes(v).event_id) for _, v, _, _ in
-                    read_to_end(settings.kafka_bootstrap, topics.scans_valid.name)}
+        accepted = {str(s.event_id) for s in valid_scans_on(settings, topics.scans_valid.name)}
         sent = {json.loads(raw)["event_id"] for _, raw in day.scans + day.late}
         assert len(sent - accepted) == day.forged  # every valid scan reached scans.valid
         [letter] = [d for d in dead_letters(settings, topics.scans_dlq.name) if d.reason is RejectReason.oversized]
@@ -443,8 +443,7 @@ def test_a_scan_that_waited_in_the_topic_past_the_lateness_is_judged_by_its_arri
     worker = start_worker(settings, "w1", tmp_path)
     try:
         wanted = json.loads(just_in_time)["event_id"]
-        wait_for(lambda: any(str(ValidScan.from_bytes(v).event_id) == wanted for _, v, _, _ in
-                             read_to_end(settings.kafka_bootstrap, topics.scans_valid.name) if v),
+        wait_for(lambda: any(str(s.event_id) == wanted for s in valid_scans_on(settings, topics.scans_valid.name)),
                  60, "the scan that arrived in time", [worker], tmp_path)
         wait_for(lambda: any(d.reason is RejectReason.too_late for d in
                              dead_letters(settings, topics.scans_dlq.name)), 60, "the late one refused", [worker],
