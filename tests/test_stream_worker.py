@@ -24,11 +24,13 @@ from pipeline.keys import load_codec
 from pipeline.pairing import compute_visits
 from pipeline.registry_cache import RegistryCache
 from pipeline.settings import Settings
+from pipeline.stream.layout import partition_of
 from pipeline.topics import Topics
 from pipeline.validate import Position, validate
 from scenario import Day, _scan, scripted_day
 from schemas import RejectReason, ValidScan
 from schemas.dlq import MAX_DEAD_LETTER_RAW_BYTES
+from schemas.envelopes import pack
 from schemas.qrcode import InvalidCode
 from stream_helpers import (
     LARGEST_VALUE,
@@ -46,6 +48,7 @@ from stream_helpers import (
     wait_for,
 )
 
+ENVELOPE_SIZE = 50  # scans per envelope, about what a gateway under load gathers
 PEOPLE = 600  # about 3,200 scans
 
 
@@ -77,16 +80,33 @@ def keyed(settings: Settings, scans: list[tuple[str, bytes]]) -> list[tuple[byte
     return out
 
 
-def publish_day(settings: Settings, topics: Topics, day: Day, parts: int = 1, part: int = 0) -> None:
+def enveloped(settings: Settings, messages: list[tuple[bytes, bytes]], size: int = ENVELOPE_SIZE) -> list:
+    """The messages as a gateway under load sends them: the scans of one partition (by
+    their key, as the producer's murmur2 places them) in envelopes of up to ``size``, in
+    their order within the partition; each envelope keyed by its first scan's key."""
+    by_partition: dict[int, list[tuple[bytes, bytes]]] = {}
+    for key, record in messages:
+        by_partition.setdefault(partition_of(key, settings.topic_partitions), []).append((key, record))
+    out = []
+    for group in by_partition.values():
+        for at in range(0, len(group), size):
+            chunk = group[at:at + size]
+            out.extend((chunk[0][0], message) for message in pack(record for _, record in chunk))
+    return out
+
+
+def publish_day(settings: Settings, topics: Topics, day: Day, parts: int = 1, part: int = 0,
+                envelopes: bool = False) -> None:
     """Publish part ``part`` of ``parts`` of the day's scans (see `keyed`), then a retried
-    batch, and last the station that was offline."""
+    batch, and last the station that was offline; one scan per message, or in envelopes."""
     producer = reliable_producer(settings.kafka_bootstrap)
+    send = (lambda messages: enveloped(settings, messages)) if envelopes else (lambda messages: messages)
     scans = day.scans[part::parts]
-    produce_all(producer, topics.scans_raw.name, keyed(settings, scans))
+    produce_all(producer, topics.scans_raw.name, send(keyed(settings, scans)))
     retried = random.Random(part).sample(scans, min(200, len(scans)))  # same event ids again
-    produce_all(producer, topics.scans_raw.name, keyed(settings, retried))
+    produce_all(producer, topics.scans_raw.name, send(keyed(settings, retried)))
     if part == parts - 1:
-        produce_all(producer, topics.scans_raw.name, keyed(settings, day.late))
+        produce_all(producer, topics.scans_raw.name, send(keyed(settings, day.late)))
 
 
 def assert_planned(settings: Settings, topics: Topics, day: Day, also_refused: Counter | None = None) -> None:
@@ -127,10 +147,11 @@ def test_the_plan_of_the_day_and_the_pairing_rules_agree(settings: Settings) -> 
 
 
 @pytest.mark.kafka
+@pytest.mark.parametrize("envelopes", [False, True], ids=["single", "envelopes"])
 def test_the_worker_turns_a_scripted_day_into_the_planned_visits(settings: Settings, topics: Topics, day: Day,
-                                                                 tmp_path: Path) -> None:
+                                                                 tmp_path: Path, envelopes: bool) -> None:
     day.publish(settings.kafka_bootstrap, topics)
-    publish_day(settings, topics, day)
+    publish_day(settings, topics, day, envelopes=envelopes)
     worker = start_worker(settings, "w1", tmp_path)
     try:
         settle(settings, [worker], tmp_path)
@@ -151,20 +172,22 @@ def test_the_worker_turns_a_scripted_day_into_the_planned_visits(settings: Setti
 
 
 @pytest.mark.kafka
-@pytest.mark.parametrize("how", [signal.SIGKILL, signal.SIGTERM], ids=["killed", "stopped"])
+@pytest.mark.parametrize("how,envelopes", [(signal.SIGKILL, False), (signal.SIGTERM, False), (signal.SIGKILL, True)],
+                         ids=["killed", "stopped", "killed-envelopes"])
 def test_a_worker_killed_or_stopped_midstream_resumes_to_the_same_visits(
-        settings: Settings, topics: Topics, day: Day, tmp_path: Path, how: signal.Signals) -> None:
+        settings: Settings, topics: Topics, day: Day, tmp_path: Path, how: signal.Signals, envelopes: bool) -> None:
     """SIGKILL: nothing after the last commit counts, the replay redoes it. SIGTERM: Faust
-    commits what was acknowledged as it stops, so a batch cut short must not have been."""
+    commits what was acknowledged as it stops, so a batch cut short must not have been.
+    With envelopes, a replay redoes whole envelopes, some of whose scans were paired."""
     day.publish(settings.kafka_bootstrap, topics)
-    publish_day(settings, topics, day, parts=2, part=0)
+    publish_day(settings, topics, day, parts=2, part=0, envelopes=envelopes)
     worker = start_worker(settings, "w1", tmp_path)
     try:
         wait_for(lambda: len(visit_records(settings, topics.visits.name)) > 200, 120, "the first visits",
                  [worker], tmp_path)
     finally:
         stop_worker(worker, how)
-    publish_day(settings, topics, day, parts=2, part=1)
+    publish_day(settings, topics, day, parts=2, part=1, envelopes=envelopes)
     worker = start_worker(settings, "w1", tmp_path)
     try:
         settle(settings, [worker], tmp_path)
@@ -174,12 +197,13 @@ def test_a_worker_killed_or_stopped_midstream_resumes_to_the_same_visits(
 
 
 @pytest.mark.kafka
+@pytest.mark.parametrize("envelopes", [False, True], ids=["single", "envelopes"])
 def test_two_workers_split_the_partitions_and_give_the_same_visits(settings: Settings, topics: Topics, day: Day,
-                                                                   tmp_path: Path) -> None:
+                                                                   tmp_path: Path, envelopes: bool) -> None:
     day.publish(settings.kafka_bootstrap, topics)
     workers = [start_worker(settings, "w1", tmp_path), start_worker(settings, "w2", tmp_path)]
     try:
-        publish_day(settings, topics, day)
+        publish_day(settings, topics, day, envelopes=envelopes)
         settle(settings, workers, tmp_path)
         assert_planned(settings, topics, day)
         assert all(w.poll() is None for w in workers)
@@ -189,7 +213,12 @@ def test_two_workers_split_the_partitions_and_give_the_same_visits(settings: Set
 
 
 @pytest.mark.kafka
-def test_every_example_raw_scan_ends_where_its_name_says(settings: Settings, topics: Topics, tmp_path: Path) -> None:
+@pytest.mark.parametrize("envelopes", [False, True], ids=["single", "envelope"])
+def test_every_example_raw_scan_ends_where_its_name_says(settings: Settings, topics: Topics, tmp_path: Path,
+                                                         envelopes: bool) -> None:
+    """Alone, and in one envelope with the rest (those that are not UTF-8 cannot be in
+    one: they come alone): each refused scan of the envelope has its own dead letter, with
+    its own bytes and its place."""
     examples = Path(__file__).resolve().parents[1] / "schemas" / "examples"
     registry = json.loads((examples / "registry.json").read_text())
     env = {"RAVAO_QR_KEYS": registry["keys"]}
@@ -224,12 +253,31 @@ def test_every_example_raw_scan_ends_where_its_name_says(settings: Settings, top
             raw = json.dumps(scan).encode()
         messages.append((None, raw))
         expected[reason] += 1
+    if envelopes:
+        def text(raw: bytes) -> bool:
+            try:
+                return not raw.decode("utf-8").startswith("{\"envelope\"")
+            except UnicodeDecodeError:
+                return False
+
+        inside = [raw for _, raw in messages if text(raw)]
+        [envelope] = pack(inside)
+        messages = [(None, envelope)] + [(None, raw) for _, raw in messages if not text(raw)]
     produce_all(producer, topics.scans_raw.name, messages)
     port = free_port()
     worker = start_worker(settings, "w1", tmp_path, RAVAO_WORKER_PORT=str(port), **env)
     try:
         settle(settings, [worker], tmp_path)
-        assert Counter(d.reason for d in dead_letters(settings, topics.scans_dlq.name)) == expected
+        letters = dead_letters(settings, topics.scans_dlq.name)
+        assert Counter(d.reason for d in letters) == expected
+        if envelopes:  # each refused scan of the envelope: its own bytes, at its place
+            first = {(d.source_partition, d.source_offset) for d in letters if d.source_index > 0}
+            assert len(first) == 1
+            at = first.pop()
+            from_envelope = [d for d in letters if (d.source_partition, d.source_offset) == at]
+            assert len(from_envelope) == len(inside) - 3  # all but the three valid scans
+            for letter in from_envelope:
+                assert base64.b64decode(letter.raw_base64) == inside[letter.source_index][:MAX_DEAD_LETTER_RAW_BYTES]
         answer = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10)
         assert answer.headers["Content-Type"].startswith("text/plain")
         metrics = parsed(answer.read().decode())  # as Prometheus reads it
