@@ -1,15 +1,17 @@
 # The ravao image: every service of docker-compose.yml runs a `ravao` sub-command.
 FROM python:3.11-slim
+# Installed as a package, not editable: the SQL and the Kafka pom travel inside it as package
+# data, and the sources are removed once installed, so nothing reads them at run time.
+COPY pyproject.toml README.md /src/
+COPY schemas /src/schemas
+COPY pipeline /src/pipeline
+COPY producers /src/producers
+COPY dashboards /src/dashboards
+COPY sql /src/sql
+COPY bench /src/bench
+RUN pip install --no-cache-dir /src && rm -rf /src
 WORKDIR /app
-COPY pyproject.toml README.md ./
-COPY schemas schemas
-COPY pipeline pipeline
-COPY producers producers
-COPY dashboards dashboards
+# The compose health checks run deploy/healthcheck.py (it imports the installed package).
 COPY deploy deploy
-COPY sql sql
-COPY bench bench
-# Editable: the SQL files and the Kafka pom are read from /app at run time.
-RUN pip install --no-cache-dir -e .
 USER nobody
 ENTRYPOINT ["ravao"]

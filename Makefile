@@ -27,10 +27,10 @@ kafka-jars: $(KAFKA_LIBS)/.complete
 chromium:
 	@test -x /usr/bin/chromium || { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium chromium-driver; }
 
-$(KAFKA_LIBS)/.complete: deploy/kafka/pom.xml
+$(KAFKA_LIBS)/.complete: pipeline/kafka_pom.xml
 	@command -v java >/dev/null || { echo "Java 17+ is needed for the local Kafka broker (apt-get install openjdk-17-jre-headless)"; exit 1; }
 	@command -v mvn >/dev/null || { echo "Maven is needed to fetch the Kafka jars (apt-get install maven)"; exit 1; }
-	mvn --quiet --batch-mode -f deploy/kafka/pom.xml dependency:copy-dependencies \
+	mvn --quiet --batch-mode -f pipeline/kafka_pom.xml dependency:copy-dependencies \
 	    -Dkafka.version=$(KAFKA_VERSION) -DoutputDirectory=$(CURDIR)/$(KAFKA_LIBS)
 	touch $@
 

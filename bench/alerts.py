@@ -48,16 +48,15 @@ from pathlib import Path
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from bench.broker import bench_broker
+from bench.progress import phase, progress
 from bench.warehouse import generate, generation_steps
 from pipeline.access import reads_for
 from pipeline.alerts.cases import CaseBook
 from pipeline.alerts.job import AlertsJob
 from pipeline.settings import PROJECT_ROOT, Settings
-from pipeline.topics import topics_for
 from pipeline.warehouse.connect import ServiceWarehouse, live_sink
 from schemas.cases import Alert, AlertKind, CaseStatus
 
@@ -134,11 +133,6 @@ def build_warehouse(directory: str, visits: int, days: int, end: datetime, start
         warehouse.close()
 
 
-def progress_bar() -> Progress:
-    return Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                    TimeElapsedColumn(), console=Console(stderr=True))
-
-
 def generated(data_dir: Path, visits: int, days: int, end: datetime, start: datetime, cases: int,
               min_overlap: int) -> dict:
     context = multiprocessing.get_context("spawn")
@@ -148,7 +142,7 @@ def generated(data_dir: Path, visits: int, days: int, end: datetime, start: date
     child.start()
     total = 1 + generation_steps(visits, days) + 2
     try:
-        with progress_bar() as bar:
+        with progress() as bar:
             task = bar.add_task(f"generating {visits:,} visits", total=total)
             while True:
                 try:
@@ -184,8 +178,7 @@ def start_sink(settings: Settings) -> subprocess.Popen:
 
 def wait_for_door(settings: Settings, sink: subprocess.Popen, timeout: float = 180.0) -> float:
     started = time.perf_counter()
-    with progress_bar() as bar:
-        bar.add_task("the sink opens the warehouse and its door", total=None)
+    with phase("the sink opens the warehouse and its door"):
         while live_sink(settings) is None:
             if sink.poll() is not None:
                 raise RuntimeError(f"the sink exited ({sink.returncode}); see {settings.data_dir / 'sink.log'}")
@@ -324,7 +317,7 @@ def run(visits: int = 10_000_000, cases: int = 20, days: int = 30, profile: Path
             profiler = Profiler()
             profiler.start()
         results = []
-        with progress_bar() as bar:
+        with progress() as bar:
             task = bar.add_task("cases: register -> venue alerts on `alerts`", total=len(built["cases"]))
             for person, venues in built["cases"]:
                 results.append(one_case(job, book, seen, door, person, venues, onset, start, min_overlap))

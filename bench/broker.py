@@ -6,6 +6,7 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
+from bench.progress import phase
 from pipeline.kafka_local import LocalKafka
 from pipeline.settings import Settings
 
@@ -18,4 +19,5 @@ def bench_broker(settings: Settings) -> tuple[str, LocalKafka | None]:
     if state is not None:
         return state.bootstrap, None
     broker = LocalKafka(Path(tempfile.mkdtemp(prefix="ravao-bench-kafka-")), settings.kafka_heap)
-    return broker.start().bootstrap, broker
+    with phase("starting a local Kafka broker"):
+        return broker.start().bootstrap, broker

@@ -35,6 +35,7 @@ from rich.table import Table
 
 from pipeline.kafka_io import ensure_topics, produce_all, reliable_producer
 from bench.broker import bench_broker
+from bench.progress import phase
 from pipeline.keys import parse_keys
 from pipeline.registry import token_hash
 from pipeline.settings import PROJECT_ROOT, Settings
@@ -199,7 +200,7 @@ def run(scans: int = 50_000, batch: int = 500, concurrency: int = 4, rate: float
         stations, codes = _registry(settings)
         events = _scans(scans, codes)
         singles = _scans(int(rate * seconds), codes)
-        with console.status(f"baseline: a bare confluent-kafka producer, {scans:,} scans..."):
+        with phase(f"baseline: a bare confluent-kafka producer, {scans:,} scans"):
             now = datetime.now(timezone.utc)
             raw = [(stations[i % STATIONS][0].encode(),
                     RawScan(event_id=e["event_id"], source=ScanSource.station, person_qr=e["person_qr"],
@@ -207,14 +208,14 @@ def run(scans: int = 50_000, batch: int = 500, concurrency: int = 4, rate: float
                    for i, e in enumerate(events)]
             baseline = bare_producer_rate(bootstrap, baseline_topic.name, raw)
         gateway, base = _start_gateway(settings, data_dir)
-        with console.status(f"one gateway: {scans:,} scans in batches of {batch} from {concurrency} clients..."):
+        with phase(f"one gateway: {scans:,} scans in batches of {batch} from {concurrency} clients"):
             cpu_before = _cpu_seconds(gateway.pid)
             elapsed, accepted = asyncio.run(_batches(base, stations, events, batch, concurrency))
             cpu_batches = _cpu_seconds(gateway.pid) - cpu_before
         if accepted != scans:
             raise RuntimeError(f"the gateway accepted {accepted} of {scans} scans")
         batch_rate = scans / elapsed
-        with console.status(f"single scans at {rate:g}/s for {seconds:g}s..."):
+        with phase(f"single scans at {rate:g}/s for {seconds:g}s"):
             latencies, failures = asyncio.run(_steady(base, stations, singles, rate))
         latencies.sort()
         p50 = statistics.median(latencies) * 1000

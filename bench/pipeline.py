@@ -35,11 +35,12 @@ from rich.table import Table
 
 from pipeline.kafka_io import ensure_topics, produce_all, reliable_producer
 from bench.broker import bench_broker
+from bench.progress import phase
 from pipeline.keys import parse_keys
 from pipeline.registry import token_hash
 from pipeline.settings import PROJECT_ROOT, Settings
 from pipeline.stream.worker import STATE_TABLE
-from pipeline.topics import TopicSpec, topics_for
+from pipeline.topics import TopicSpec, groups_for, topics_for
 from schemas.ids import new_id
 from schemas.qrcode import QrCodec
 from schemas.registry import STAYS, Device, DeviceKind, GateMode, Person, Venue, VenueCategory
@@ -150,14 +151,14 @@ def run(n: int = 100_000, profile: Path | None = None, by_device: bool = False) 
     topics = topics_for(settings)
     try:
         ensure_topics(bootstrap, topics.all())
-        with console.status(f"generating and loading {n:,} raw scans..."):
+        with phase(f"generating and loading {n:,} raw scans"):
             venues, devices, persons, scans = generate(n, by_device=by_device)
             producer = reliable_producer(bootstrap)
             produce_all(producer, topics.venues.name, [(v.venue_id.encode(), v.to_bytes()) for v in venues])
             produce_all(producer, topics.devices.name, [(d.device_id.encode(), d.to_bytes()) for d in devices])
             produce_all(producer, topics.persons.name, [(p.person_id.encode(), p.to_bytes()) for p in persons])
             produce_all(producer, topics.scans_raw.name, scans, timeout=300)
-        with console.status("baseline: a bare confluent-kafka consumer..."):
+        with phase("baseline: a bare confluent-kafka consumer"):
             baseline = bare_consumer_rate(bootstrap, topics.scans_raw.name, n)
         env = {k: v for k, v in os.environ.items() if not k.startswith("RAVAO_")}
         env.update(RAVAO_KAFKA_BOOTSTRAP=bootstrap, RAVAO_TOPIC_PREFIX=settings.topic_prefix,
@@ -170,8 +171,8 @@ def run(n: int = 100_000, profile: Path | None = None, by_device: bool = False) 
         log = open(data_dir / "worker.log", "wb")
         worker = subprocess.Popen(command, env=env, cwd=PROJECT_ROOT, stdout=log, stderr=subprocess.STDOUT,
                                   start_new_session=True)
-        with console.status("one worker: raw scans in, visits out..."):
-            group = f"{settings.topic_prefix}ravao-worker"
+        with phase("one worker: raw scans in, visits out"):
+            group = groups_for(settings).worker
             from confluent_kafka.admin import AdminClient  # noqa: F401 - lag read below
 
             cpu_used = _wait_consumed(settings, group, [topics.scans_raw.name, topics.scans_repartition.name], worker)
@@ -183,10 +184,10 @@ def run(n: int = 100_000, profile: Path | None = None, by_device: bool = False) 
             topics.scans_valid.name, topics.scans_dlq.name, topics.visits.name, topics.scans_repartition.name,
             f"{group}-{STATE_TABLE}-changelog"))
         sends = produced / n
-        with console.status("the floor: a Faust agent reading the raw scans, no work..."):
+        with phase("the floor: a Faust agent reading the raw scans, no work"):
             reading = faust_floor_rate(bootstrap, topics.scans_raw.name, settings.topic_prefix + "bench.floor", n, 0,
                                        settings.topic_partitions)
-        with console.status(f"the floor: a Faust agent sending {sends:.1f} messages per raw scan, no work..."):
+        with phase(f"the floor: a Faust agent sending {sends:.1f} messages per raw scan, no work"):
             floor = faust_floor_rate(bootstrap, topics.scans_raw.name, settings.topic_prefix + "bench.floor", n, sends,
                                      settings.topic_partitions)
         table = Table(title=f"pipeline: {n:,} raw scans keyed by {'device' if by_device else 'person'}, "

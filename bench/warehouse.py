@@ -21,6 +21,7 @@ ratios, each measured against its baseline in the same run. Usage:
 from __future__ import annotations
 
 import argparse
+import logging
 import shutil
 import statistics
 import tempfile
@@ -34,6 +35,7 @@ from rich.table import Table
 
 from pipeline.kafka_io import ensure_topics, produce_all, reliable_producer
 from bench.broker import bench_broker
+from bench.progress import progress
 from pipeline.settings import Settings
 from pipeline.sink.routes import routes_for
 from pipeline.sink.sink import Sink
@@ -194,7 +196,22 @@ def generate(warehouse, visits: int, days: int, end: datetime, step=lambda what:
     return shape
 
 
-def bench_f1(warehouse, end: datetime, cases: int, naive_cases: int) -> dict:
+def generated_month(warehouse, visits: int, days: int, end: datetime, bar, extra_steps: int = 0):
+    """The migrations and `generate`, as one task of the progress ``bar``: (the figures with
+    the generation's seconds, a ``step(what)`` for the caller's ``extra_steps``)."""
+    task = bar.add_task(f"generating {visits:,} visits", total=1 + generation_steps(visits, days) + extra_steps)
+
+    def step(what: str) -> None:
+        bar.update(task, advance=1, description=f"generating {visits:,} visits: {what}")
+
+    migrate(warehouse, 60)
+    step("migrations")
+    started = time.perf_counter()
+    shape = generate(warehouse, visits, days, end, step=step)
+    return {**shape, "generate_s": time.perf_counter() - started}, step
+
+
+def bench_f1(warehouse, end: datetime, cases: int, naive_cases: int, bar) -> dict:
     start = end - timedelta(days=14)
     people = [r[0] for r in warehouse.query(
         "SELECT person_id FROM visits_by_person WHERE t_in >= {from:DateTime64(3, 'UTC')} GROUP BY person_id "
@@ -204,12 +221,16 @@ def bench_f1(warehouse, end: datetime, cases: int, naive_cases: int) -> dict:
     def params(person: str) -> dict:
         return {"person": person, "from": start, "to": end, "min_overlap_seconds": 900}
 
+    task = bar.add_task("F1 traces: through the index, then the naive self-join",
+                        total=1 + len(people) + min(naive_cases, len(people)))
     run_query(warehouse, query, params(people[0]))  # warm up
+    bar.advance(task)
     index_times, contacts = [], []
     for person in people:
         seconds, result = timed(lambda: run_query(warehouse, query, params(person)), 1)
         index_times.append(seconds)
         contacts.append(len(result.rows))
+        bar.advance(task)
     naive_times = []
     for person in people[:naive_cases]:
         seconds, naive = timed(lambda: warehouse.query(NAIVE_F1, params(person)), 1)
@@ -217,16 +238,21 @@ def bench_f1(warehouse, end: datetime, cases: int, naive_cases: int) -> dict:
         indexed = run_query(warehouse, query, params(person))
         same = [[r[0], r[1]] for r in indexed.rows] == naive.rows
         assert same, f"the naive self-join and the index disagree for {person}"
+        bar.advance(task)
     return {"f1_ms": statistics.median(index_times) * 1000, "f1_p90_ms": sorted(index_times)[int(0.9 * len(index_times))] * 1000,
             "naive_ms": statistics.median(naive_times) * 1000, "contacts": statistics.median(contacts)}
 
 
-def bench_tiers(warehouse, end: datetime, days: int) -> dict:
+def bench_tiers(warehouse, end: datetime, days: int, bar) -> dict:
     params = {"area": "74", "from_day": (end - timedelta(days=days)).date(), "to_day": end.date()}
     query = load("tier_counts")
+    task = bar.add_task("tier counts: the views, then GROUP BY over the raw scans", total=3)
     run_query(warehouse, query, params)
+    bar.advance(task)
     views, counted = timed(lambda: run_query(warehouse, query, params), 10)
+    bar.advance(task)
     raw, recount = timed(lambda: warehouse.query(RAW_TIER_COUNTS, params), 3)
+    bar.advance(task)
     by_area = {r["area_id"]: (r["scans"], r["entries"], r["exits"]) for r in counted.dicts()}
     assert by_area == {r["area_id"]: (r["scans"], r["entries"], r["exits"]) for r in recount.dicts()}, \
         "the views and the raw recount disagree"
@@ -262,12 +288,13 @@ class TimedSink(Sink):
         self.assigned_at = self.assigned_at or time.perf_counter()
 
 
-def bench_sink(warehouse, bootstrap: str, data_dir: Path, rows: int, end: datetime, rounds: int = 3) -> dict:
+def bench_sink(warehouse, bootstrap: str, data_dir: Path, rows: int, end: datetime, bar, rounds: int = 3) -> dict:
     """Rounds of: one bulk INSERT per table of freshly generated rows, then the sink on as
     many fresh messages (Kafka -> batches -> the same tables). Fresh ids each time, so
     both do the same work (nothing is dropped as already stored); medians, because the
     machine is shared."""
     sink_rates, bulk_rates, written = [], [], 0
+    task = bar.add_task(f"sink: rounds of {rows:,} rows, bulk INSERT then the sink", total=rounds)
     for _ in range(rounds):
         settings = Settings(kafka_bootstrap=bootstrap, topic_prefix=f"benchwh{uuid.uuid4().hex[:6]}.",
                             data_dir=data_dir, clickhouse_url=None)
@@ -291,12 +318,14 @@ def bench_sink(warehouse, bootstrap: str, data_dir: Path, rows: int, end: dateti
         sink.run()
         written = sum(sink.totals.values())
         sink_rates.append(written / (time.perf_counter() - sink.assigned_at))
+        bar.advance(task)
     return {"sink_rows_s": statistics.median(sink_rates), "bulk_rows_s": statistics.median(bulk_rates),
             "sink_rows": written}
 
 
 def run(visits: int = 10_000_000, days: int = 30, cases: int = 20, naive_cases: int = 3, sink_rows: int = 300_000,
         directory: Path | None = None) -> dict:
+    logging.getLogger("pipeline.warehouse.migrations").setLevel(logging.WARNING)  # a line each breaks the bar
     base = Settings()
     bootstrap, broker = bench_broker(base)
     data_dir = directory or Path(tempfile.mkdtemp(prefix="ravao-bench-warehouse-"))
@@ -304,15 +333,13 @@ def run(visits: int = 10_000_000, days: int = 30, cases: int = 20, naive_cases: 
     warehouse = open_url(chdb_url(data_dir / "warehouse"))
     figures: dict = {"visits": visits}
     try:
-        migrate(warehouse, 60)
-        started = time.perf_counter()
-        figures.update(generate(warehouse, visits, days, end))
-        figures["generate_s"] = time.perf_counter() - started
-        figures["slot_rows"] = warehouse.query("SELECT count() FROM visit_slots").scalar()
-        figures["scan_rows"] = warehouse.query("SELECT count() FROM scans").scalar()
-        figures.update(bench_f1(warehouse, end, cases, naive_cases))
-        figures.update(bench_tiers(warehouse, end, days))
-        figures.update(bench_sink(warehouse, bootstrap, data_dir, sink_rows, end))
+        with progress() as bar:
+            figures.update(generated_month(warehouse, visits, days, end, bar)[0])
+            figures["slot_rows"] = warehouse.query("SELECT count() FROM visit_slots").scalar()
+            figures["scan_rows"] = warehouse.query("SELECT count() FROM scans").scalar()
+            figures.update(bench_f1(warehouse, end, cases, naive_cases, bar))
+            figures.update(bench_tiers(warehouse, end, days, bar))
+            figures.update(bench_sink(warehouse, bootstrap, data_dir, sink_rows, end, bar))
     finally:
         warehouse.close()
         if broker is not None:

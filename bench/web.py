@@ -43,8 +43,9 @@ from typing import Any, Callable
 from rich.console import Console
 from rich.table import Table
 
-from bench.alerts import p, progress_bar
-from bench.warehouse import COMMUNES, DISTRICTS, generate, generation_steps
+from bench.alerts import p
+from bench.progress import progress
+from bench.warehouse import COMMUNES, DISTRICTS, generated_month
 from pipeline.settings import Settings
 
 GOAL_MS = 150.0
@@ -251,7 +252,6 @@ def pages_for(area: str, day: date, cases: list[tuple[str, str]], start: datetim
 def run(visits: int = 10_000_000, days: int = 30, cases: int = 5, requests: int = 100,
         directory: Path | None = None, quiet: bool = False) -> dict:
     from pipeline.warehouse.client import chdb_url
-    from pipeline.warehouse.migrations import migrate
     from pipeline.warehouse.opened import open_url
 
     logging.getLogger("pipeline.warehouse.migrations").setLevel(logging.WARNING)  # a line each breaks the bar
@@ -263,21 +263,13 @@ def run(visits: int = 10_000_000, days: int = 30, cases: int = 5, requests: int 
     warehouse = open_url(chdb_url(data_dir / "warehouse"))
     figures: dict = {"visits": visits, "requests": requests}
     try:
-        with progress_bar() as bar:
-            total = 1 + generation_steps(visits, days) + 1
-            task = bar.add_task(f"generating {visits:,} visits", total=total)
-
-            def step(what: str) -> None:
-                bar.update(task, advance=1, description=f"generating {visits:,} visits: {what}")
-
-            migrate(warehouse, 60)
-            step("migrations")
+        with progress() as bar:
+            shape, step = generated_month(warehouse, visits, days, end, bar, extra_steps=1)
             started = time.perf_counter()
-            figures.update(generate(warehouse, visits, days, end, step=step))
             people = [r[0] for r in warehouse.query(PICK_PEOPLE, {"from": start, "n": cases}).rows]
             case_ids = register(warehouse, settings, people, onset=(end - timedelta(days=1)).date())
             step("areas and cases")
-            figures["generate_s"] = time.perf_counter() - started
+            figures.update(shape, generate_s=shape["generate_s"] + time.perf_counter() - started)
             figures["slot_rows"] = warehouse.query("SELECT count() FROM visit_slots").scalar()
             recorded = RecordedWarehouse(warehouse)
             app, tokens = signed_in_app(settings, recorded)

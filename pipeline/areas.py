@@ -14,7 +14,7 @@ from typing import Any
 
 from schemas.registry import Area
 
-from .settings import PROJECT_ROOT
+from .package_data import package_path
 
 # child key -> (tier name, id width)
 CHILD_KEYS = {"districts": ("district", 3), "wards": ("commune", 5)}
@@ -35,7 +35,7 @@ def source_path(source: str) -> Path:
 
         return Path(vietnam_provinces.NESTED_DIVISIONS_JSON_PATH)
     if source in NAMED_SOURCES:
-        return PROJECT_ROOT / "schemas" / "areas" / f"{source}.json"
+        return package_path("schemas", "areas", f"{source}.json")
     path = Path(source)
     if not path.exists():
         raise AreaSourceError(

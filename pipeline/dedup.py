@@ -22,12 +22,14 @@ from uuid import UUID
 
 from schemas.scans import ValidScan
 
+from .settings import default
+
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 ONE_MICROSECOND = timedelta(microseconds=1)
 
-# Validation refuses events older than the accepted lateness (48 h), so an id need not
-# be remembered longer than that.
-DEFAULT_SEEN_HORIZON = timedelta(hours=48)
+# Validation refuses events older than the accepted lateness, so an id need not be
+# remembered longer than that.
+DEFAULT_SEEN_HORIZON = timedelta(hours=default("accepted_lateness_hours"))
 # A person scans a few dozen times a day; this bounds a flood from a faulty device.
 DEFAULT_SEEN_CAP = 2000
 

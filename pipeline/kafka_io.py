@@ -11,7 +11,7 @@ from typing import Any
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from .topics import TopicSpec
+from .topics import READER_GROUP, TopicSpec
 
 
 def admin(bootstrap: str) -> AdminClient:
@@ -133,7 +133,7 @@ def _read_up_to_end(bootstrap: str, topic: str, timeout: float,
     """The messages of each partition up to its end offset as seen at the start: all of
     them, or the ``last`` few; within ``timeout`` seconds in all, else `TimeoutError`."""
     consumer = Consumer({
-        "bootstrap.servers": bootstrap, "group.id": "ravao-reader", "enable.auto.commit": False,
+        "bootstrap.servers": bootstrap, "group.id": READER_GROUP, "enable.auto.commit": False,
         "enable.partition.eof": True, "auto.offset.reset": "earliest",
         "socket.timeout.ms": max(1000, int(timeout * 1000)), "log_level": 2,
     })

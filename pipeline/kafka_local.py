@@ -1,6 +1,6 @@
 """A real Apache Kafka broker (KRaft, one node) on loopback, for tests and the embedded stack.
 
-The jars come from Maven Central through `deploy/kafka/pom.xml`; the broker's data and
+The jars come from Maven Central through `pipeline/kafka_pom.xml`; the broker's data and
 its state file live in one folder (``RAVAO_DATA_DIR/kafka`` by default). The broker runs
 in its own process group so that stopping it stops the JVM and nothing else.
 """
@@ -18,11 +18,22 @@ import uuid
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from .package_data import package_path
 from .settings import PROJECT_ROOT, Settings
 
 KAFKA_VERSION = "3.9.1"
-POM = PROJECT_ROOT / "deploy" / "kafka" / "pom.xml"
-LIBS = PROJECT_ROOT / ".cache" / "kafka" / KAFKA_VERSION / "libs"
+POM = package_path("pipeline", "kafka_pom.xml")
+
+
+def _jar_cache() -> Path:
+    """Where the fetched jars are kept: a checkout's .cache (where `make kafka-jars` puts
+    them), else, for an installed package, the user's cache rather than site-packages."""
+    if (PROJECT_ROOT / "pyproject.toml").exists():
+        return PROJECT_ROOT / ".cache"
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "ravao"
+
+
+LIBS = _jar_cache() / "kafka" / KAFKA_VERSION / "libs"
 STATE_FILE = "broker.json"
 
 

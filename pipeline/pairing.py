@@ -40,9 +40,11 @@ from schemas.visits import EntryHow, ExitHow, Visit
 
 from .dedup import Debouncer, from_micros, to_micros
 from .person_state import Emitted, Fingerprint, PersonState, ScanRow  # noqa: F401 - the state's home
+from .settings import default
 
-DEFAULT_DEBOUNCE = timedelta(seconds=60)
-ACCEPTED_LATENESS = timedelta(hours=48)  # validation refuses older scans (by wall clock)
+# The settings' defaults; the worker passes the configured values.
+DEFAULT_DEBOUNCE = timedelta(seconds=default("debounce_seconds"))
+ACCEPTED_LATENESS = timedelta(hours=default("accepted_lateness_hours"))  # validation refuses older scans (by wall clock)
 EXIT_AFTER_TIMEOUT_WINDOW = timedelta(hours=24)  # rule 7
 # A visit whose scans are all older than this can no longer be changed by any scan
 # validation accepts (rule 7 reaches a day back from the oldest accepted scan): pruned.

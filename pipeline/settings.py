@@ -339,6 +339,12 @@ class Settings(AlertingSettings):
         return self.retention_days * 24 * 3600 * 1000
 
 
+def default(name: str):
+    """The default of the setting ``name``, for a module constant or a function's default that
+    needs one without a `Settings` at hand: changing the default here changes it there."""
+    return Settings.model_fields[name].default
+
+
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
     """The process-wide settings, read once."""

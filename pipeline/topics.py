@@ -1,6 +1,8 @@
-"""Every Kafka topic, declared once: name, partitions, retention, compaction, key.
+"""Every Kafka topic, declared once: name, partitions, retention, compaction, key; and
+every consumer group.
 
-Import `topics_for(settings)` (or `TOPICS`) everywhere instead of spelling a name.
+Import `topics_for(settings)` and `groups_for(settings)` everywhere instead of spelling a
+name.
 """
 
 from __future__ import annotations
@@ -58,6 +60,26 @@ class Topics:
 
     def registry(self) -> list[TopicSpec]:
         return [self.areas, self.venues, self.persons, self.personal_data, self.devices]
+
+
+@dataclass(frozen=True)
+class ConsumerGroups:
+    """The consumer groups, prefixed like the topics (RAVAO_TOPIC_PREFIX)."""
+
+    worker: str  # the worker's Faust app id: its group, and the first part of its changelog topics' names
+    sink: str  # the sink's committed offsets (`ravao sink --group` reads under another)
+    alerts: str  # the alerting job assigns its partitions and commits nothing; librdkafka wants a group
+
+
+# `kafka_io`'s readers assign partitions and commit nothing: no offsets are kept under this
+# id and no group is joined, so stacks sharing a cluster need no prefix on it (and the
+# readers take no settings).
+READER_GROUP = "ravao-reader"
+
+
+def groups_for(settings: Settings) -> ConsumerGroups:
+    p = settings.topic_prefix
+    return ConsumerGroups(worker=p + "ravao-worker", sink=p + "ravao-sink", alerts=p + "ravao-alerts")
 
 
 def topics_for(settings: Settings) -> Topics:

@@ -22,6 +22,8 @@ from schemas.qrcode import InvalidCode, QrCodec, QrError, claimed_id
 from schemas.registry import GateMode, VenueCategory
 from schemas.scans import MAX_RAW_SCAN_BYTES, Direction, RawScan, ScanSource, ValidScan
 
+from .settings import default
+
 log = logging.getLogger(__name__)
 
 
@@ -56,8 +58,9 @@ class RegistryView(Protocol):
 
 @dataclass(frozen=True)
 class Limits:
-    future_tolerance: timedelta = timedelta(minutes=15)  # phones with a fast clock
-    lateness: timedelta = timedelta(hours=48)  # stations offline for up to two days
+    # The settings' defaults (the worker passes the configured values).
+    future_tolerance: timedelta = timedelta(minutes=default("future_tolerance_minutes"))  # a fast clock
+    lateness: timedelta = timedelta(hours=default("accepted_lateness_hours"))  # stations offline that long
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from pathlib import Path
 from conftest import ROOT, settings_env
 from pipeline.kafka_io import read_to_end, reliable_producer
 from pipeline.settings import Settings
+from pipeline.topics import groups_for
 from schemas import DeadLetter, ValidScan, Visit
 from schemas.envelopes import unpack
 
@@ -138,7 +139,7 @@ def lag(settings: Settings, group: str, topic: str) -> int:
 def settle(settings: Settings, workers: list[subprocess.Popen], logs: Path, timeout: float = 180) -> None:
     """Wait until the workers have taken in every raw scan and the visits topic has been
     quiet for a few seconds."""
-    group = f"{settings.topic_prefix}ravao-worker"
+    group = groups_for(settings).worker
     raw = f"{settings.topic_prefix}scans.raw"
     visits = f"{settings.topic_prefix}visits"
     wait_for(lambda: lag(settings, group, raw) == 0, timeout, "the raw scans to be consumed", workers, logs)

@@ -26,7 +26,7 @@ from pipeline.alerts.job import AlertsJob
 from pipeline.kafka_io import produce_all, read_to_end, reliable_producer
 from pipeline.registry import read_latest
 from pipeline.settings import Settings
-from pipeline.topics import Topics
+from pipeline.topics import Topics, groups_for
 from pipeline.warehouse.connect import ServiceWarehouse
 from schemas import Visit
 from schemas.cases import Alert, AlertKind, AlertStatus, CaseStatus, Contact, venue_alert_id
@@ -53,7 +53,7 @@ def start_sink(settings: Settings, tmp_path: Path) -> subprocess.Popen:
 
 
 def landed(settings: Settings, topic: str) -> bool:
-    return lag(settings, f"{settings.topic_prefix}ravao-sink", topic) == 0
+    return lag(settings, groups_for(settings).sink, topic) == 0
 
 
 def drive(job: AlertsJob, until, what: str, timeout: float = 60) -> None:

@@ -23,7 +23,7 @@ from pipeline.keys import load_codec
 from pipeline.settings import Settings
 from pipeline.recent_declarations import PER_PERSON, Declared, RecentDeclarations
 from pipeline.stream.declaration_follower import DeclarationFollower
-from pipeline.topics import Topics
+from pipeline.topics import Topics, groups_for
 from pipeline.warehouse import open_warehouse
 from pipeline.warehouse.queries import load
 from scenario import _scan
@@ -191,7 +191,7 @@ def test_a_declaration_made_just_before_a_scan_is_on_that_scan_and_its_answers_s
                  [worker, sink], tmp_path)
         got = valid_scans(settings, topics)
         assert {e: got[e].declaration for e in expected} == expected
-        group = f"{settings.topic_prefix}ravao-sink"
+        group = groups_for(settings).sink
         wait_for(lambda: all(lag(settings, group, t.name) == 0 for t in (topics.scans_valid, topics.declarations,
                                                                          topics.visits, topics.scans_dlq)),
                  90, "the sink to land everything", [worker, sink], tmp_path)

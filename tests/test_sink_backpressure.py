@@ -16,7 +16,7 @@ import pytest
 from conftest import ROOT
 from pipeline.settings import Settings
 from pipeline.sink.sink import Sink
-from pipeline.topics import Topics
+from pipeline.topics import Topics, groups_for
 from pipeline.warehouse import Warehouse, WarehouseUnavailable, open_warehouse
 from pipeline.warehouse.migrations import migrate
 from stream_helpers import count_messages, lag
@@ -82,7 +82,7 @@ def test_a_sink_waits_for_an_unreachable_server_and_stops_on_sigterm(settings: S
         assert time.monotonic() < deadline, log.read_text()
         time.sleep(0.2)
     published = count_messages(settings, topics.scans_valid.name)
-    assert lag(settings, f"{settings.topic_prefix}ravao-sink", topics.scans_valid.name) == published  # none taken
+    assert lag(settings, groups_for(settings).sink, topics.scans_valid.name) == published  # none taken
     sink.send_signal(signal.SIGTERM)
     assert sink.wait(15) == 0, log.read_text()
     text = log.read_text()

@@ -19,7 +19,7 @@ from pipeline.access.caller import local_account
 from pipeline.kafka_io import produce_all, reliable_producer
 from pipeline.keys import load_codec
 from pipeline.settings import Settings
-from pipeline.topics import Topics
+from pipeline.topics import Topics, groups_for
 from pipeline.warehouse import open_warehouse
 from pipeline.sink.state import read_state
 from pipeline.warehouse.connect import running_sink
@@ -48,7 +48,7 @@ def test_a_scripted_day_lands_as_its_planned_visits_and_is_queried_through_the_s
         settle(settings, [worker, sink], tmp_path)
     finally:
         assert stop_worker(worker) == 0
-    group = f"{settings.topic_prefix}ravao-sink"
+    group = groups_for(settings).sink
     wait_for(lambda: lag(settings, group, topics.visits.name) == 0 and lag(settings, group, topics.scans_valid.name)
              == 0, 60, "the sink to catch up", [sink], tmp_path)
 

@@ -25,7 +25,7 @@ from pipeline.pairing import compute_visits
 from pipeline.registry_cache import RegistryCache
 from pipeline.settings import Settings
 from pipeline.stream.layout import partition_of
-from pipeline.topics import Topics
+from pipeline.topics import Topics, groups_for
 from pipeline.validate import Position, validate
 from scenario import Day, _scan, scripted_day
 from schemas import RejectReason, ValidScan
@@ -463,7 +463,7 @@ def test_a_message_the_broker_refuses_after_the_send_stops_the_worker_before_its
     finally:
         stop_worker(worker, signal.SIGKILL)
     assert "the broker refused a message the worker produced" in (tmp_path / "w1.log").read_text()
-    assert lag(settings, f"{settings.topic_prefix}ravao-worker", topics.scans_raw.name) == 1
+    assert lag(settings, groups_for(settings).worker, topics.scans_raw.name) == 1
 
 
 @pytest.mark.kafka

@@ -17,20 +17,15 @@ from datetime import datetime, timedelta, timezone
 
 import httpx
 import pytest
-from typer.testing import CliRunner
 
 from dashboards.web.site import VIETNAM, duration
 from dashboards.web.tracing import written
 from dashboards.web.tracing_graph import MOST_F1, layout
 from pipeline.access import local_admin
-from pipeline.alerts.cases import CaseBook
-from pipeline.kafka_io import ensure_topics
 from pipeline.registry import read_latest
-from pipeline.settings import Settings
 from pipeline.topics import topics_for
 from pipeline.warehouse.queries import load, parse_time, run
-from pipeline.warehouse.trace import TraceRequest, trace
-from schemas import Alert, Case, Person, PersonalData
+from schemas import Alert, Case, PersonalData
 from schemas.cases import CaseStatus, venue_alert_id
 from schemas.ids import new_id
 from schemas.notifications import Notification
@@ -38,61 +33,11 @@ from web_day import *  # noqa: F401,F403 (the fixtures)
 from web_day import COMMUNE_OFFICER, OWNER, TRACER
 from web_helpers import *  # noqa: F401,F403 (the browser fixtures)
 from web_helpers import api_session, artifact, needs_chromium, sign_in_by_page, with_session
+from web_trace_day import *  # noqa: F401,F403 (the console's fixtures, after web_day's)
+from web_trace_day import cli_output, expected
 from warehouse_day import load_records
 
 pytestmark = pytest.mark.kafka
-
-
-@pytest.fixture(scope="module")
-def web_settings(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Settings:
-    """`web_day`'s settings (it reads this fixture), with a broker for the cases."""
-    home = tmp_path_factory.mktemp("web-trace")
-    settings = Settings(data_dir=home / "data", clickhouse_url=None, session_cookie_secure=False,
-                        kafka_bootstrap=kafka_bootstrap, topic_prefix=f"wt{uuid.uuid4().hex[:10]}.",
-                        topic_partitions=1)
-    ensure_topics(kafka_bootstrap, topics_for(settings).all())
-    return settings
-
-
-@pytest.fixture(scope="module")
-def the_case(web_day, web_warehouse, web_settings) -> Case:
-    """The person with the most visits, a confirmed case on the topic and in the warehouse
-    (as the sink would land it), onset on the generated day."""
-    load_records(web_warehouse, "persons", Person, [Person(person_id=p) for p in web_day.persons], "person_id")
-    day = web_day.start
-    person = run(web_warehouse, load("demo_case_candidate"), {"from": day, "to": day + timedelta(days=1)}).scalar()
-    case = Case(case_id=new_id("C"), person_id=person, status=CaseStatus.confirmed, onset=web_day.day,
-                registered_by="test")
-    book = CaseBook(web_settings)
-    try:
-        book.publish(case)
-    finally:
-        book.close()
-    load_records(web_warehouse, "cases", Case, [case], "case_id")
-    return case
-
-
-@pytest.fixture(scope="module")
-def tracer_session(web_base, web_sms) -> dict[str, str]:
-    return api_session(web_base, TRACER, web_sms)
-
-
-def expected(web_warehouse, case: Case, start: datetime, end: datetime) -> list[dict]:
-    return trace(web_warehouse, TraceRequest(case.person_id, start, end, 900, depth=2)).dicts()
-
-
-def cli_output(args: list[str], settings: Settings, monkeypatch) -> str:
-    """`ravao ARGS` in this process (the warehouse is this process's: chdb runs one engine
-    per process), as the command line prints it."""
-    from pipeline.cli import app
-
-    monkeypatch.setenv("RAVAO_DATA_DIR", str(settings.data_dir))
-    monkeypatch.setenv("RAVAO_KAFKA_BOOTSTRAP", settings.kafka_bootstrap)
-    monkeypatch.setenv("RAVAO_TOPIC_PREFIX", settings.topic_prefix)
-    monkeypatch.delenv("RAVAO_CLICKHOUSE_URL", raising=False)
-    result = CliRunner().invoke(app, args, catch_exceptions=False)
-    assert result.exit_code == 0, result.output
-    return result.stdout
 
 
 # --- the tracer's work ------------------------------------------------------------------

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 from contextlib import asynccontextmanager, suppress
 
+from confluent_kafka import KafkaException
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
@@ -94,7 +95,11 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(KafkaSetupError)
     @app.exception_handler(DeliveryFailed)
+    @app.exception_handler(KafkaException)  # the broker does not answer a read (the cases, before a change)
     async def broker_down(request: Request, exc: Exception) -> Response:
+        if request.method in ("GET", "HEAD"):
+            return answer(request, 503, "the broker does not answer, so the cases cannot be read right now: try "
+                          "again shortly", {"Retry-After": "10"})
         return answer(request, 503, "the broker did not take the change; nothing was registered: try again shortly",
                       {"Retry-After": "10"})
 

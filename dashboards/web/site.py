@@ -24,6 +24,7 @@ from zoneinfo import ZoneInfo
 
 from fastapi import Depends, Request
 from fastapi.responses import HTMLResponse
+from starlette.routing import Match
 from jinja2 import Environment, FileSystemLoader, pass_context, select_autoescape
 
 from pipeline.access.caller import Caller, Role
@@ -53,8 +54,20 @@ def page_caller(request: Request, service: SignIn = Depends(sign_in)) -> Caller:
     """The signed-in caller of a page; without one, a redirect to the sign-in page."""
     caller = service.sessions.resolve(session_token(request))
     if caller is None:
-        raise SignInNeeded(request.url.path + (f"?{request.url.query}" if request.url.query else ""))
+        raise SignInNeeded(_way_back(request))
     return caller
+
+
+def _way_back(request: Request) -> str:
+    """Where to go after signing in: the page asked for; for a form sent when the session
+    had ended, the page at the form's address if there is one (a case's), else the home
+    page: a form's action is no page to come back to (it would answer 405)."""
+    if request.method in ("GET", "HEAD"):
+        return request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    as_page = {**request.scope, "method": "GET"}
+    if any(route.matches(as_page)[0] is Match.FULL for route in request.app.router.routes):
+        return request.url.path
+    return "/"
 
 
 def same_origin(request: Request) -> None:
@@ -75,8 +88,11 @@ def sign_in_url(next_path: str) -> str:
 
 
 def local_path(value: str | None, default: str = "/") -> str:
-    """``value`` if it is a path on this site (not ``//elsewhere`` or ``https://...``)."""
-    if not value or not value.startswith("/") or value.startswith("//") or "\\" in value:
+    """``value`` if it is a path on this site (not ``//elsewhere`` or ``https://...``).
+    No control character either: browsers drop tabs and newlines from a URL before they
+    read it, so ``/<tab>/elsewhere`` is ``//elsewhere`` to them."""
+    if (not value or not value.startswith("/") or value.startswith("//") or "\\" in value
+            or any(ord(c) < 0x20 or ord(c) == 0x7F for c in value)):
         return default
     return value
 
@@ -154,8 +170,10 @@ def home_of(caller: Caller) -> str | None:
 
 
 def _with_query(request: Request, **values: str) -> str:
+    """This page again with ``values`` in its query; the site's home when its path would
+    read as another site (``//elsewhere``: any address of ours may start so)."""
     url = request.url.include_query_params(**values)
-    return url.path + "?" + url.query
+    return local_path(url.path) + "?" + url.query
 
 
 def render(request: Request, template: str, caller: Caller | None, *, status: int = 200, **context) -> HTMLResponse:

@@ -1,7 +1,8 @@
 """The tracing console, for the health authority's tracers (and admins):
 
     GET  /trace                               find a person; register a case; the cases
-    GET  /trace/find?q=&case=                 by person id, or by phone (audited): their page
+    POST /trace/find (q, case)                by person id, or by phone (audited): their page
+    GET  /trace/find?q=&case=                 by person id only: a phone stays out of URLs
     GET  /trace/people/{person}?case=&from=&to=&min_overlap=&depth=
                                               their visits, F1 and F2 contacts, the drawing
     GET  /trace/people/{person}/contacts.csv?...  the contacts as `ravao trace --format csv`
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import logging
 import re
+import shlex
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from urllib.parse import urlencode
@@ -52,6 +54,9 @@ router = APIRouter(include_in_schema=False)
 DEFAULT_MIN_OVERLAP = "15m"
 DEFAULT_DEPTH = 2  # the console shows F2 too; `ravao trace` needs --depth 2 for them
 DAY_WIDTH = 480  # the timeline's bar for one day, in SVG units
+# The years a DateTime64 of the warehouse holds: outside them, a time is clamped (or a
+# conversion overflows) instead of being read as asked.
+EARLIEST, LATEST = datetime(1900, 1, 1, tzinfo=timezone.utc), datetime(2300, 1, 1, tzinfo=timezone.utc)
 TICKS = [(round(hour / 24 * DAY_WIDTH, 1), f"{hour:02d}") for hour in range(0, 25, 6)]  # its hour marks
 
 # How the warehouse's words are shown: English here, Vietnamese in words/trace.json.
@@ -92,10 +97,12 @@ class Window:
         return {**values, "case": case} if case else values
 
     def command(self, person: str, case: str | None) -> str:
-        """The `ravao trace` that prints the same CSV."""
-        return (f"ravao trace {person} --from {written(self.start)} --to {written(self.end)} "
-                f"--min-overlap {self.min_overlap} --depth {self.depth}" + (f" --case {case}" if case else "")
-                + " --format csv")
+        """The `ravao trace` that prints the same CSV, each value quoted for a shell: an
+        admin's purpose is free words (a link may carry ``; rm -rf ~`` in it), a duration
+        may be written with a space."""
+        args = ["ravao", "trace", person, "--from", written(self.start), "--to", written(self.end),
+                "--min-overlap", self.min_overlap, "--depth", str(self.depth)]
+        return shlex.join(args + (["--case", case] if case else []) + ["--format", "csv"])
 
 
 def written(moment: datetime) -> str:
@@ -104,6 +111,14 @@ def written(moment: datetime) -> str:
     local = moment.astimezone(VIETNAM)
     spec = "milliseconds" if local.microsecond else "seconds" if local.second else "minutes"
     return local.isoformat(timespec=spec)
+
+
+def written_safely(moment: datetime) -> str:
+    """`written`, or the moment as it was given when Vietnam time cannot hold it (year 1, 9999)."""
+    try:
+        return written(moment)
+    except OverflowError:
+        return moment.isoformat(timespec="minutes")
 
 
 def _moment(text: str, now: datetime) -> datetime:
@@ -121,6 +136,10 @@ def _window(request: Request, reads, caller: Caller, person: str, case: str | No
     start_text, end_text = params.get("from", "").strip(), params.get("to", "").strip()
     end = _moment(end_text, now) if end_text else _next_minute(now)
     start = _moment(start_text, now) if start_text else default_start(reads, caller, person, now, case)
+    for moment in (start, end):
+        if not EARLIEST <= moment < LATEST:  # also a year 1 or 9999 that no time zone can take
+            raise QueryInputError(f"{written_safely(moment)}: a window lies between 1900 and 2299, the years the "
+                                  "warehouse keeps times in")
     if end <= start:
         raise QueryInputError("the window's end must be after its start")
     min_overlap = params.get("min_overlap", DEFAULT_MIN_OVERLAP).strip() or DEFAULT_MIN_OVERLAP
@@ -156,28 +175,49 @@ def console_home(request: Request, caller: Caller = Depends(page_caller), found:
                  q: str = "", case: str = "") -> Response:
     require_case_management(caller)
     cases, trouble = _cases(request)
+    # ``found`` is what `find` answered, but anyone can write an address: person ids only.
+    listed = ["-"] if found == "-" else [p for p in found.split(",") if _is_person_id(p)]
     return _page(request, "trace_home.html", caller, title=words.translator(language(request))("Tracing"),
-                  cases=cases, trouble=trouble, q=q, chosen_case=case, found=found.split(",") if found else [],
+                  cases=cases, trouble=trouble, q=q, chosen_case=case.strip(), found=listed,
                   today=datetime.now(VIETNAM).date().isoformat(), statuses=list(CaseStatus))
 
 
 @router.get("/trace/find")
-def find(request: Request, q: str = "", case: str = "", caller: Caller = Depends(page_caller)) -> Response:
+def find_by_link(request: Request, q: str = "", case: str = "", caller: Caller = Depends(page_caller)) -> Response:
+    """A person id in a link goes to its page. A phone never comes this way: it would stay
+    in the browser's history and in the logs of every proxy on the way, so it is refused
+    unread (the form sends it in its body, `find`)."""
+    require_case_management(caller)
+    wanted, case = q.strip(), case.strip()
+    if not wanted:  # the way back after signing in, for a search sent when the session had ended
+        return RedirectResponse("/trace" + (f"?{urlencode({'case': case})}" if case else ""), 303)
+    if not _is_person_id(wanted):
+        raise QueryInputError("give a person id (P and 14 letters) here; search for a phone number with the "
+                              "form of the tracing page, which keeps it out of the address")
+    return _to_person(wanted, case)
+
+
+@router.post("/trace/find")
+def find(request: Request, q: str = Form(""), case: str = Form(""), caller: Caller = Depends(page_caller)) -> Response:
     """A person id goes straight to its page; anything else is taken for a phone, looked
     up in the personal data (audited) for the case named."""
+    same_origin(request)
     require_case_management(caller)
     wanted, case = q.strip(), case.strip()
     if not wanted:
         raise QueryInputError("give a person id (P...) or a phone number")
-    query = urlencode({"case": case}) if case else ""
     if _is_person_id(wanted):
-        return RedirectResponse(f"/trace/people/{wanted}" + (f"?{query}" if query else ""), 303)
+        return _to_person(wanted, case)
     people = request.app.state.reads.find_by_phone(caller, wanted, case or None)
     if len(people) == 1:
-        return RedirectResponse(f"/trace/people/{people[0]}" + (f"?{query}" if query else ""), 303)
+        return _to_person(people[0], case)
     # None, or several (a shared phone): back to the form, which says so; the phone is not
     # put in the URL (it would stay in the browser's history).
     return RedirectResponse("/trace?" + urlencode({"found": ",".join(people) or "-", "case": case}), 303)
+
+
+def _to_person(person: str, case: str) -> Response:
+    return RedirectResponse(f"/trace/people/{person}" + (f"?{urlencode({'case': case})}" if case else ""), 303)
 
 
 def _is_person_id(text: str) -> bool:
@@ -322,6 +362,9 @@ def change_case(case_id: str, request: Request, status: str = Form(""), onset: s
                             note=note if note is not None and note.strip() != current.note else None)
     except ValidationError as exc:
         raise _form_error(exc) from None
+    # The form sends the status and onset as shown, changed or not: only a difference is a change.
+    change = change.model_copy(update={"status": None if change.status == current.status else change.status,
+                                       "onset": None if change.onset == current.onset else change.onset})
     if change.status is None and change.onset is None and change.note is None:
         return RedirectResponse(f"/trace/cases/{current.case_id}?done=unchanged", 303)
     book.update(current.case_id, by=caller.actor, status=change.status, onset=change.onset, note=change.note)

@@ -41,7 +41,7 @@ from ..access.caller import Caller, Grant, Role
 from ..access.policy import Denied
 from ..kafka_io import ensure_topics, produce_all, reliable_producer, while_leaders_settle
 from ..settings import Settings
-from ..topics import topics_for
+from ..topics import groups_for, topics_for
 from ..warehouse.base import WarehouseError
 from ..warehouse.queries import load, run
 from ..warehouse.trace import TraceRequest
@@ -107,7 +107,7 @@ class AlertsJob:
                 known = self.contacts.setdefault(contact.case_id, {}).get(contact.person_id)
                 if known is None or contact.version > known.version:
                     self.contacts[contact.case_id][contact.person_id] = contact
-        consumer = self._consumer = Consumer({"bootstrap.servers": self.bootstrap, "group.id": "ravao-alerts",
+        consumer = self._consumer = Consumer({"bootstrap.servers": self.bootstrap, "group.id": groups_for(self.settings).alerts,
                                               "enable.auto.commit": False, "enable.partition.eof": True,
                                               "log_level": 3})
         assignment = []

@@ -29,7 +29,7 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaExcepti
 
 from ..kafka_io import ensure_topics
 from ..settings import Settings
-from ..topics import topics_for
+from ..topics import groups_for, topics_for
 from ..warehouse import Warehouse, WarehouseUnavailable
 from .batch import Batch
 from .metrics import SinkMetrics
@@ -53,7 +53,7 @@ class Sink:
         self.bootstrap = bootstrap
         self.topics = topics_for(settings)
         self.routes = routes_for(self.topics)
-        self.group = group or f"{settings.topic_prefix}ravao-sink"
+        self.group = group or groups_for(settings).sink
         self.replay = replay
         self.until_caught_up = until_caught_up
         self.batch = Batch()
@@ -86,7 +86,7 @@ class Sink:
             # One sink per embedded warehouse: a static member, so a restarted (or killed and
             # restarted) sink takes its partitions back at once instead of waiting for the
             # broker to time the old session out.
-            config["group.instance.id"] = f"ravao-sink@{socket.gethostname()}:{self.warehouse.location}"[:240]
+            config["group.instance.id"] = f"{self.group}@{socket.gethostname()}:{self.warehouse.location}"[:240]
         self.consumer = Consumer(config)
         self.consumer.subscribe(sorted(self.routes), on_assign=self._on_assign, on_revoke=self._on_revoke)
         log.info("sink reading %d topics as group %s into %s", len(self.routes), self.group, self.warehouse.location)

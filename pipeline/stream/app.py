@@ -10,7 +10,7 @@ from pathlib import Path
 import faust
 
 from ..settings import Settings
-from ..topics import Topics
+from ..topics import Topics, groups_for
 from .faust_seam import ChangelogReceipts
 
 STATE_TABLE = "person-state"
@@ -19,7 +19,7 @@ STATE_TABLE = "person-state"
 def make_app(settings: Settings, bootstrap: str, datadir: Path, *, store: str, port: int) -> faust.App:
     """``port`` 0: no web server (no /metrics)."""
     return faust.App(
-        f"{settings.topic_prefix}ravao-worker",
+        groups_for(settings).worker,
         broker=f"kafka://{bootstrap}",
         store=store,
         datadir=str(datadir),

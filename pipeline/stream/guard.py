@@ -20,6 +20,8 @@ from collections import OrderedDict, deque
 
 from schemas.dlq import RejectReason
 
+from ..settings import default
+
 # Refused under every key the worker has: the keys are wrong (or not those of the gateway).
 KEY_REASONS = frozenset({RejectReason.bad_signature, RejectReason.expired_key})
 # Refused for an id the registry does not hold: broken only when it holds none at all.
@@ -51,7 +53,9 @@ class RejectGuard:
     were heard from. A source's accepted scans count for it; refusals for input do not
     count at all."""
 
-    def __init__(self, sources: int = 10, max_ratio: float = 0.5, quiet: int = 500) -> None:
+    def __init__(self, sources: int = default("reject_guard_sources"),
+                 max_ratio: float = default("reject_guard_ratio"),
+                 quiet: int = default("reject_guard_quiet")) -> None:
         if sources < 1 or quiet < 1 or not 0 < max_ratio <= 1:
             raise ValueError("sources and quiet must be positive and max_ratio in (0, 1]")
         self.sources = sources

@@ -20,13 +20,13 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from ..settings import PROJECT_ROOT
+from ..package_data import package_path
 from .base import WarehouseError
 from .client import Warehouse
 
 log = logging.getLogger(__name__)
 
-SQL_DIR = PROJECT_ROOT / "sql"
+SQL_DIR = package_path("sql")  # the sql/ folder, as package data
 MIGRATIONS_DIR = SQL_DIR / "migrations"
 RETENTION_DIR = SQL_DIR / "retention"
 FILE_NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")

@@ -18,9 +18,11 @@ import asyncio
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from pipeline.settings import default
+
 
 class HeadTimeoutProtocol(HttpToolsProtocol):
-    head_timeout: float = 10.0  # set by `with_head_timeout`
+    head_timeout: float = default("gateway_head_timeout_seconds")  # set by `with_head_timeout`
     _head_timer: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]

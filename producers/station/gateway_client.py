@@ -28,6 +28,8 @@ import urllib.request
 from dataclasses import dataclass, field
 from http.client import HTTPException
 
+from pipeline.settings import default
+
 log = logging.getLogger(__name__)
 
 BATCH_PATH = "/api/v1/scans/batch"
@@ -67,7 +69,8 @@ class BatchAnswer:
 
 
 class GatewayClient:
-    def __init__(self, base_url: str, device_id: str, token: str, timeout: float = 15.0) -> None:
+    def __init__(self, base_url: str, device_id: str, token: str,
+                 timeout: float = default("station_http_timeout_seconds")) -> None:
         self.url = base_url.rstrip("/") + BATCH_PATH
         self.timeout = timeout
         self._headers = {"Content-Type": "application/json", "Accept": "application/json",

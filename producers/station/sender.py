@@ -18,6 +18,8 @@ import time
 from collections.abc import Callable
 from datetime import datetime, timezone
 
+from pipeline.settings import default
+
 from .gateway_client import BatchAnswer, BatchRefused, GatewayClient, OperatorNeeded, RetryLater
 from .outbox import Outbox, Queued
 
@@ -27,8 +29,9 @@ FIRST_RETRY = 0.5
 
 
 class Sender:
-    def __init__(self, outbox: Outbox, client: GatewayClient, *, batch_size: int = 100,
-                 batch_seconds: float = 0.2, retry_max: float = 30.0,
+    def __init__(self, outbox: Outbox, client: GatewayClient, *, batch_size: int = default("station_batch_size"),
+                 batch_seconds: float = default("station_batch_seconds"),
+                 retry_max: float = default("station_retry_max_seconds"),
                  on_status: Callable[[str], None] | None = None,
                  on_accepted: Callable[[list[tuple[Queued, tuple[str, str]]]], None] | None = None) -> None:
         self.outbox = outbox
