@@ -24,7 +24,7 @@ from pipeline.keys import load_codec
 from pipeline.pairing import compute_visits
 from pipeline.registry_cache import RegistryCache
 from pipeline.settings import Settings
-from pipeline.stream.layout import partition_of
+from pipeline.stream.layout import in_envelopes
 from pipeline.topics import Topics, groups_for
 from pipeline.validate import Position, validate
 from scenario import Day, _scan, scripted_day
@@ -80,27 +80,13 @@ def keyed(settings: Settings, scans: list[tuple[str, bytes]]) -> list[tuple[byte
     return out
 
 
-def enveloped(settings: Settings, messages: list[tuple[bytes, bytes]], size: int = ENVELOPE_SIZE) -> list:
-    """The messages as a gateway under load sends them: the scans of one partition (by
-    their key, as the producer's murmur2 places them) in envelopes of up to ``size``, in
-    their order within the partition; each envelope keyed by its first scan's key."""
-    by_partition: dict[int, list[tuple[bytes, bytes]]] = {}
-    for key, record in messages:
-        by_partition.setdefault(partition_of(key, settings.topic_partitions), []).append((key, record))
-    out = []
-    for group in by_partition.values():
-        for at in range(0, len(group), size):
-            chunk = group[at:at + size]
-            out.extend((chunk[0][0], message) for message in pack(record for _, record in chunk))
-    return out
-
-
 def publish_day(settings: Settings, topics: Topics, day: Day, parts: int = 1, part: int = 0,
                 envelopes: bool = False) -> None:
     """Publish part ``part`` of ``parts`` of the day's scans (see `keyed`), then a retried
     batch, and last the station that was offline; one scan per message, or in envelopes."""
     producer = reliable_producer(settings.kafka_bootstrap)
-    send = (lambda messages: enveloped(settings, messages)) if envelopes else (lambda messages: messages)
+    send = (lambda messages: in_envelopes(messages, settings.topic_partitions, ENVELOPE_SIZE)) if envelopes else (
+        lambda messages: messages)
     scans = day.scans[part::parts]
     produce_all(producer, topics.scans_raw.name, send(keyed(settings, scans)))
     retried = random.Random(part).sample(scans, min(200, len(scans)))  # same event ids again

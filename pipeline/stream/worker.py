@@ -75,7 +75,7 @@ from .faust_seam import FaustProcess
 from .guard import RejectGuard, TooManyRejects
 from .layout import check_partitions
 from .metrics import Metrics
-from .person_store import PersonStates
+from .person_store import PersonStates, state_cache
 from .registry_follower import RegistryFollower
 from .scan_handling import ScanHandling
 from .stopping import STOP_GRACE_SECONDS, exit_unless_stopped
@@ -138,7 +138,7 @@ class Worker(ScanHandling, PersonStates, WallClock):
         self.states, self.changelog = top.states, top.changelog
         self.valid_name, self.dlq_name, self.visits_name = top.valid_name, top.dlq_name, top.visits_name
         self.repartition_name = top.repartition_name
-        self._cache = {}
+        self._cache = state_cache()
         app.on_partitions_revoked.connect(self._forget_cached_states)
         app.on_partitions_assigned.connect(self._forget_cached_states)
 

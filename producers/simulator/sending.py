@@ -24,9 +24,8 @@ from itertools import groupby
 from typing import Protocol
 
 from pipeline.kafka_io import DeliveryFailed, produce_all, reliable_producer
-from pipeline.stream.layout import partition_of
+from pipeline.stream.layout import in_envelopes
 from pipeline.topics import Topics
-from schemas.envelopes import packed
 from producers.station.gateway_client import CHECKIN_PATH, GatewayClient, OperatorNeeded, RetryLater
 
 from . import phones
@@ -91,19 +90,9 @@ class KafkaTarget:
                     self.producer.poll(0.1)
             self.producer.poll(0)
 
-    def _messages(self, scans: list[SentScan]):
-        if self.partitions is None:
-            return [(scan.key, scan.raw().to_bytes()) for scan in scans]
-        by_partition: dict[int, list[SentScan]] = {}
-        for scan in scans:  # the producer's murmur2 puts an envelope keyed by its first scan there
-            by_partition.setdefault(partition_of(scan.key, self.partitions), []).append(scan)
-        messages = []
-        for group in by_partition.values():
-            at = 0
-            for count, message in packed(scan.raw().to_bytes() for scan in group):
-                messages.append((group[at].key, message))
-                at += count
-        return messages
+    def _messages(self, scans: list[SentScan]) -> list[tuple[bytes, bytes]]:
+        messages = [(scan.key, scan.raw().to_bytes()) for scan in scans]
+        return messages if self.partitions is None else in_envelopes(messages, self.partitions)
 
     def close(self) -> None:
         left = self.producer.flush(60)
