@@ -363,8 +363,9 @@ def test_an_oversized_message_amid_valid_scans_is_a_bounded_dead_letter_and_lose
 
 
 @pytest.mark.kafka
+@pytest.mark.parametrize("envelopes", [False, True], ids=["single", "envelopes"])
 def test_a_worker_stops_within_ten_seconds_of_sigterm_mid_batch_and_its_replay_loses_nothing(
-        settings: Settings, topics: Topics, day: Day, tmp_path: Path) -> None:
+        settings: Settings, topics: Topics, day: Day, tmp_path: Path, envelopes: bool) -> None:
     """Faust waits for every event taken to be acknowledged before it stops: with a batch
     that never would be, the worker ignored SIGTERM for minutes. It now stops within 10 s,
     whatever it was doing, and the next start processes what was not acknowledged."""
@@ -372,7 +373,7 @@ def test_a_worker_stops_within_ten_seconds_of_sigterm_mid_batch_and_its_replay_l
     huge = b"[" + b"1," * (LARGEST_VALUE // 2 - 2) + b"1]"
     producer = hostile_producer(settings)
     produce_all(producer, topics.scans_raw.name, [(None, huge)])
-    publish_day(settings, topics, day)
+    publish_day(settings, topics, day, envelopes=envelopes)
     worker = start_worker(settings, "w1", tmp_path)
     try:
         wait_for(lambda: len(visit_records(settings, topics.visits.name)) > 100, 120, "the first visits",
