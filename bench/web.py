@@ -254,6 +254,7 @@ def run(visits: int = 10_000_000, days: int = 30, cases: int = 5, requests: int 
     from pipeline.warehouse.opened import open_url
 
     logging.getLogger("pipeline.warehouse.migrations").setLevel(logging.WARNING)  # a line each breaks the bar
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # a line per request: the client stays quiet
     data_dir = directory or Path(tempfile.mkdtemp(prefix="ravao-bench-web-"))
     data_dir.mkdir(parents=True, exist_ok=True)
     settings = Settings(data_dir=data_dir, clickhouse_url=None, session_cookie_secure=False)

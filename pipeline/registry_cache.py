@@ -4,17 +4,23 @@ materialised from the compacted registry topics.
 Venues and devices are few (a province has tens of thousands, Hanoi had 605k venues) and
 are kept in memory as small tuples. Persons can be millions: only their active flag is
 kept, in a RocksDB database on disk (rocksdict) that also remembers how far each registry
-topic was read, so a restarted worker resumes instead of re-reading every person.
+topic was read, so a restarted worker resumes instead of re-reading every person; the
+flags read most recently are kept in memory in front of it (least recently used go first).
+
+Records are decoded with their models (`schemas.registry`): the defaults are the schema's.
+A record that is not valid raises `ValueError` (pydantic's `ValidationError`); the follower
+skips it and says so.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import MutableMapping
 from pathlib import Path
 from typing import NamedTuple
 
-from schemas.registry import GateMode, VenueCategory
+from cachetools import LRUCache
+
+from schemas.registry import Device, GateMode, Person, Venue, VenueCategory
 
 OFFSET_PREFIX = b"\x00offset\x00"
 RECENT_PERSONS = 500_000
@@ -46,7 +52,7 @@ class RegistryCache:
         self.venues: dict[str, VenueInfo] = {}
         self.devices: dict[str, DeviceInfo] = {}
         self.store: MutableMapping[bytes, bytes] = {} if store is None else store
-        self._recent_persons: dict[str, bool] = {}  # in front of the store, which may be on disk
+        self._recent_persons: LRUCache[str, bool] = LRUCache(RECENT_PERSONS)  # in front of the store (on disk)
 
     @classmethod
     def on_disk(cls, path: Path) -> "RegistryCache":
@@ -78,36 +84,34 @@ class RegistryCache:
         flag = self.store.get(b"p" + person_id.encode())
         if flag is None:
             return None  # not remembered: the person may be registered a moment later
-        if len(self._recent_persons) >= RECENT_PERSONS:
-            self._recent_persons.clear()
         self._recent_persons[person_id] = active = flag == b"1"
         return active
 
     # --- updates from the topics ---------------------------------------------------------
-    def apply_venue(self, key: bytes, value: bytes | None) -> None:
+    def apply_venue(self, key: bytes, value: bytes | None) -> Venue | None:
+        """The record as its model (None for a tombstone), for a subclass to keep more of."""
         if value is None:
             self.venues.pop(key.decode(), None)
-            return
-        v = json.loads(value)
-        self.venues[v["venue_id"]] = VenueInfo(
-            v["venue_id"], v["area_id"], tuple(v["area_path"]), VenueCategory(v["category"]),
-            bool(v.get("active", True)), int(v["default_stay_minutes"]), int(v["max_stay_minutes"]),
-        )
+            return None
+        v = Venue.model_validate_json(value)
+        self.venues[v.venue_id] = VenueInfo(v.venue_id, v.area_id, tuple(v.area_path), v.category, v.active,
+                                            v.default_stay_minutes, v.max_stay_minutes)
+        return v
 
-    def apply_device(self, key: bytes, value: bytes | None) -> None:
+    def apply_device(self, key: bytes, value: bytes | None) -> Device | None:
         if value is None:
             self.devices.pop(key.decode(), None)
-            return
-        d = json.loads(value)
-        self.devices[d["device_id"]] = DeviceInfo(d["device_id"], d["venue_id"], GateMode(d.get("mode", "auto")),
-                                                  bool(d.get("active", True)))
+            return None
+        d = Device.model_validate_json(value)
+        self.devices[d.device_id] = DeviceInfo(d.device_id, d.venue_id, d.mode, d.active)
+        return d
 
     def apply_person(self, key: bytes, value: bytes | None) -> None:
         self._recent_persons.pop(key.decode(), None)
         if value is None:
             self.store.pop(b"p" + key, None)
             return
-        self.store[b"p" + key] = b"1" if json.loads(value).get("active", True) else b"0"
+        self.store[b"p" + key] = b"1" if Person.model_validate_json(value).active else b"0"
 
     # --- where reading stopped (persons only; venues and devices are re-read) ----------
     def offset(self, topic: str, partition: int) -> int | None:

@@ -79,6 +79,11 @@ class Settings(AlertingSettings):
         6066, ge=0, le=65535,
         description="Web port of a worker (Prometheus /metrics); 0: no web server.",
     )
+    worker_envelopes: bool = Field(
+        True, description="The worker sends its own output (valid scans, visits, scans to repartition) in "
+        "envelopes, many records of a partition per message; off: one record per message, for readers that "
+        "do not unpack envelopes."
+    )
     tick_seconds: float = Field(
         30.0, gt=0, description="How often the wall clock closes visits left open past their maximum stay."
     )

@@ -1,6 +1,7 @@
 """Validation of raw scans: the first stage of the worker.
 
-`validate` takes the bytes of one `scans.raw` message and returns either a `ValidScan`
+`validate` takes the bytes of one scan (a `scans.raw` message, or one record of an
+envelope: `schemas.envelopes`) and returns either a `ValidScan`
 or a `DeadLetter` with a machine-readable reason. It never raises on input: anything
 unexpected becomes an `internal_error` dead letter and a logged stack trace. A dead
 letter keeps at most `MAX_DEAD_LETTER_RAW_BYTES` of the message, and its length.
@@ -67,6 +68,7 @@ class Position:
     topic: str
     partition: int
     offset: int
+    index: int = 0  # the scan's place in an envelope (`schemas.envelopes`)
 
 
 LOG_APPEND_TIME = 1  # Kafka's timestamp type when the broker, not the producer, stamped a message
@@ -114,7 +116,7 @@ def validate(raw: bytes | None, *, codec: QrCodec, registry: RegistryView, now: 
     return DeadLetter(
         reason=reason, message=message[:MAX_DEAD_LETTER_MESSAGE], **raw_fields(raw),
         source_topic=position.topic, source_partition=position.partition, source_offset=position.offset,
-        event_id=event_id, rejected_at=now,
+        source_index=position.index, event_id=event_id, rejected_at=now,
     )
 
 

@@ -7,14 +7,16 @@ from .cases import Alert, AlertDecision, AlertKind, AlertStatus, Case, CaseStatu
 from .declarations import Declaration, DeclarationStatus, DeclaredBy, Symptom
 from .dlq import DeadLetter, RejectReason
 from .enrolment import ConfirmedBy, PhoneEnrolment
+from .envelopes import Envelope
 from .notifications import Notification
 from .registry import Area, Device, DeviceKind, GateMode, Person, PersonalData, Venue, VenueCategory
 from .scans import Direction, RawScan, ScanSource, ValidScan
 from .visits import EntryHow, ExitHow, Visit
 
 # Every record type, by the name used for its JSON Schema file and its examples folder.
-RECORDS: dict[str, type[Record]] = {
+RECORDS: dict[str, type[Record] | type[Envelope]] = {
     "raw_scan": RawScan,
+    "envelope": Envelope,
     "valid_scan": ValidScan,
     "visit": Visit,
     "dead_letter": DeadLetter,
@@ -51,6 +53,7 @@ __all__ = [
     "Declaration",
     "DeclarationStatus",
     "DeclaredBy",
+    "Envelope",
     "Device",
     "DeviceKind",
     "Direction",

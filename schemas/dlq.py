@@ -53,6 +53,8 @@ class DeadLetter(Record):
     source_topic: str
     source_partition: int = Field(ge=0)
     source_offset: int = Field(ge=0)
+    source_index: int = Field(0, ge=0, description="its place among the records of an envelope (schemas.envelopes); "
+                              "0 for a message of one record")
     event_id: str | None = None
     rejected_at: Timestamp = Field(default_factory=utcnow)
 

@@ -142,6 +142,9 @@ def assert_equals_recount(warehouse: Warehouse, day, dead_letters: int = 6) -> N
     stored = {r[0] for r in warehouse.query("SELECT toString(event_id) FROM scans").rows}
     assert stored == unique
     assert days_to_rebuild(warehouse) == []
+    venue_days = "SELECT DISTINCT venue_id, toString(day) FROM ({}) ORDER BY 1, 2"
+    assert warehouse.query(venue_days.format("SELECT venue_id, day FROM venue_scan_days")).rows == \
+        warehouse.query(venue_days.format("SELECT venue_id, toDate(scanned_at) AS day FROM scans FINAL")).rows
     assert not mismatches(warehouse).rows, mismatches(warehouse).dicts()[:5]
     latest = {k: v.version for k, v in day.latest().items()}
     for table in ("visits", "visits_by_person"):

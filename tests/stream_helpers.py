@@ -15,7 +15,8 @@ from conftest import ROOT, settings_env
 from pipeline.kafka_io import read_to_end, reliable_producer
 from pipeline.settings import Settings
 from pipeline.topics import groups_for
-from schemas import DeadLetter, Visit
+from schemas import DeadLetter, ValidScan, Visit
+from schemas.envelopes import unpack
 
 VOLATILE = {"updated_at"}
 
@@ -55,8 +56,17 @@ def hostile_producer(settings: Settings):
                                                           "compression.type": "none"})
 
 
+def records_on(settings: Settings, topic: str) -> list[bytes]:
+    """Every record on ``topic``, in order: a message's value, or each record of an envelope."""
+    return [record for _, v, _, _ in read_to_end(settings.kafka_bootstrap, topic) if v for record in unpack(v)]
+
+
 def visit_records(settings: Settings, topic: str) -> list[Visit]:
-    return [Visit.from_bytes(v) for _, v, _, _ in read_to_end(settings.kafka_bootstrap, topic) if v]
+    return [Visit.from_bytes(v) for v in records_on(settings, topic)]
+
+
+def valid_scans_on(settings: Settings, topic: str) -> list[ValidScan]:
+    return [ValidScan.from_bytes(v) for v in records_on(settings, topic)]
 
 
 def latest_visits(records: list[Visit]) -> dict[str, Visit]:

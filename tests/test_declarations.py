@@ -29,7 +29,7 @@ from pipeline.warehouse.queries import load
 from scenario import _scan
 from schemas import Declaration, DeclarationStatus, Symptom, ValidScan
 from schemas.registry import Person, Venue
-from stream_helpers import LARGEST_VALUE, hostile_producer, lag, start_worker, stop_worker, wait_for
+from stream_helpers import LARGEST_VALUE, hostile_producer, lag, start_worker, stop_worker, valid_scans_on, wait_for
 from test_sink_replay import sink_env
 
 NOW = datetime(2026, 11, 20, 8, 0, tzinfo=timezone.utc)
@@ -137,8 +137,7 @@ def test_declaring_for_an_unknown_person_or_an_unknown_symptom_is_refused_with_w
 
 # --- the stream and the warehouse, end to end -----------------------------------------------
 def valid_scans(settings: Settings, topics: Topics) -> dict[str, ValidScan]:
-    return {str(s.event_id): s for s in (ValidScan.from_bytes(v) for _, v, _, _ in
-                                         read_to_end(settings.kafka_bootstrap, topics.scans_valid.name) if v)}
+    return {str(s.event_id): s for s in valid_scans_on(settings, topics.scans_valid.name)}
 
 
 @pytest.mark.kafka

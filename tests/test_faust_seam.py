@@ -1,16 +1,28 @@
-"""The private API behind `pipeline.stream.faust_seam` is still there: this fails on the
-upgrade that moves it, not in production."""
+"""The private API behind `pipeline.stream.faust_seam` is still there, and does what the
+worker relies on: this fails on the upgrade that moves or changes it, not in production."""
 
 from __future__ import annotations
 
 import contextvars
 import inspect
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
+import pytest
 from aiokafka import AIOKafkaConsumer
 from aiokafka.client import AIOKafkaClient
 from faust import streams
 
+from pipeline.kafka_io import produce_all, read_to_end, reliable_producer
+from pipeline.keys import load_codec
+from pipeline.settings import Settings
+from pipeline.stream.app import STATE_TABLE
 from pipeline.stream.faust_seam import on_behalf_of
+from pipeline.stream.layout import partition_of
+from pipeline.topics import Topics, groups_for
+from scenario import _scan
+from schemas.registry import Person, Venue
+from stream_helpers import start_worker, stop_worker, visit_records, wait_for
 
 
 def test_faust_still_keeps_its_current_event_in_the_context_variable_the_seam_sets() -> None:
@@ -42,3 +54,49 @@ def test_faust_apps_still_have_an_assignor_that_lists_its_active_partitions() ->
     assert callable(assignor.assigned_actives)
     assignor.assigned_actives = lambda: {TP("ticks", 2), TP("ticks", 0), TP("other", 1)}  # what a rebalance sets
     assert active_partitions(app, "ticks") == [0, 2]
+
+
+@pytest.mark.kafka
+def test_a_state_written_for_partition_n_is_in_changelog_partition_n_and_another_worker_restores_it(
+        settings: Settings, topics: Topics, tmp_path: Path) -> None:
+    """The contract `on_behalf_of` and the changelog receipts stand on, end to end: the
+    worker writes a person's state for the event of their partition N, the state lands in
+    partition N of the table's changelog, and a worker started afresh elsewhere (another
+    name: no local store) restores it from there, so that the person's exit closes the
+    visit the first worker opened instead of starting an orphan."""
+    shop = Venue(venue_id="VBBBBBBBBBBBBBB", name="Tạp hoá", area_id="25741", area_path=("74", "718", "25741"),
+                 category="shop", default_stay_minutes=30, max_stay_minutes=180, owner_phone="0981234791")
+    person = Person(person_id="PCBBBBBBBBBBBBB")
+    # Others in other partitions, taken in the same batch: each state goes to its own.
+    others = [Person(person_id=f"PD{c * 13}") for c in "BCDEFGHIJKLN"]
+    homes = {p.person_id: partition_of(p.person_id.encode(), settings.topic_partitions) for p in [person, *others]}
+    assert len(set(homes.values())) > 1
+    producer = reliable_producer(settings.kafka_bootstrap)
+    produce_all(producer, topics.venues.name, [(shop.venue_id.encode(), shop.to_bytes())])
+    produce_all(producer, topics.persons.name, [(p.person_id.encode(), p.to_bytes()) for p in [person, *others]])
+    codec, now = load_codec(settings), datetime.now(timezone.utc)
+    entries = [(p.person_id.encode(), _scan(codec, p.person_id, now - timedelta(minutes=20), venue=shop,
+                                            direction="in")) for p in [person, *others]]
+    produce_all(producer, topics.scans_raw.name, entries)
+    first = start_worker(settings, "w1", tmp_path)
+    try:
+        wait_for(lambda: len(visit_records(settings, topics.visits.name)) == len(entries), 90, "the entries' visits",
+                 [first], tmp_path)
+    finally:
+        stop_worker(first)
+    changelog = f"{groups_for(settings).worker}-{STATE_TABLE}-changelog"
+    held = {(partition, key) for key, _, partition, _ in read_to_end(settings.kafka_bootstrap, changelog)}
+    for someone, partition in homes.items():
+        assert {p for p, key in held if someone.encode() in key} == {partition}, someone
+
+    leaving = _scan(codec, person.person_id, now - timedelta(minutes=5), venue=shop, direction="out")
+    produce_all(producer, topics.scans_raw.name, [(person.person_id.encode(), leaving)])
+    second = start_worker(settings, "w2", tmp_path)  # another data directory: restores from the changelog
+    try:
+        wait_for(lambda: any(v.exit_how == "scan" for v in visit_records(settings, topics.visits.name)), 90,
+                 "the exit to close the visit", [second], tmp_path)
+    finally:
+        stop_worker(second)
+    visits = [v for v in visit_records(settings, topics.visits.name) if v.person_id == person.person_id]
+    assert {v.visit_id for v in visits} == {visits[0].visit_id}, "the exit started a visit of its own"
+    assert [(v.version, v.exit_how.value) for v in visits] == [(1, "open"), (2, "scan")]

@@ -59,6 +59,7 @@ def test_a_fault_at_every_step_of_a_batch_is_retried_until_the_warehouse_equals_
         Fault("before:scans_incoming", "refuse", "scans"),
         Fault("before:scans_incoming", "refuse", "tier_counts_daily"),
         Fault("before:scans_incoming", "refuse", "tier_counts_hourly"),
+        Fault("before:scans_incoming", "refuse", "venue_scan_days"),
         Fault("before:visits", "refuse", "visits"),
         Fault("before:visits", "refuse", "visit_slots"),
         Fault("before:visits", "refuse", "visits_by_person"),
@@ -152,7 +153,7 @@ def test_a_sink_ended_after_cancelled_inserts_restarts_to_a_recount(settings: Se
         assert_equals_recount(warehouse, day)
 
 
-@pytest.mark.parametrize("view", ["tier_counts_daily", "tier_counts_hourly"])
+@pytest.mark.parametrize("view", ["tier_counts_daily", "tier_counts_hourly", "venue_scan_days"])
 def test_a_sink_ended_with_scans_its_count_views_lack_rebuilds_them_at_restart(
         settings: Settings, topics: Topics, tmp_path: Path, view: str) -> None:
     day = half_a_day_written(settings, topics, seed=15)

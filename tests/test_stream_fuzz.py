@@ -14,14 +14,16 @@ from hypothesis import HealthCheck, Phase, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
-from pipeline.kafka_io import read_to_end
 from pipeline.keys import load_codec
 from pipeline.settings import Settings
 from pipeline.topics import Topics
 from scenario import scripted_day
-from schemas import RejectReason, ValidScan
+from schemas import RejectReason
 from schemas.dlq import MAX_DEAD_LETTER_RAW_BYTES
-from stream_helpers import LARGEST_VALUE, dead_letters, hostile_producer, start_worker, timed_stop, wait_for
+from schemas.envelopes import PREFIX as ENVELOPE
+from schemas.envelopes import EnvelopeError, unpack
+from stream_helpers import (LARGEST_VALUE, dead_letters, hostile_producer, start_worker, timed_stop,
+                            valid_scans_on, wait_for)
 
 FIELDS = ["schema_version", "event_id", "source", "person_qr", "venue_qr", "device_id", "direction", "scanned_at",
           "sent_at"]
@@ -46,7 +48,13 @@ def raw_messages(valid: list[bytes]) -> st.SearchStrategy[bytes]:
                       st.integers(0, 2**32))
     huge_field = st.builds(lambda raw, name, n: with_field(raw, name, "x" * n), st.sampled_from(valid),
                            st.sampled_from(FIELDS), st.integers(100, LARGEST_VALUE - 1000))
+    record = st.one_of(st.sampled_from(valid), st.binary(max_size=200).map(lambda b: b.decode("latin-1").encode()),
+                       st.dictionaries(st.sampled_from(FIELDS), JSON_VALUES).map(lambda d: json.dumps(d).encode()))
+    envelope = st.lists(record, min_size=1, max_size=20).map(
+        lambda records: ENVELOPE + b"1," + b'"records":' + json.dumps([r.decode() for r in records]).encode() + b"}")
     return st.one_of(
+        envelope,  # scans of any kind in an envelope: each its own fate
+        st.binary(max_size=300).map(lambda b: ENVELOPE + b),  # starts as an envelope, is not one
         st.binary(max_size=300),
         st.dictionaries(st.sampled_from(FIELDS), JSON_VALUES).map(lambda d: json.dumps(d).encode()),
         st.builds(with_field, st.sampled_from(valid), st.sampled_from(FIELDS), JSON_VALUES),
@@ -74,23 +82,27 @@ def produce_tracked(producer, topic: str, messages: list[tuple[bytes | None, byt
 def unaccounted(settings: Settings, topics: Topics, sent: list[tuple[int, int, bytes]]) -> list[str]:
     """What of ``sent`` is neither a dead letter nor on scans.valid, and dead letters that
     do not say what they refused or are unbounded."""
-    letters = {(d.source_partition, d.source_offset): d for d in dead_letters(settings, topics.scans_dlq.name)
-               if d.source_topic == topics.scans_raw.name}
-    accepted = {str(ValidScan.from_bytes(v).event_id) for _, v, _, _ in
-                read_to_end(settings.kafka_bootstrap, topics.scans_valid.name) if v}
+    letters = {(d.source_partition, d.source_offset, d.source_index): d
+               for d in dead_letters(settings, topics.scans_dlq.name) if d.source_topic == topics.scans_raw.name}
+    accepted = {str(s.event_id) for s in valid_scans_on(settings, topics.scans_valid.name)}
     missing = []
     for partition, offset, value in sent:
-        letter = letters.get((partition, offset))
-        if letter is not None:
-            assert letter.raw_length == len(value), (partition, offset)
-            assert len(letter.to_bytes()) < BOUNDED_DEAD_LETTER and letter.reason, letter.reason
-            continue
         try:
-            event_id = str(json.loads(value)["event_id"])
-        except Exception:  # noqa: BLE001 - not a scan: it had to be a dead letter
-            event_id = None
-        if event_id not in accepted:
-            missing.append(f"{partition}@{offset} ({len(value)} bytes)")
+            records = unpack(value)  # a message's scans: itself, or an envelope's
+        except EnvelopeError:
+            records = [value]  # refused as a whole: one dead letter, at place 0
+        for index, record in enumerate(records):
+            letter = letters.get((partition, offset, index))
+            if letter is not None:
+                assert letter.raw_length == len(record), (partition, offset, index)
+                assert len(letter.to_bytes()) < BOUNDED_DEAD_LETTER and letter.reason, letter.reason
+                continue
+            try:
+                event_id = str(json.loads(record)["event_id"])
+            except Exception:  # noqa: BLE001 - not a scan: it had to be a dead letter
+                event_id = None
+            if event_id not in accepted:
+                missing.append(f"{partition}@{offset}#{index} ({len(record)} bytes)")
     return missing
 
 

@@ -19,19 +19,22 @@ from confluent_kafka.admin import ConfigResource
 
 from conftest import run_cli, settings_env
 from metrics_helpers import parsed, value
-from pipeline.kafka_io import admin, produce_all, read_to_end, reliable_producer
+from pipeline.kafka_io import admin, produce_all, reliable_producer
 from pipeline.keys import load_codec
 from pipeline.pairing import compute_visits
 from pipeline.registry_cache import RegistryCache
 from pipeline.settings import Settings
+from pipeline.stream.layout import in_envelopes
 from pipeline.topics import Topics, groups_for
 from pipeline.validate import Position, validate
 from scenario import Day, _scan, scripted_day
 from schemas import RejectReason, ValidScan
 from schemas.dlq import MAX_DEAD_LETTER_RAW_BYTES
+from schemas.envelopes import pack
 from schemas.qrcode import InvalidCode
 from stream_helpers import (
     LARGEST_VALUE,
+    valid_scans_on,
     as_tuples,
     dead_letters,
     hostile_producer,
@@ -45,6 +48,7 @@ from stream_helpers import (
     wait_for,
 )
 
+ENVELOPE_SIZE = 50  # scans per envelope, about what a gateway under load gathers
 PEOPLE = 600  # about 3,200 scans
 
 
@@ -76,16 +80,19 @@ def keyed(settings: Settings, scans: list[tuple[str, bytes]]) -> list[tuple[byte
     return out
 
 
-def publish_day(settings: Settings, topics: Topics, day: Day, parts: int = 1, part: int = 0) -> None:
+def publish_day(settings: Settings, topics: Topics, day: Day, parts: int = 1, part: int = 0,
+                envelopes: bool = False) -> None:
     """Publish part ``part`` of ``parts`` of the day's scans (see `keyed`), then a retried
-    batch, and last the station that was offline."""
+    batch, and last the station that was offline; one scan per message, or in envelopes."""
     producer = reliable_producer(settings.kafka_bootstrap)
+    send = (lambda messages: in_envelopes(messages, settings.topic_partitions, ENVELOPE_SIZE)) if envelopes else (
+        lambda messages: messages)
     scans = day.scans[part::parts]
-    produce_all(producer, topics.scans_raw.name, keyed(settings, scans))
+    produce_all(producer, topics.scans_raw.name, send(keyed(settings, scans)))
     retried = random.Random(part).sample(scans, min(200, len(scans)))  # same event ids again
-    produce_all(producer, topics.scans_raw.name, keyed(settings, retried))
+    produce_all(producer, topics.scans_raw.name, send(keyed(settings, retried)))
     if part == parts - 1:
-        produce_all(producer, topics.scans_raw.name, keyed(settings, day.late))
+        produce_all(producer, topics.scans_raw.name, send(keyed(settings, day.late)))
 
 
 def assert_planned(settings: Settings, topics: Topics, day: Day, also_refused: Counter | None = None) -> None:
@@ -126,10 +133,11 @@ def test_the_plan_of_the_day_and_the_pairing_rules_agree(settings: Settings) -> 
 
 
 @pytest.mark.kafka
+@pytest.mark.parametrize("envelopes", [False, True], ids=["single", "envelopes"])
 def test_the_worker_turns_a_scripted_day_into_the_planned_visits(settings: Settings, topics: Topics, day: Day,
-                                                                 tmp_path: Path) -> None:
+                                                                 tmp_path: Path, envelopes: bool) -> None:
     day.publish(settings.kafka_bootstrap, topics)
-    publish_day(settings, topics, day)
+    publish_day(settings, topics, day, envelopes=envelopes)
     worker = start_worker(settings, "w1", tmp_path)
     try:
         settle(settings, [worker], tmp_path)
@@ -150,20 +158,22 @@ def test_the_worker_turns_a_scripted_day_into_the_planned_visits(settings: Setti
 
 
 @pytest.mark.kafka
-@pytest.mark.parametrize("how", [signal.SIGKILL, signal.SIGTERM], ids=["killed", "stopped"])
+@pytest.mark.parametrize("how,envelopes", [(signal.SIGKILL, False), (signal.SIGTERM, False), (signal.SIGKILL, True)],
+                         ids=["killed", "stopped", "killed-envelopes"])
 def test_a_worker_killed_or_stopped_midstream_resumes_to_the_same_visits(
-        settings: Settings, topics: Topics, day: Day, tmp_path: Path, how: signal.Signals) -> None:
+        settings: Settings, topics: Topics, day: Day, tmp_path: Path, how: signal.Signals, envelopes: bool) -> None:
     """SIGKILL: nothing after the last commit counts, the replay redoes it. SIGTERM: Faust
-    commits what was acknowledged as it stops, so a batch cut short must not have been."""
+    commits what was acknowledged as it stops, so a batch cut short must not have been.
+    With envelopes, a replay redoes whole envelopes, some of whose scans were paired."""
     day.publish(settings.kafka_bootstrap, topics)
-    publish_day(settings, topics, day, parts=2, part=0)
+    publish_day(settings, topics, day, parts=2, part=0, envelopes=envelopes)
     worker = start_worker(settings, "w1", tmp_path)
     try:
         wait_for(lambda: len(visit_records(settings, topics.visits.name)) > 200, 120, "the first visits",
                  [worker], tmp_path)
     finally:
         stop_worker(worker, how)
-    publish_day(settings, topics, day, parts=2, part=1)
+    publish_day(settings, topics, day, parts=2, part=1, envelopes=envelopes)
     worker = start_worker(settings, "w1", tmp_path)
     try:
         settle(settings, [worker], tmp_path)
@@ -173,12 +183,13 @@ def test_a_worker_killed_or_stopped_midstream_resumes_to_the_same_visits(
 
 
 @pytest.mark.kafka
+@pytest.mark.parametrize("envelopes", [False, True], ids=["single", "envelopes"])
 def test_two_workers_split_the_partitions_and_give_the_same_visits(settings: Settings, topics: Topics, day: Day,
-                                                                   tmp_path: Path) -> None:
+                                                                   tmp_path: Path, envelopes: bool) -> None:
     day.publish(settings.kafka_bootstrap, topics)
     workers = [start_worker(settings, "w1", tmp_path), start_worker(settings, "w2", tmp_path)]
     try:
-        publish_day(settings, topics, day)
+        publish_day(settings, topics, day, envelopes=envelopes)
         settle(settings, workers, tmp_path)
         assert_planned(settings, topics, day)
         assert all(w.poll() is None for w in workers)
@@ -188,7 +199,12 @@ def test_two_workers_split_the_partitions_and_give_the_same_visits(settings: Set
 
 
 @pytest.mark.kafka
-def test_every_example_raw_scan_ends_where_its_name_says(settings: Settings, topics: Topics, tmp_path: Path) -> None:
+@pytest.mark.parametrize("envelopes", [False, True], ids=["single", "envelope"])
+def test_every_example_raw_scan_ends_where_its_name_says(settings: Settings, topics: Topics, tmp_path: Path,
+                                                         envelopes: bool) -> None:
+    """Alone, and in one envelope with the rest (those that are not UTF-8 cannot be in
+    one: they come alone): each refused scan of the envelope has its own dead letter, with
+    its own bytes and its place."""
     examples = Path(__file__).resolve().parents[1] / "schemas" / "examples"
     registry = json.loads((examples / "registry.json").read_text())
     env = {"RAVAO_QR_KEYS": registry["keys"]}
@@ -223,12 +239,31 @@ def test_every_example_raw_scan_ends_where_its_name_says(settings: Settings, top
             raw = json.dumps(scan).encode()
         messages.append((None, raw))
         expected[reason] += 1
+    if envelopes:
+        def text(raw: bytes) -> bool:
+            try:
+                return not raw.decode("utf-8").startswith("{\"envelope\"")
+            except UnicodeDecodeError:
+                return False
+
+        inside = [raw for _, raw in messages if text(raw)]
+        [envelope] = pack(inside)
+        messages = [(None, envelope)] + [(None, raw) for _, raw in messages if not text(raw)]
     produce_all(producer, topics.scans_raw.name, messages)
     port = free_port()
     worker = start_worker(settings, "w1", tmp_path, RAVAO_WORKER_PORT=str(port), **env)
     try:
         settle(settings, [worker], tmp_path)
-        assert Counter(d.reason for d in dead_letters(settings, topics.scans_dlq.name)) == expected
+        letters = dead_letters(settings, topics.scans_dlq.name)
+        assert Counter(d.reason for d in letters) == expected
+        if envelopes:  # each refused scan of the envelope: its own bytes, at its place
+            first = {(d.source_partition, d.source_offset) for d in letters if d.source_index > 0}
+            assert len(first) == 1
+            at = first.pop()
+            from_envelope = [d for d in letters if (d.source_partition, d.source_offset) == at]
+            assert len(from_envelope) == len(inside) - 3  # all but the three valid scans
+            for letter in from_envelope:
+                assert base64.b64decode(letter.raw_base64) == inside[letter.source_index][:MAX_DEAD_LETTER_RAW_BYTES]
         answer = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10)
         assert answer.headers["Content-Type"].startswith("text/plain")
         metrics = parsed(answer.read().decode())  # as Prometheus reads it
@@ -315,8 +350,7 @@ def test_an_oversized_message_amid_valid_scans_is_a_bounded_dead_letter_and_lose
     try:
         settle(settings, [worker], tmp_path)
         assert_planned(settings, topics, day, Counter({RejectReason.oversized: 1}))
-        accepted = {str(ValidScan.from_bytes(v).event_id) for _, v, _, _ in
-                    read_to_end(settings.kafka_bootstrap, topics.scans_valid.name)}
+        accepted = {str(s.event_id) for s in valid_scans_on(settings, topics.scans_valid.name)}
         sent = {json.loads(raw)["event_id"] for _, raw in day.scans + day.late}
         assert len(sent - accepted) == day.forged  # every valid scan reached scans.valid
         [letter] = [d for d in dead_letters(settings, topics.scans_dlq.name) if d.reason is RejectReason.oversized]
@@ -329,8 +363,9 @@ def test_an_oversized_message_amid_valid_scans_is_a_bounded_dead_letter_and_lose
 
 
 @pytest.mark.kafka
+@pytest.mark.parametrize("envelopes", [False, True], ids=["single", "envelopes"])
 def test_a_worker_stops_within_ten_seconds_of_sigterm_mid_batch_and_its_replay_loses_nothing(
-        settings: Settings, topics: Topics, day: Day, tmp_path: Path) -> None:
+        settings: Settings, topics: Topics, day: Day, tmp_path: Path, envelopes: bool) -> None:
     """Faust waits for every event taken to be acknowledged before it stops: with a batch
     that never would be, the worker ignored SIGTERM for minutes. It now stops within 10 s,
     whatever it was doing, and the next start processes what was not acknowledged."""
@@ -338,7 +373,7 @@ def test_a_worker_stops_within_ten_seconds_of_sigterm_mid_batch_and_its_replay_l
     huge = b"[" + b"1," * (LARGEST_VALUE // 2 - 2) + b"1]"
     producer = hostile_producer(settings)
     produce_all(producer, topics.scans_raw.name, [(None, huge)])
-    publish_day(settings, topics, day)
+    publish_day(settings, topics, day, envelopes=envelopes)
     worker = start_worker(settings, "w1", tmp_path)
     try:
         wait_for(lambda: len(visit_records(settings, topics.visits.name)) > 100, 120, "the first visits",
@@ -443,8 +478,7 @@ def test_a_scan_that_waited_in_the_topic_past_the_lateness_is_judged_by_its_arri
     worker = start_worker(settings, "w1", tmp_path)
     try:
         wanted = json.loads(just_in_time)["event_id"]
-        wait_for(lambda: any(str(ValidScan.from_bytes(v).event_id) == wanted for _, v, _, _ in
-                             read_to_end(settings.kafka_bootstrap, topics.scans_valid.name) if v),
+        wait_for(lambda: any(str(s.event_id) == wanted for s in valid_scans_on(settings, topics.scans_valid.name)),
                  60, "the scan that arrived in time", [worker], tmp_path)
         wait_for(lambda: any(d.reason is RejectReason.too_late for d in
                              dead_letters(settings, topics.scans_dlq.name)), 60, "the late one refused", [worker],

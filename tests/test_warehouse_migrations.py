@@ -28,7 +28,12 @@ def test_migrations_are_numbered_one_change_per_file() -> None:
         first = code[0]
         # DROP only for a table no release wrote to (0033: the first shape of alerts).
         assert first.startswith(("CREATE TABLE IF NOT EXISTS", "CREATE MATERIALIZED VIEW IF NOT EXISTS",
-                                 "ALTER TABLE", "DROP TABLE IF EXISTS")), first
+                                 "ALTER TABLE", "DROP TABLE IF EXISTS", "INSERT INTO")), first
+        if first.startswith("INSERT INTO"):  # a backfill: repeated, it must change nothing
+            table = first.split()[2]
+            [created] = [m for m in found if f"CREATE TABLE IF NOT EXISTS {table}\n" in m.sql + "\n"]
+            assert "ENGINE = ReplacingMergeTree\n" in created.sql and created.version < migration.version, \
+                f"{migration.path.name}: a backfill only into a table that keeps one row per key"
         if first.startswith("ALTER TABLE"):  # repeated after a crash before it was recorded: harmless
             # A view's new query (MODIFY QUERY) is the same query when repeated.
             assert (" IF NOT EXISTS " in migration.sql or " IF EXISTS " in migration.sql

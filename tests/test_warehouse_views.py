@@ -31,7 +31,7 @@ def test_every_view_selects_its_target_columns_in_order(warehouse: Warehouse) ->
         "WHERE database = currentDatabase() AND engine = 'MaterializedView' ORDER BY name").rows
     assert {v[0] for v in views} == {"tier_counts_hourly_mv", "tier_counts_daily_mv", "visit_slots_mv", "scans_incoming_mv",
                                      "visits_by_person_mv", "accounts_incoming_mv",
-                                     "notifications_incoming_mv"}
+                                     "notifications_incoming_mv", "venue_scan_days_mv"}
     for name, select, create in views:
         target = re.search(r"\bTO (?:`?\w+`?\.)?`?(\w+)`?", create).group(1)
         assert select_columns(warehouse, select) == target_columns(warehouse, target), name

@@ -111,7 +111,7 @@ def read_window(reads: Reads, caller: Caller, area_id: str, view: str, day: date
     else:
         hours = [window.start + timedelta(hours=n) for n in range(24)]
         window.series = _every(reads.area_hours(caller, area_id, window.start, window.end).dicts(), "hour", hours)
-    window.idle = reads.venues_without_scans(caller, area_id, window.start, window.end).dicts()
+    window.idle = reads.venues_without_scans_on_days(caller, area_id, window.first_day, window.day).dicts()
     window.area_names = {place.place_id: place.name for place in trail}
     window.area_names.update({row["area_id"]: row.get("name") or row["area_id"] for row in window.children})
     for area in {row["area_id"] for row in window.idle} - set(window.area_names):

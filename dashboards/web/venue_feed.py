@@ -39,6 +39,7 @@ from pydantic import ValidationError
 
 from pipeline.stream.topic_follower import TopicFollower
 from schemas import Visit
+from schemas.envelopes import unpack
 
 log = logging.getLogger(__name__)
 
@@ -184,11 +185,12 @@ class VenueFeed(TopicFollower):
             if message.value is None:
                 continue
             try:
-                visit = Visit.from_bytes(message.value)
-            except (ValidationError, ValueError):
+                visits = [Visit.from_bytes(value) for value in unpack(message.value)]  # one, or an envelope's
+            except (ValidationError, ValueError):  # EnvelopeError too
                 self.undecodable += 1  # only the worker writes there; not this reader's to judge
                 continue
-            if visit.venue_id not in self._watchers:  # remembered only while someone watches
-                continue
-            for movement in self.announced.movements(visit):
-                self.hand_out(movement)
+            for visit in visits:
+                if visit.venue_id not in self._watchers:  # remembered only while someone watches
+                    continue
+                for movement in self.announced.movements(visit):
+                    self.hand_out(movement)

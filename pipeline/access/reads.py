@@ -97,7 +97,16 @@ class Reads:
         """Each venue with its owner's phone (``owner_phone``), masked for every caller:
         a count page is no place for a phone in full."""
         self._area(caller, area_id)
-        result = run(self.warehouse, load("venues_without_scans"), {"area": area_id, "from": start, "to": end})
+        return self._with_owners(run(self.warehouse, load("venues_without_scans"),
+                                     {"area": area_id, "from": start, "to": end}))
+
+    def venues_without_scans_on_days(self, caller: Caller, area_id: str, from_day: date, to_day: date) -> Result:
+        """The same for whole days, from the venues' days of scans (the tier page)."""
+        self._area(caller, area_id)
+        return self._with_owners(run(self.warehouse, load("venues_without_scans_on_days"),
+                                     {"area": area_id, "from_day": from_day, "to_day": to_day}))
+
+    def _with_owners(self, result: Result) -> Result:
         at = result.columns.index("venue_id")
         phones = [masking.contact_phone(self.owners.owner_phone(row[at]) if self.owners else None)
                   for row in result.rows]

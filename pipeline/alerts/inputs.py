@@ -7,6 +7,8 @@ import logging
 
 from pydantic import ValidationError
 
+from schemas.envelopes import EnvelopeError, unpack
+
 from ..kafka_io import read_to_end, while_leaders_settle
 
 log = logging.getLogger("pipeline.alerts.job")
@@ -20,6 +22,16 @@ def decode(model, value: bytes | None):
     except (ValidationError, ValueError):
         log.warning("alerts: a %s record that is not valid was skipped", model.__name__)
         return None
+
+
+def decode_each(model, value: bytes | None) -> list:
+    """The valid records of a message: one, or each of an envelope's (`schemas.envelopes`)."""
+    try:
+        values = unpack(value)
+    except EnvelopeError:
+        log.warning("alerts: an envelope of %s records that is not valid was skipped", model.__name__)
+        return []
+    return [record for record in map(lambda v: decode(model, v), values) if record is not None]
 
 
 def apply_skipping(apply, topic: str, key: bytes, value: bytes | None) -> None:

@@ -48,7 +48,7 @@ from ..warehouse.trace import TraceRequest
 from . import evaluate
 from .evaluate import Evaluation
 from .clusters import cluster_versions
-from .inputs import apply_skipping, decode, read_all
+from .inputs import apply_skipping, decode, decode_each, read_all
 from .metrics import AlertsMetrics
 from .triggers import QUICK_TRIES, SETTLE_SECONDS, Pending, Triggers
 
@@ -180,8 +180,7 @@ class AlertsJob:
                     self._on_decision(decision)
             elif topic == self.topics.visits.name:
                 self._seen_visits[message.partition()] = message.offset() + 1
-                visit = decode(Visit, message.value())
-                if visit is not None:
+                for visit in decode_each(Visit, message.value()):  # one, or an envelope's
                     self._on_visit(visit, message.partition(), message.offset())
             elif self.directory is not None and message.key() is not None:
                 if topic == self.topics.venues.name:

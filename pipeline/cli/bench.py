@@ -16,19 +16,23 @@ def pipeline(
     profile: Path = typer.Option(None, help="Run the worker under pyinstrument and write its text report here"),
     key: str = typer.Option("person", help="Key of the raw scans: person (as the gateway publishes them) or "
                             "device (as a station publishing straight to Kafka might: one more hop)"),
+    envelope_size: int = typer.Option(50, min=2, max=1000, help="Scans per envelope and partition in the "
+                                      "envelope run"),
+    inside: int = typer.Option(0, min=0, help="Also measure the worker's memory with this many people inside "
+                               "venues at once (e.g. 1000000); 0: not"),
 ) -> None:
-    """One worker's events/s end to end (raw scans in, visits out) against a bare
-    confluent-kafka consumer reading the same topic, and against Faust alone moving the
-    same messages with no work. Uses the local broker if one runs, else starts a
-    temporary one.
+    """One worker's raw scans/s end to end (raw scans in, visits out), one scan per
+    message and in envelopes, against a bare confluent-kafka consumer reading the same
+    topic and against Faust alone moving the same messages with no work. Uses the local
+    broker if one runs, else starts a temporary one.
 
-    Example: ravao bench pipeline --scans 200000
+    Example: ravao bench pipeline --scans 200000 --inside 1000000
     """
     from bench.pipeline import run
 
     if key not in ("person", "device"):
         raise typer.BadParameter("person or device", param_hint="--key")
-    run(scans, profile, by_device=key == "device")
+    run(scans, profile, by_device=key == "device", envelope_size=envelope_size, inside=inside)
 
 
 @app.command()

@@ -126,6 +126,9 @@ def simulate(
                                               "straight to Kafka"),
     registry_only: bool = typer.Option(False, "--registry-only", help="Register areas, venues, people and "
                                        "devices, send no scans"),
+    envelopes: bool = typer.Option(True, "--envelopes/--single", help="Straight to Kafka: the scans of one "
+                                   "partition in envelopes per batch (--single: one message per scan, as old "
+                                   "producers send)"),
     dry_run: bool = typer.Option(False, "--dry-run", help="Publish nothing; only work out the day (and --truth)"),
 ) -> None:
     """Simulate a province's day of traffic: venues of every category in its communes
@@ -174,7 +177,8 @@ def simulate(
     typer.echo(f"registered: {', '.join(f'{n} {name}' for name, n in published.items())}")
     if registry_only:
         return
-    target = GatewayTarget(via_gateway, world) if via_gateway else KafkaTarget(bootstrap, topics.scans_raw.name)
+    target = GatewayTarget(via_gateway, world) if via_gateway else KafkaTarget(
+        bootstrap, topics.scans_raw.name, topics.scans_raw.partitions if envelopes else None)
     _stop_on_sigterm()
     started = datetime.now()
     step, reported = max(1, len(traffic.scans) // 10), [0]

@@ -9,12 +9,16 @@ from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from .routes import POSITION, Route
+from schemas.envelopes import PREFIX as ENVELOPE
+from schemas.envelopes import EnvelopeError, unpack
+
+from .routes import POSITION, Route, envelope_row
 
 Source = tuple[str, int]  # (topic, partition)
-# Where a row was read (topic partition, offset), the row's JSON line, and the message
-# value it was made from (None for a tombstone's row), kept for checking.
-Entry = tuple[Source, int, bytes, "bytes | None"]
+# Where a row was read (topic partition, offset), the row's JSON line, the message value
+# (or the envelope's record) it was made from (None for a tombstone's row), kept for
+# checking, and the record's place in its envelope (None: the message was the record).
+Entry = tuple[Source, int, bytes, "bytes | None", "int | None"]
 
 
 @dataclass
@@ -23,6 +27,7 @@ class Batch:
     first: dict[Source, int] = field(default_factory=dict)
     next: dict[Source, int] = field(default_factory=dict)
     messages: int = 0
+    records: int = 0  # rows to insert: an envelope's records each (a batch is bounded by these)
     started: float = 0.0
 
     def take(self, messages: list, routes: dict[str, Route], on_error: Callable) -> None:
@@ -48,19 +53,32 @@ class Batch:
             taken += 1
             value = message.value()
             route = routes[topic]
-            if value is not None:
-                rows[route.table].append((source, offset, value.rstrip()[:-1] + POSITION % (partition, offset), value))
+            if value is not None and not value.startswith(ENVELOPE):
+                rows[route.table].append((source, offset, value.rstrip()[:-1] + POSITION % (partition, offset), value,
+                                          None))
+                continue
+            if value is not None:  # an envelope: a row per record, all at the envelope's position
+                try:
+                    records = unpack(value)
+                except EnvelopeError as exc:
+                    row = envelope_row(route, value, partition, offset, str(exc))
+                    rows[row.table].append((source, offset, row.line, value, None))
+                    continue
+                at = POSITION % (partition, offset)
+                rows[route.table].extend((source, offset, record.rstrip()[:-1] + at, record, index)
+                                         for index, record in enumerate(records))
                 continue
             row = route.row(message.key(), value, partition, offset)  # a tombstone
             if row is not None:
-                rows[row.table].append((source, offset, row.line, row.value))
+                rows[row.table].append((source, offset, row.line, row.value, None))
         self.messages += taken
+        self.records = sum(len(entries) for entries in rows.values())
 
     def __bool__(self) -> bool:
         return self.messages > 0
 
     def due(self, max_rows: int, max_seconds: float) -> bool:
-        return self.messages >= max_rows or (
+        return self.records >= max_rows or (
             self.messages > 0 and time.monotonic() - self.started >= max_seconds)
 
     def identity(self) -> str:
@@ -81,4 +99,5 @@ class Batch:
             if source in self.first:
                 dropped += self.next.pop(source) - self.first.pop(source)
         self.messages = max(0, self.messages - dropped)
+        self.records = sum(len(entries) for entries in self.rows.values())
         return dropped

@@ -1,7 +1,8 @@
 """Which topic lands in which table, and how one message becomes one row.
 
 A message is inserted as the JSON it already is, with the Kafka partition and offset
-appended: no decoding, no re-encoding. The engine parses it into typed columns and
+appended: no decoding, no re-encoding. An envelope (`schemas.envelopes`) is a row per
+record, each at the envelope's partition and offset. The engine parses it into typed columns and
 refuses what does not fit; fields the table does not keep (schema_version, phone numbers
 in registry records) are skipped. Scans go to ``scans_incoming``, whose view drops event
 ids already stored (migration 0024). A registry tombstone (no value) becomes a row with
@@ -60,25 +61,32 @@ class Route:
             return Row(self.table, body[:-1] + POSITION % (partition, offset), None)
         return Row(self.table, value.rstrip()[:-1] + POSITION % (partition, offset), value)
 
-    def checked_row(self, value: bytes, partition: int, offset: int) -> Row:
-        """The row after checking the message against its record model: a dead letter if
-        it is not a valid record."""
+    def checked_row(self, value: bytes, partition: int, offset: int, index: int | None = None) -> Row:
+        """The row after checking the message (or an envelope's record, ``index``) against
+        its record model: a dead letter if it is not a valid record."""
         try:
             self.model.model_validate_json(value)
         except ValidationError as exc:
-            return dead_letter_row(self, value, partition, offset, exc)
+            return dead_letter_row(self, value, partition, offset, exc, index)
         return Row(self.table, value.rstrip()[:-1] + POSITION % (partition, offset), value)
 
 
-def dead_letter_row(route: Route, value: bytes, partition: int, offset: int, exc: ValidationError) -> Row:
+def dead_letter_row(route: Route, value: bytes, partition: int, offset: int, exc: ValidationError,
+                    index: int | None = None) -> Row:
     """A message the sink cannot read, kept with its bytes. The message names the fields
     that failed, never their values (they may be personal data)."""
     problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'value'}: {e['type']}" for e in exc.errors()[:5])
     return _dead_letter(route, value, partition, offset, f"the sink could not read a {route.model.__name__} "
-                                                         f"({problems})")
+                                                         f"({problems})", index)
 
 
-def refused_row(route: Route, value: bytes, partition: int, offset: int, error: str) -> Row:
+def envelope_row(route: Route, value: bytes, partition: int, offset: int, error: str) -> Row:
+    """A message that starts as an envelope and is not one (`schemas.envelopes`)."""
+    return _dead_letter(route, value, partition, offset, f"the sink could not read an envelope on {route.topic} "
+                                                         f"({error})")
+
+
+def refused_row(route: Route, value: bytes, partition: int, offset: int, error: str, index: int | None = None) -> Row:
     """A valid record the warehouse refuses for its values, kept with its bytes. The
     engine's message quotes the row, so only its error code and name are kept."""
     code = re.search(r"Code: \d+\.", error)
@@ -86,10 +94,11 @@ def refused_row(route: Route, value: bytes, partition: int, offset: int, error: 
     what = " ".join(([code.group(0)] if code else []) + names[-1:]) or "no code"
     return _dead_letter(route, value, partition, offset,
                         f"the warehouse refused this {route.model.__name__} ({what}); fix the table or the "
-                        "record, then replay its offset")
+                        "record, then replay its offset", index)
 
 
-def _dead_letter(route: Route, value: bytes, partition: int, offset: int, message: str) -> Row:
+def _dead_letter(route: Route, value: bytes, partition: int, offset: int, message: str,
+                 index: int | None = None) -> Row:
     row: dict[str, Any] = {
         "reason": "undecodable",
         "message": (message + ("; its bytes are not kept here (personal data): read them at their offset on "
@@ -99,6 +108,7 @@ def _dead_letter(route: Route, value: bytes, partition: int, offset: int, messag
         "source_topic": route.topic,
         "source_partition": partition,
         "source_offset": offset,
+        "source_index": index or 0,
         "event_id": "",
         "rejected_at": datetime.now(timezone.utc).isoformat(),
         "kafka_partition": partition,

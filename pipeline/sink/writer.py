@@ -103,13 +103,13 @@ def _isolate(warehouse: Warehouse, table: str, entries: list[Entry], token: str,
     half: when it refuses both halves the engine is at fault, not a row, and the batch is
     written again later."""
     if len(entries) == 1:
-        (source, offset, _, value), = entries
+        (source, offset, _, value, index), = entries
         log.warning("the warehouse refuses a valid %s record (%s, offset %d) %s: kept as a dead letter with the "
                     "engine's error code", table, f"{source[0]}[{source[1]}]", offset,
                     "on every attempt, and only it" if persistent else "for a reason about its values")
-        row = refused_row(routes[source[0]], value or b"", source[1], offset, str(error))
-        refused.append((source, offset, row.line, value))
-        if persistent:
+        row = refused_row(routes[source[0]], value or b"", source[1], offset, str(error), index)
+        refused.append((source, offset, row.line, value, index))
+        if persistent and index is None:  # an envelope's records share its offset: the others are good
             _forget(warehouse, table, source[1], offset)
         return 0
     half = len(entries) // 2
@@ -165,12 +165,12 @@ def _insert(warehouse: Warehouse, table: str, entries: list[Entry], token: str, 
                                 persistent=True)
             raise BatchIncomplete(str(exc)) from None
         good: list[Entry] = []
-        for source, offset, line, value in entries:
+        for source, offset, line, value, index in entries:
             if value is None:
-                good.append((source, offset, line, value))
+                good.append((source, offset, line, value, index))
                 continue
-            checked = routes[source[0]].checked_row(value, source[1], offset)
-            (good if checked.table == table else refused).append((source, offset, checked.line, value))
+            checked = routes[source[0]].checked_row(value, source[1], offset, index)
+            (good if checked.table == table else refused).append((source, offset, checked.line, value, index))
         if len(good) == len(entries):
             return _isolate(warehouse, table, entries, token + ":isolating:", routes, refused, exc)
         log.warning("%d message(s) for %s are not valid records: kept as dead letters", len(entries) - len(good),

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from faust.types import EventT
 
 from ..pairing import PersonState, next_timeout
+from .outbox import Outbox
 
 
 @dataclass
@@ -32,10 +33,13 @@ class OpenVisits:
 @dataclass
 class Batch:
     """What a batch of events changed: each person's latest state, with the event to write
-    it on behalf of (the person's partition), and the visits to send once it is written."""
+    it on behalf of (the person's partition), the visits to send once it is written, and
+    the valid and repartitioned scans to send with them (`outbox`)."""
 
     states: dict[str, tuple[EventT, PersonState]] = field(default_factory=dict)
     visits: list[tuple[str, int, list]] = field(default_factory=list)
+    outbox: Outbox = field(default_factory=Outbox)
+    scans: int = 0  # scans taken (an envelope holds many)
 
     def add(self, key: str, event: EventT, state: PersonState, visits: list) -> None:
         self.states[key] = (event, state)

@@ -3,7 +3,11 @@ person-keyed topic and in the state table."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from aiokafka.partitioner import murmur2
+
+from schemas.envelopes import MAX_ENVELOPE_RECORDS, packed
 
 from ..kafka_io import partition_counts
 from ..topics import Topics
@@ -13,6 +17,25 @@ def partition_of(key: bytes, partitions: int) -> int:
     """The partition the Kafka default partitioner gives ``key`` (murmur2, as aiokafka
     and the Java client do), to know which table keys belong to a ticked partition."""
     return (murmur2(key) & 0x7FFFFFFF) % partitions
+
+
+def in_envelopes(messages: Iterable[tuple[bytes, bytes]], partitions: int,
+                 size: int = MAX_ENVELOPE_RECORDS) -> list[tuple[bytes, bytes]]:
+    """(key, value) messages as envelopes (`schemas.envelopes`): the records of one
+    partition (by their key, as the producer's murmur2 places them) in envelopes of up to
+    ``size``, in their order within the partition, each keyed by its first record's key
+    (so the producer puts it in that partition)."""
+    by_partition: dict[int, list[tuple[bytes, bytes]]] = {}
+    for key, value in messages:
+        by_partition.setdefault(partition_of(key, partitions), []).append((key, value))
+    out = []
+    for group in by_partition.values():
+        for start in range(0, len(group), size):
+            chunk, at = group[start:start + size], 0
+            for count, message in packed(value for _, value in chunk):
+                out.append((chunk[at][0], message))
+                at += count
+    return out
 
 
 class TopicLayoutError(RuntimeError):

@@ -9,17 +9,23 @@ event's.
 
 from __future__ import annotations
 
+from cachetools import LRUCache
 from faust.types import EventT
 
 from ..person_state import PersonState
 from .faust_seam import on_behalf_of
 
-STATE_CACHE_SIZE = 200_000  # persons whose decoded state is kept in memory (a few KB each)
+STATE_CACHE_SIZE = 200_000  # persons whose decoded state is kept in memory (a few KB each) ...
+
+
+def state_cache() -> LRUCache:
+    """... the least recently used go first when it is full (no burst of store reads)."""
+    return LRUCache(STATE_CACHE_SIZE)
 
 
 class PersonStates:
     states: object
-    _cache: dict[str, PersonState]
+    _cache: LRUCache
 
     def _state_of(self, key: str, event: EventT) -> PersonState:
         """The person's state: from the in-memory cache, else from the table. Only the
@@ -30,8 +36,6 @@ class PersonStates:
             with on_behalf_of(event):
                 stored = self.states.get(key)
             state = PersonState.from_dict(stored) if stored else PersonState(key)
-            if len(self._cache) >= STATE_CACHE_SIZE:
-                self._cache.clear()
             self._cache[key] = state
         return state
 

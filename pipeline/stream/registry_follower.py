@@ -3,7 +3,8 @@
 Runs inside the worker's event loop. At start it reads every registry topic to its end
 before the agents may validate anything (`ready`); then it keeps tailing them. When a
 scan names an id the cache does not know, the validator calls `catch_up()` first, so a
-venue registered a moment before its first scan is not refused.
+venue registered a moment before its first scan is not refused. A record its model
+refuses is skipped and logged (with where it is, never its content), not applied.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ class RegistryFollower(TopicFollower):
     def __init__(self, bootstrap: str, topics: Topics, cache: RegistryCache) -> None:
         super().__init__(bootstrap)
         self.cache = cache
+        self.skipped = 0  # records their model refused
         self.appliers: dict[str, tuple[Callable[[bytes, bytes | None], None], bool]] = {
             topics.venues.name: (cache.apply_venue, False),
             topics.devices.name: (cache.apply_device, False),
@@ -58,7 +60,13 @@ class RegistryFollower(TopicFollower):
     def _apply(self, tp: TopicPartition, messages: list[ConsumerRecord]) -> None:
         apply, resumable = self.appliers[tp.topic]
         for message in messages:
-            if message.key is not None:
+            if message.key is None:
+                continue
+            try:
                 apply(message.key, message.value)
+            except ValueError:  # a record its model refuses (pydantic's ValidationError): not ours to stop on
+                self.skipped += 1
+                log.warning("a registry record that is not valid was skipped: %s[%d]@%d", tp.topic, tp.partition,
+                            message.offset)
         if messages and resumable:
             self.cache.set_offset(tp.topic, tp.partition, messages[-1].offset + 1)

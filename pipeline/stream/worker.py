@@ -21,12 +21,23 @@ only when its event was acknowledged and after the producer flushed, so a crash 
 replays, never loses. Replays are harmless downstream: a scan keeps its event id and a
 visit its id and version.
 
-Failures stay as small as they are. One scan's (a bug, a send refused) makes that scan an
+Failures stay as small as they are. One scan's (a bug) makes that scan an
 `internal_error` dead letter; the batch goes on. A whole batch's (the producer, the table)
 stops the worker with the batch unacknowledged: Faust would restart the agent past it,
 and then wait for it forever when asked to stop. A message the broker refuses after the
 producer took it exits the worker before the next commit. And any stop ends within
 `stopping.STOP_GRACE_SECONDS`; what was not committed is processed at the next start.
+
+A message may be one scan or an envelope of many scans of one partition
+(`schemas.envelopes`): each scan is handled as if it had come alone (`scan_handling`). The
+worker's own output (valid scans, scans to repartition, visits) is gathered per topic
+partition over a batch and sent as envelopes at the batch's end (`outbox`;
+`RAVAO_WORKER_ENVELOPES`).
+
+The modules, by job: `app` (Faust's configuration, the topics and the table),
+`scan_handling` (validate, refuse, pair), `person_store` (the states: cache and batched
+writes), `ticks` (the wall clock), `outbox` (what a batch sends), `faust_seam` (every
+private Faust API), and this one (the agents' loop, a batch's end, stopping).
 
 Each valid scan carries its person's health declaration status at the scan's time, from
 `DeclarationFollower` (a bounded memory of everyone's recent statuses, caught up before
@@ -45,58 +56,47 @@ import os
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-import faust
 from faust.types import EventT
-from pydantic import ValidationError
-
-from schemas.dlq import DeadLetter, RejectReason, raw_fields
-from schemas.scans import ValidScan
 
 from ..kafka_io import ensure_topics
 from ..kafka_local import bootstrap_servers
 from ..keys import load_codec
-from ..pairing import (
-    EXIT_AFTER_TIMEOUT_WINDOW,
-    Outcome,
-    PersonState,
-    apply_scan,
-    sent_visits,
-)
+from ..pairing import EXIT_AFTER_TIMEOUT_WINDOW
 from ..prometheus import exposition
 from ..recent_declarations import RecentDeclarations
 from ..registry_cache import RegistryCache
 from ..settings import Settings
-from ..topics import groups_for, topics_for
-from ..validate import Limits, Position, arrival_time, source_of, validate
+from ..topics import topics_for
+from ..validate import Limits
+from .app import STATE_TABLE, Topology, make_app
 from .batch import Batch, OpenVisits
 from .declaration_follower import DeclarationFollower
-from .faust_seam import ChangelogReceipts, FaustProcess
-from .person_store import PersonStates
-from .guard import RejectGuard, TooManyRejects, known_source, signals_broken_deployment
-from .layout import check_partitions, partition_of
+from .faust_seam import FaustProcess
+from .guard import RejectGuard, TooManyRejects
+from .layout import check_partitions
 from .metrics import Metrics
+from .person_store import PersonStates, state_cache
 from .registry_follower import RegistryFollower
+from .scan_handling import ScanHandling
 from .stopping import STOP_GRACE_SECONDS, exit_unless_stopped
-from .ticks import TICK, WallClock
+from .ticks import WallClock
 
 log = logging.getLogger(__name__)
 
-# Rejections that a registry record published a moment ago could turn into acceptance.
-REGISTRY_REASONS = {RejectReason.unknown_venue, RejectReason.unknown_device, RejectReason.unknown_person,
-                    RejectReason.inactive_venue, RejectReason.device_not_authorised}
-STATE_TABLE = "person-state"
+__all__ = ["BATCH", "BATCH_WAIT", "STATE_TABLE", "Worker"]
 EXIT_TOO_MANY_REJECTS = 3
 EXIT_BATCH_FAILED = 4
 EXIT_SEND_REFUSED = 5
 BATCH = 1000  # events an agent takes at a time ...
 BATCH_WAIT = 0.05  # ... or what came within this many seconds: at most this much latency added
+BATCH_SCANS = 5000  # and a batch ends once its messages held this many scans (envelopes)
 
 
 def utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
 
-class Worker(PersonStates, WallClock):
+class Worker(ScanHandling, PersonStates, WallClock):
     """One worker process: the Faust app and what its agents share."""
 
     def __init__(self, settings: Settings, *, name: str = "worker", store: str = "rocksdb://",
@@ -125,45 +125,22 @@ class Worker(PersonStates, WallClock):
             settings.declaration_current_days, self.limits.lateness, clock))
         self.open_visits = OpenVisits()
         self.exit_code = 0  # set by a fatal error (`_stop_for`)
+        self.envelopes = settings.worker_envelopes
         port = settings.worker_port if web_port is None else web_port
-        self.app = faust.App(
-            groups_for(settings).worker,
-            broker=f"kafka://{self.bootstrap}",
-            store=store,
-            datadir=str(datadir / "faust"),
-            processing_guarantee="at_least_once",
-            topic_partitions=settings.topic_partitions,
-            topic_replication_factor=settings.topic_replication,
-            consumer_auto_offset_reset="earliest",
-            broker_commit_every=2000,
-            broker_commit_interval=1.0,
-            stream_buffer_maxsize=8192,
-            web_enabled=port != 0,
-            web_port=port or 6066,
-            web_bind="127.0.0.1",
-            worker_redirect_stdouts=False,
-            producer_acks=-1,
-            # Some linger for bigger produce requests (aiokafka spends much per request), but
-            # short: each batch of events waits for its states to reach Kafka.
-            producer_linger=0.01,
-        )
+        self.app = make_app(settings, self.bootstrap, datadir / "faust", store=store, port=port)
         self._declare()
 
     # --- topics, table, agents, timers: declared once -------------------------------------
     def _declare(self) -> None:
-        app, t = self.app, self.topics
-        raw = dict(key_serializer="raw", value_serializer="raw")
-        self.raw_topic = app.topic(t.scans_raw.name, **raw)
-        self.repartition_topic = app.topic(t.scans_repartition.name, partitions=t.scans_repartition.partitions, **raw)
-        self.stats_topic = app.topic(t.stats.name, **raw)
-        # person id -> PersonState.to_dict(), stored with Faust's json codec.
-        self.states = app.Table(STATE_TABLE, default=None, partitions=t.scans_repartition.partitions)
-        self.changelog = ChangelogReceipts(self.states)
-        self._cache: dict[str, PersonState] = {}
+        app = self.app
+        top = self.topology = Topology.declare(app, self.topics)
+        self.raw_topic, self.repartition_topic, self.stats_topic = top.raw_topic, top.repartition_topic, top.stats_topic
+        self.states, self.changelog = top.states, top.changelog
+        self.valid_name, self.dlq_name, self.visits_name = top.valid_name, top.dlq_name, top.visits_name
+        self.repartition_name = top.repartition_name
+        self._cache = state_cache()
         app.on_partitions_revoked.connect(self._forget_cached_states)
         app.on_partitions_assigned.connect(self._forget_cached_states)
-        self.valid_name, self.dlq_name, self.visits_name = t.scans_valid.name, t.scans_dlq.name, t.visits.name
-        self.repartition_name = t.scans_repartition.name
 
         app.task(self._follow_registry)
         app.task(self._follow_declarations)
@@ -197,76 +174,19 @@ class Worker(PersonStates, WallClock):
         scan's failure is handled inside ``take``; what escapes it is the batch's, and
         stops the worker with the batch unacknowledged (`_stop_for`)."""
         async for events in stream.noack_take(BATCH, within=BATCH_WAIT):
-            batch = Batch()
             try:
                 if before is not None:
                     await before(events)
-                for event in events:
+                batch, first = Batch(), 0
+                for at, event in enumerate(events):
                     await take(event, batch)
-                await self._finish(batch, stream, events)
+                    if batch.scans >= BATCH_SCANS:  # envelopes: a batch is bounded in scans, not messages
+                        await self._finish(batch, stream, events[first:at + 1])
+                        batch, first = Batch(), at + 1
+                await self._finish(batch, stream, events[first:])
             except Exception as exc:  # noqa: BLE001 - not one scan's failure: see _stop_for
                 await self._stop_for(exc)
                 return
-
-    async def _take_raw(self, event: EventT, batch: Batch) -> None:
-        """One raw scan: validated, paired or handed on, and sent. A failure handling it
-        (a bug, a send refused) makes it an `internal_error` dead letter and leaves the
-        rest of the batch alone; only a failure to send that dead letter goes further."""
-        try:
-            scan = await self._validate(event)
-            if scan is None:
-                return
-            key = scan.person_id.encode()
-            value = scan.to_bytes()
-            # The person's partition, the same in every person-keyed topic and in the
-            # table (`check_partitions`); computed once and given to the producer.
-            home = partition_of(key, self.topics.scans_repartition.partitions)
-            if event.message.partition == home:
-                self._pair(event, scan, batch)
-            await self._send(self.valid_name, key, value, home)
-            if event.message.partition != home:
-                self.metrics.inc("scans_repartitioned")
-                await self._send(self.repartition_name, key, value, home)
-        except TooManyRejects:
-            raise
-        except Exception:  # noqa: BLE001 - one scan's failure must not stop the others
-            await self._refuse(event, RejectReason.internal_error, "the worker failed on this message", failed=True)
-
-    async def _validate(self, event: EventT) -> ValidScan | None:
-        """The scan if valid; else its dead letter is sent and None returned."""
-        message = event.message
-        where = Position(message.topic, message.partition, message.offset)
-        arrived = arrival_time(message.timestamp, message.timestamp_type, self.clock(), self.limits.lateness)
-        result = validate(event.value, codec=self.codec, registry=self.registry, now=arrived,
-                          position=where, limits=self.limits)
-        if isinstance(result, DeadLetter) and result.reason in REGISTRY_REASONS:
-            await self.follower.catch_up(if_older_than=message.timestamp)
-            result = validate(event.value, codec=self.codec, registry=self.registry, now=arrived,
-                              position=where, limits=self.limits)
-        if isinstance(result, DeadLetter):
-            self.metrics.inc("scans_rejected", result.reason.value)
-            await self._send(self.dlq_name, (result.event_id or "").encode() or None, result.to_bytes())
-            empty = self.registry.is_empty()
-            if signals_broken_deployment(result.reason, empty):
-                # Raises TooManyRejects when most recent sources fail this way.
-                self.guard.refused(known_source(self.registry, source_of(event.value), empty), result.reason, empty)
-            return None
-        self.metrics.inc("scans_accepted")
-        self.guard.accepted(result.device_id or result.venue_id)
-        status = self.declarations.status_of(result.person_id, result.scanned_at)
-        return result if status is result.declaration else result.model_copy(update={"declaration": status})
-
-    async def _refuse(self, event: EventT, reason: RejectReason, message: str, failed: bool = False) -> None:
-        """A dead letter for a message the worker could not handle (not a validation
-        refusal: `validate` makes those)."""
-        where = event.message
-        if failed:
-            log.exception("handling %s[%d]@%d failed: kept as an %s dead letter", where.topic, where.partition,
-                          where.offset, reason.value)
-        letter = DeadLetter(reason=reason, message=message, **raw_fields(event.value), source_topic=where.topic,
-                            source_partition=where.partition, source_offset=where.offset, rejected_at=self.clock())
-        self.metrics.inc("scans_rejected", reason.value)
-        await self._send(self.dlq_name, None, letter.to_bytes())
 
     async def _stop_for(self, exc: Exception) -> None:
         """Stop the worker, non-zero, for a failure that is not one scan's: the guard, or
@@ -289,41 +209,6 @@ class Worker(PersonStates, WallClock):
         """scans.repartition: valid scans keyed by person, and the wall-clock ticks."""
         await self._in_batches(stream, self._take_repartitioned)
 
-    async def _take_repartitioned(self, event: EventT, batch: Batch) -> None:
-        if event.value == TICK:
-            try:
-                self._on_tick(event, batch)
-            except Exception:  # noqa: BLE001 - the next tick tries again
-                log.exception("a tick of %s[%d] failed", event.message.topic, event.message.partition)
-            return
-        try:
-            scan = ValidScan.model_validate_json(event.value)
-        except (ValidationError, TypeError):  # only the worker writes there; someone else did
-            await self._refuse(event, RejectReason.undecodable, "not a valid scan (only the worker writes this topic)")
-            return
-        try:
-            self._pair(event, scan, batch)
-        except Exception:  # noqa: BLE001 - one scan's failure must not stop the others
-            await self._refuse(event, RejectReason.internal_error, "the worker failed on this message", failed=True)
-
-    def _pair(self, event: EventT, scan: ValidScan, batch: Batch) -> None:
-        """Apply one valid scan to its person's state; the new state and the visits it
-        changed go out when the batch is finished."""
-        key = scan.person_id
-        state = self._state_of(key, event)
-        now = self.clock()
-        state, visits, outcome = apply_scan(state, scan, now, self.debounce, self.horizon)
-        self.metrics.count_outcome(outcome)
-        if outcome is Outcome.duplicate_event:
-            # A retry, or a replay after a crash: the visits this scan made may not have
-            # reached the topic even though the state has them. Send them again, and write
-            # the state again: a replayed state may so far be only in this worker's local
-            # store, and every visit sent must be backed by the changelog.
-            visits = sent_visits(state, now)
-        batch.add(key, event, state, visits)
-        self._cache[key] = state
-        self.open_visits.note(key, event.message.partition, state)
-
     async def _finish(self, batch: Batch, stream, events: list[EventT]) -> None:
         """Write the batch's states, wait until Kafka has them, send their visits, and
         only then acknowledge the batch's events.
@@ -340,9 +225,10 @@ class Worker(PersonStates, WallClock):
         scans interleave by timing) could give an already-sent version other content."""
         self._write_states(batch.states)
         await self.changelog.delivered()  # not Faust's flush: see ChangelogReceipts
-        if batch.visits:
-            for key, partition, visits in batch.visits:
-                await self._send_visits(key, visits, partition)
+        for key, partition, visits in batch.visits:
+            self._add_visits(batch, key, visits, partition)
+        for topic, partition, key, value in batch.outbox.messages(self.envelopes):
+            await self._send(topic, key, value, partition)
         for event in events:
             await stream.ack(event)
 
@@ -366,10 +252,10 @@ class Worker(PersonStates, WallClock):
         logging.shutdown()
         os._exit(EXIT_SEND_REFUSED)
 
-    async def _send_visits(self, key: str, visits: list, partition: int) -> None:
+    def _add_visits(self, batch: Batch, key: str, visits: list, partition: int) -> None:
         """``partition``: the person's (`check_partitions`)."""
         for visit in visits:
-            await self._send(self.visits_name, key.encode(), visit.to_bytes(), partition)
+            batch.outbox.add(self.visits_name, partition, key.encode(), visit.to_bytes())
             self.metrics.inc("visits_emitted")
             if visit.version > 1:
                 self.metrics.inc("visits_revised")

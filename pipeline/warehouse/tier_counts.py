@@ -22,8 +22,8 @@ from .migrations import SQL_DIR, statement
 log = logging.getLogger(__name__)
 
 REPAIR_DIR = SQL_DIR / "repair"
-VIEW_TABLES = ("tier_counts_daily", "tier_counts_hourly")
-TIME_COLUMN = {"tier_counts_daily": "day", "tier_counts_hourly": "hour"}
+VIEW_TABLES = ("tier_counts_daily", "tier_counts_hourly", "venue_scan_days")
+TIME_COLUMN = {"tier_counts_daily": "day", "tier_counts_hourly": "hour", "venue_scan_days": "day"}
 
 
 def days_to_rebuild(warehouse: Warehouse) -> list[date]:
@@ -32,7 +32,8 @@ def days_to_rebuild(warehouse: Warehouse) -> list[date]:
 
 
 def rebuild_day(warehouse: Warehouse, day: date) -> None:
-    """Replace one day of both count tables with a recount from the raw scans. Only while
+    """Replace one day of the count tables (and of the venues' days) with a recount from
+    the raw scans. Only while
     nothing else inserts scans (the embedded sink at start, or with the sinks stopped)."""
     for table in VIEW_TABLES:
         warehouse.command(f"DELETE FROM {table} WHERE toDate({TIME_COLUMN[table]}) = {{day:Date}}", {"day": day})

@@ -12,7 +12,6 @@ one held: a gateway applies its own at once, before its follower reads it back.
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 from typing import NamedTuple
 
@@ -20,7 +19,7 @@ from pipeline.registry_cache import RegistryCache
 from pipeline.stream.registry_follower import RegistryFollower
 from pipeline.topics import Topics
 from schemas.enrolment import PhoneEnrolment, unb64url
-from schemas.registry import DeviceKind
+from schemas.registry import Device, DeviceKind, PersonalData, Venue
 
 
 # The label of a device the gateway publishes for a phone signed in as a guard (guard_session.py).
@@ -53,23 +52,23 @@ class GatewayDirectory(RegistryCache):
         self._keys: dict[str, EnrolledKey] = {}
         self._session_devices: dict[tuple[str, str], str] = {}  # (venue id, staff phone) -> device id
 
-    def apply_venue(self, key: bytes, value: bytes | None) -> None:
-        super().apply_venue(key, value)
-        if value is None:
+    def apply_venue(self, key: bytes, value: bytes | None) -> Venue | None:
+        venue = super().apply_venue(key, value)
+        if venue is None:
             self.venue_labels.pop(key.decode(), None)
-            return
-        v = json.loads(value)
-        self.venue_labels[v["venue_id"]] = VenueLabel(v["name"], bool(v.get("privileged", False)))
+            return None
+        self.venue_labels[venue.venue_id] = VenueLabel(venue.name, venue.privileged)
+        return venue
 
-    def apply_device(self, key: bytes, value: bytes | None) -> None:
-        super().apply_device(key, value)
-        if value is None:
+    def apply_device(self, key: bytes, value: bytes | None) -> Device | None:
+        device = super().apply_device(key, value)
+        if device is None:
             self.device_auth.pop(key.decode(), None)
-            return
-        d = json.loads(value)
-        self.device_auth[d["device_id"]] = DeviceAuth(d["token_sha256"], DeviceKind(d["kind"]))
-        if d.get("phone") and d["kind"] == DeviceKind.guard_phone and d.get("label", "").startswith(SESSION_LABEL):
-            self._session_devices.setdefault((d["venue_id"], d["phone"]), d["device_id"])
+            return None
+        self.device_auth[device.device_id] = DeviceAuth(device.token_sha256, device.kind)
+        if device.phone and device.kind is DeviceKind.guard_phone and (device.label or "").startswith(SESSION_LABEL):
+            self._session_devices.setdefault((device.venue_id, device.phone), device.device_id)
+        return device
 
     def session_device(self, venue_id: str, phone: str) -> str | None:
         """The device of a phone signed in as a guard at a venue, if one was published."""
@@ -81,10 +80,10 @@ class GatewayDirectory(RegistryCache):
             self._names.pop(person_id, None)
             self._phones.pop(person_id, None)
             return
-        data = json.loads(value)
-        self._names[person_id] = data["full_name"]
-        if data.get("phone"):
-            self._phones[person_id] = data["phone"]
+        data = PersonalData.model_validate_json(value)
+        self._names[person_id] = data.full_name
+        if data.phone:
+            self._phones[person_id] = data.phone
         else:
             self._phones.pop(person_id, None)
 

@@ -24,6 +24,7 @@ from itertools import groupby
 from typing import Protocol
 
 from pipeline.kafka_io import DeliveryFailed, produce_all, reliable_producer
+from pipeline.stream.layout import in_envelopes
 from pipeline.topics import Topics
 from producers.station.gateway_client import CHECKIN_PATH, GatewayClient, OperatorNeeded, RetryLater
 
@@ -65,8 +66,13 @@ class Target(Protocol):
 
 
 class KafkaTarget:
-    def __init__(self, bootstrap: str, topic: str) -> None:
+    """Straight to scans.raw, keyed by person. ``partitions`` (the topic's): each batch's
+    scans of one partition go as envelopes (`schemas.envelopes`), as a gateway under load
+    sends them; None: one message per scan."""
+
+    def __init__(self, bootstrap: str, topic: str, partitions: int | None = None) -> None:
         self.topic = topic
+        self.partitions = partitions
         self.producer = reliable_producer(bootstrap)
         self.errors: list[str] = []
 
@@ -75,14 +81,18 @@ class KafkaTarget:
             self.errors.append(str(err))
 
     def send(self, scans: list[SentScan]) -> None:
-        for scan in scans:
+        for key, value in self._messages(scans):
             while True:
                 try:
-                    self.producer.produce(self.topic, scan.raw().to_bytes(), scan.key, on_delivery=self._delivered)
+                    self.producer.produce(self.topic, value, key, on_delivery=self._delivered)
                     break
                 except BufferError:
                     self.producer.poll(0.1)
             self.producer.poll(0)
+
+    def _messages(self, scans: list[SentScan]) -> list[tuple[bytes, bytes]]:
+        messages = [(scan.key, scan.raw().to_bytes()) for scan in scans]
+        return messages if self.partitions is None else in_envelopes(messages, self.partitions)
 
     def close(self) -> None:
         left = self.producer.flush(60)
