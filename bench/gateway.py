@@ -202,6 +202,22 @@ def _singles(base: str, stations: list[tuple[str, str]], codes: list[str], rate:
     return attack(targets, rate, seconds, work_dir, name)
 
 
+def _sent(base: str) -> tuple[float, float]:
+    """(messages, scans) the gateway sent to scans.raw so far, from its /metrics (one
+    worker's, with several)."""
+    found = {"ravao_gateway_scan_messages_total": 0.0, "ravao_gateway_published_scans_total": 0.0}
+    for line in httpx.get(base + "/metrics", timeout=10).text.splitlines():
+        name, _, value = line.partition(" ")
+        if name in found:
+            found[name] = float(value)
+    return found["ravao_gateway_scan_messages_total"], found["ravao_gateway_published_scans_total"]
+
+
+def _per_message(before: tuple[float, float], after: tuple[float, float]) -> float:
+    messages, scans = after[0] - before[0], after[1] - before[1]
+    return scans / messages if messages else 0.0
+
+
 @dataclass
 class Measured:
     mode: Mode
@@ -210,6 +226,7 @@ class Measured:
     singles: dict[float, Latencies]
     singles_cpu_ms: dict[float, float]  # the gateway's CPU per single-scan request
     busiest: list[tuple[str, float]]
+    per_message: dict[str, float]  # scans per message sent: "batches", and each rate
 
 
 def _measure(settings: Settings, data_dir: Path, mode: Mode, stations, codes, events: list[dict], batch: int,
@@ -219,9 +236,10 @@ def _measure(settings: Settings, data_dir: Path, mode: Mode, stations, codes, ev
     try:
         with console.status(f"{mode.label}: {len(events):,} scans in batches of {batch} from {concurrency} "
                             "clients..."):
-            cpu_before = _cpu_seconds(gateway.pid)
+            cpu_before, sent_before = _cpu_seconds(gateway.pid), _sent(base)
             elapsed, accepted = asyncio.run(_batches(base, stations, events, batch, concurrency))
             cpu_batches = _cpu_seconds(gateway.pid) - cpu_before
+            per_message = {"batches": _per_message(sent_before, _sent(base))}
         if accepted != len(events):
             raise RuntimeError(f"the gateway accepted {accepted} of {len(events)} scans")
         singles, cpu_ms, busiest = {}, {}, []
@@ -230,14 +248,15 @@ def _measure(settings: Settings, data_dir: Path, mode: Mode, stations, codes, ev
             with console.status(f"{mode.label}: single scans at {rate:g}/s for {seconds:g}s (vegeta)..."):
                 sampler = py_spy(gateway.pid, data_dir / f"{name}.folded", seconds) \
                     if profile is not None and rate == rates[-1] else None
-                cpu_before = _cpu_seconds(gateway.pid)
+                cpu_before, sent_before = _cpu_seconds(gateway.pid), _sent(base)
                 singles[rate] = _singles(base, stations, codes, rate, seconds, data_dir, name)
                 cpu_ms[rate] = (_cpu_seconds(gateway.pid) - cpu_before) * 1000 / max(singles[rate].requests, 1)
+                per_message[f"{rate:g}"] = _per_message(sent_before, _sent(base))
                 if sampler is not None:
                     busiest = busiest_frames(sampler.finish())
                     if profile:
                         profile.write_bytes((data_dir / f"{name}.folded").read_bytes())
-        return Measured(mode, len(events) / elapsed, cpu_batches, singles, cpu_ms, busiest)
+        return Measured(mode, len(events) / elapsed, cpu_batches, singles, cpu_ms, busiest, per_message)
     finally:
         _stop(gateway)
 
@@ -283,16 +302,17 @@ def _print(console: Console, settings: Settings, scans: int, batch: int, baselin
            rates: list[float], seconds: float) -> None:
     table = Table(title=f"gateway: {scans:,} station scans in HTTP batches of {batch}, "
                   f"{settings.topic_partitions} partitions")
-    for column in ("measure", "scans/s", "vs. baseline", "scans per gateway CPU-s"):
+    for column in ("measure", "scans/s", "vs. baseline", "scans per gateway CPU-s", "scans per message"):
         table.add_column(column, justify="left" if column == "measure" else "right")
-    table.add_row("bare confluent-kafka producer, acks=all (baseline)", f"{baseline:,.0f}", "1.00", "")
+    table.add_row("bare confluent-kafka producer, acks=all (baseline)", f"{baseline:,.0f}", "1.00", "", "1")
     for m in measured:
         table.add_row(f"gateway ({m.mode.label}) -> Kafka acknowledged", f"{m.batch_rate:,.0f}",
-                      f"{m.batch_rate / baseline:.3f}", f"{scans / max(m.batch_cpu, 1e-6):,.0f}")
+                      f"{m.batch_rate / baseline:.3f}", f"{scans / max(m.batch_cpu, 1e-6):,.0f}",
+                      f"{m.per_message['batches']:.1f}")
     console.print(table)
     latency = Table(title=f"single scans, one per request, {seconds:g}s per rate (vegeta, open loop)")
     for column in ("gateway", "rate/s", "sent", "answered 200", "p50 ms", "p90 ms", "p99 ms", "max ms",
-                   f"p99 vs. {rates[0]:g}/s", "gateway CPU ms/request"):
+                   f"p99 vs. {rates[0]:g}/s", "gateway CPU ms/request", "scans per message"):
         latency.add_column(column, justify="left" if column == "gateway" else "right")
     for m in measured:
         low = m.singles[rates[0]]
@@ -300,7 +320,7 @@ def _print(console: Console, settings: Settings, scans: int, batch: int, baselin
             r = m.singles[rate]
             latency.add_row(m.mode.label, f"{rate:g}", f"{r.requests:,}", f"{r.ok:,}", f"{r.p50:.1f}",
                             f"{r.p90:.1f}", f"{r.p99:.1f}", f"{r.max:.1f}", f"{r.p99 / max(low.p99, 1e-6):.2f}",
-                            f"{m.singles_cpu_ms[rate]:.2f}")
+                            f"{m.singles_cpu_ms[rate]:.2f}", f"{m.per_message[f'{rate:g}']:.2f}")
     console.print(latency)
     for m in measured:
         for rate, r in m.singles.items():

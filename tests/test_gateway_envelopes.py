@@ -14,6 +14,7 @@ import pytest
 from confluent_kafka.admin import AlterConfigOpType, ConfigEntry, ConfigResource
 
 from conftest import TEST_QR_KEYS
+from metrics_helpers import parsed, value
 from gateway_helpers import Stack, person_of, register, start_gateway, stop_gateway
 from pipeline.kafka_io import admin, ensure_topics, read_to_end
 from pipeline.settings import Settings
@@ -55,8 +56,8 @@ def scan(code: str) -> dict:
 def messages(settings: Settings, event_ids: set[str]) -> list[tuple[int, bytes, list[RawScan]]]:
     """(partition, key, scans) of each message on scans.raw holding one of these events."""
     found = []
-    for key, value, partition, _ in read_to_end(settings.kafka_bootstrap, topics_for(settings).scans_raw.name):
-        scans = [RawScan.from_bytes(record) for record in unpack(value)]
+    for key, message, partition, _ in read_to_end(settings.kafka_bootstrap, topics_for(settings).scans_raw.name):
+        scans = [RawScan.from_bytes(record) for record in unpack(message)]
         if any(str(s.event_id) in event_ids for s in scans):
             found.append((partition, key, scans))
     return found
@@ -100,6 +101,9 @@ def test_a_batch_goes_as_one_envelope_per_partition(stack: Stack, base: str) -> 
     people = {partition_of(p.encode(), stack.settings.topic_partitions) for p in stack.persons}
     assert len(found) == len(people)  # all 30 scans of a partition in one message
     assert_each_scan_once_in_its_partition(stack, found, event_ids)
+    with httpx.Client(base_url=base, timeout=30) as http:  # the envelopes' size, as /metrics counts it
+        metrics = parsed(http.get("/metrics").text)
+    assert value(metrics, "ravao_gateway_published_scans_total") > value(metrics, "ravao_gateway_scan_messages_total")
 
 
 def test_a_single_scan_at_low_load_is_answered_and_goes_as_itself(stack: Stack, base: str) -> None:

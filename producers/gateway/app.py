@@ -72,6 +72,7 @@ def create_app(settings: Settings) -> FastAPI:
                   docs_url=None, redoc_url=None, telemetry={"tracing": False, "metrics": False, "logs": False})
     app.state.gateway = gateway
     app.state.metrics = GatewayMetrics(settings.metrics_from)
+    gateway.sent = app.state.metrics.sent
     install_error_handlers(app)
 
     async def admit(scope) -> None:

@@ -25,7 +25,7 @@ every scan is its own message, keyed by its person, as before.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from pipeline.stream.layout import partition_of
 from schemas.envelopes import pack
@@ -59,15 +59,15 @@ def _follow(acknowledged: asyncio.Future, window: _Window) -> None:
 class ScanPublisher:
     """Publishes raw scans as envelopes per partition (or one message each, when off)."""
 
-    def __init__(self, publisher: Publisher, partitions: int, flush_seconds: float, envelopes: bool = True) -> None:
+    def __init__(self, publisher: Publisher, partitions: int, flush_seconds: float, envelopes: bool = True,
+                 sent: Callable[[int, int], None] = lambda messages, scans: None) -> None:
         self.publisher = publisher
         self.partitions = partitions
         self.flush_seconds = flush_seconds
         self.envelopes = envelopes
+        self.sent = sent  # (messages, scans) handed to Kafka: the metrics
         self._windows: dict[int, _Window] = {}
         self._timer: asyncio.TimerHandle | None = None
-        self.messages = 0  # messages sent to Kafka (each envelope counts one)
-        self.scans = 0
 
     async def publish(self, records: Sequence[tuple[bytes, bytes]]) -> None:
         """Return once Kafka acknowledged every message holding one of these (person id,
@@ -75,8 +75,7 @@ class ScanPublisher:
         if not records:
             return
         if not self.envelopes:
-            self.messages += len(records)
-            self.scans += len(records)
+            self.sent(len(records), len(records))
             return await self.publisher.publish(records)
         loop = asyncio.get_running_loop()
         by_partition: dict[int, list[tuple[bytes, bytes]]] = {}
@@ -114,8 +113,7 @@ class ScanPublisher:
         # envelopes, and an envelope's key hashes to its own partition anyway.
         key = window.records[0][0]
         messages = [(key, value) for value in pack(value for _, value in window.records)]
-        self.messages += len(messages)
-        self.scans += len(window.records)
+        self.sent(len(messages), len(window.records))
         try:
             acknowledged = self.publisher.send(messages, partition=partition)
         except NotAcknowledged as error:

@@ -19,7 +19,7 @@ import hmac
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 
 from pipeline.access.codes import OneTimeCodes
@@ -80,6 +80,7 @@ class Gateway:
         self.follower: GatewayFollower | None = None
         self.publisher: Publisher | None = None
         self.scan_publisher: ScanPublisher | None = None  # scans.raw, in envelopes (envelopes.py)
+        self.sent: Callable[[int, int], None] = lambda messages, scans: None  # the metrics', set by the app
         self._follow_task: asyncio.Task | None = None
         # Statuses for scans as far back as a scan may be dated (`declarations`).
         self.declarations = RecentDeclarations(settings.declaration_current_days, self.device_window.past)
@@ -98,7 +99,7 @@ class Gateway:
                                                                                           self.topics.scans_raw.partitions)
         self.publisher = Publisher(self.bootstrap, raw, self.settings.gateway_ack_timeout_seconds)
         self.scan_publisher = ScanPublisher(self.publisher, partitions, self.settings.gateway_flush_ms / 1000,
-                                            envelopes=self.settings.gateway_envelopes)
+                                            envelopes=self.settings.gateway_envelopes, sent=self.sent)
         self.follower = GatewayFollower(self.bootstrap, self.topics, self.directory)
         self._follow_task = asyncio.create_task(self._follow(lambda: self.follower.run()), name="registry-follower")
         self.declaration_follower = DeclarationFollower(self.bootstrap, self.topics.declarations.name,
