@@ -40,9 +40,11 @@ def py_spy_binary() -> str:
 
 
 def py_spy(pid: int, output: Path, seconds: float, rate: int = 200) -> Sampler:
-    """Sample ``pid`` and its subprocesses (uvicorn's workers) for ``seconds``, in the background."""
+    """Sample ``pid`` and its subprocesses (uvicorn's workers) for ``seconds``, in the
+    background: only the thread that holds the GIL, the one running Python (a thread
+    waiting in Kafka's poll or the event loop waiting in epoll is not counted as busy)."""
     process = subprocess.Popen([py_spy_binary(), "record", "--pid", str(pid), "--duration", f"{max(1, int(seconds))}",
-                                "--rate", str(rate), "--format", "raw", "--subprocesses", "--nonblocking",
+                                "--rate", str(rate), "--format", "raw", "--subprocesses", "--nonblocking", "--gil",
                                 "--output", str(output)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     return Sampler(process, output)
 
