@@ -5,12 +5,13 @@ BIN := $(VENV)/bin
 KAFKA_VERSION := 3.9.1
 KAFKA_LIBS := .cache/kafka/$(KAFKA_VERSION)/libs
 
-.PHONY: setup demo test kafka-jars chromium clean help
+.PHONY: setup demo test kafka-jars chromium vegeta clean help
 
 help:
 	@echo "make demo   set up, then stream a simulated province through the embedded stack; prints the web URL"
 	@echo "            and a sign-in for each role (Ctrl-C stops everything)"
 	@echo "make test   set up, then run the test suite against a real local Kafka broker and chdb"
+	@echo "make vegeta build the gateway benchmark's load generator (needs Go; ravao bench gateway runs it)"
 
 setup: $(VENV)/.installed $(KAFKA_LIBS)/.complete
 
@@ -27,7 +28,23 @@ kafka-jars: $(KAFKA_LIBS)/.complete
 chromium:
 	@test -x /usr/bin/chromium || { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium chromium-driver; }
 
+<<<<<<< HEAD
 $(KAFKA_LIBS)/.complete: pipeline/kafka_pom.xml
+=======
+# The gateway benchmark's load generator (bench/vegeta.py runs this target when it is
+# missing): a Go program, built from the Go module proxy into .cache/tools/bin.
+VEGETA_VERSION := v12.13.0
+TOOLS_BIN := .cache/tools/bin
+
+vegeta: $(TOOLS_BIN)/vegeta
+
+$(TOOLS_BIN)/vegeta:
+	@command -v go >/dev/null || { echo "Go is needed to build vegeta, the gateway benchmark's load generator (apt-get install golang-go, or put vegeta on PATH)"; exit 1; }
+	mkdir -p $(TOOLS_BIN)
+	GOBIN=$(CURDIR)/$(TOOLS_BIN) go install github.com/tsenart/vegeta/v12@$(VEGETA_VERSION)
+
+$(KAFKA_LIBS)/.complete: deploy/kafka/pom.xml
+>>>>>>> gateway
 	@command -v java >/dev/null || { echo "Java 17+ is needed for the local Kafka broker (apt-get install openjdk-17-jre-headless)"; exit 1; }
 	@command -v mvn >/dev/null || { echo "Maven is needed to fetch the Kafka jars (apt-get install maven)"; exit 1; }
 	mvn --quiet --batch-mode -f pipeline/kafka_pom.xml dependency:copy-dependencies \

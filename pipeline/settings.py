@@ -201,6 +201,18 @@ class Settings(AlertingSettings):
     gateway_max_connections: int = Field(
         1000, ge=1, description="Open connections the gateway serves at once; beyond it new requests get 503."
     )
+    gateway_workers: int = Field(
+        1, ge=1, description="Processes `ravao gateway` serves on (uvicorn workers, one port). Each keeps its own "
+        "sign-in and enrolment codes, guard sessions and rate limits in memory: see the README before raising it."
+    )
+    gateway_envelopes: bool = Field(
+        True, description="Publish the scans of one partition as one message (an envelope, schemas/envelopes.py); "
+        "false: one message per scan, for workers that read no envelopes."
+    )
+    gateway_flush_ms: float = Field(
+        2.0, ge=0, le=1000, description="How long the first scan of a partition waits for others from concurrent "
+        "requests to go in the same envelope (ms); 0: each request's scans go alone."
+    )
 
     # --- the web (ravao web: the read API and the dashboards) --------------------------------
     web_host: str = Field("127.0.0.1", description="Address `ravao web` listens on (0.0.0.0: every interface).")

@@ -22,6 +22,7 @@ from pipeline.settings import Settings
 from pipeline.topics import topics_for
 from schemas.qrcode import QrCodec
 from schemas.registry import Area, Device, DeviceKind, GateMode, VenueCategory
+from schemas.envelopes import unpack
 from schemas.scans import RawScan
 
 OWNER = "0981234791"
@@ -141,9 +142,20 @@ def stop_gateway(process: subprocess.Popen, timeout: float = 60) -> int:
 
 
 def published(settings: Settings) -> list[tuple[str, RawScan]]:
-    """(key, scan) of every message on scans.raw."""
+    """(person id, scan) of every scan on scans.raw, each scan of an envelope on its own
+    (its person: the key of a message of one scan, the scan's code in an envelope)."""
     topic = topics_for(settings).scans_raw.name
-    return [(key.decode(), RawScan.from_bytes(value)) for key, value, _, _ in read_to_end(settings.kafka_bootstrap, topic)]
+    found = []
+    for key, value, _, _ in read_to_end(settings.kafka_bootstrap, topic):
+        records = unpack(value)
+        for record in records:
+            scan = RawScan.from_bytes(record)
+            found.append((key.decode() if len(records) == 1 else person_of(settings, scan), scan))
+    return found
+
+
+def person_of(settings: Settings, scan: RawScan) -> str:
+    return load_codec(settings).decode(scan.person_qr, expect="P").entity_id
 
 
 def wait_published(settings: Settings, event_ids: set[str], timeout: float = 60) -> dict[str, tuple[str, RawScan]]:

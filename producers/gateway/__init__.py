@@ -19,6 +19,7 @@ them. It also serves the self check-in page a venue poster opens and the guard p
     service.py    what a gateway process holds; device authentication
     scans.py      request -> published scan and screen answer (plain functions)
     publisher.py  Kafka producer with awaitable acknowledgements
+    envelopes.py  the scans of one partition as one message, per request and flush window
     directory.py  the registry as the gateway sees it (tokens, venue names, names, phones on
                   record, enrolled phone keys, guard-session devices)
     rate_limit.py token buckets per device, per client address, per person at an address

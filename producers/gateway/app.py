@@ -66,10 +66,13 @@ def create_app(settings: Settings) -> FastAPI:
 
     # No /docs or /redoc: those pages load their scripts from a CDN, on the origin whose
     # localStorage holds the guard page's device token.
+    # No OpenTelemetry either: the gateway's metrics are Prometheus's (metrics.py), and
+    # FastAPI asked the global OpenTelemetry providers on every request whether to trace.
     app = FastAPI(title="ravao gateway", version="1", description=DESCRIPTION, lifespan=lifespan,
-                  docs_url=None, redoc_url=None)
+                  docs_url=None, redoc_url=None, telemetry={"tracing": False, "metrics": False, "logs": False})
     app.state.gateway = gateway
     app.state.metrics = GatewayMetrics(settings.metrics_from)
+    gateway.sent = app.state.metrics.sent
     install_error_handlers(app)
 
     async def admit(scope) -> None:
@@ -86,3 +89,18 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(pages.router)
     app.mount("/static", StaticFiles(directory=pages.STATIC), name="static")
     return app
+
+
+def app_from_settings() -> FastAPI:
+    """The app on the process's settings (the environment): what each uvicorn worker of
+    `ravao gateway` builds for itself (`uvicorn.run("...:app_from_settings", factory=True)`)."""
+    import logging
+    import multiprocessing
+
+    from pipeline.private_files import keep_new_files_private
+    from pipeline.settings import get_settings
+
+    if multiprocessing.parent_process() is not None:  # a worker: `ravao`'s own set-up did not run here
+        keep_new_files_private()
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    return create_app(get_settings())

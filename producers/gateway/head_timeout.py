@@ -9,7 +9,8 @@ within ``head_timeout`` seconds, or the connection is closed; a byte now and the
 not reset the clock. The body has its own limit (`body.BodyGuard`).
 
 This subclasses uvicorn's httptools protocol (`uvicorn.run(http=...)` takes a protocol
-class); tests/test_gateway_slow_clients.py fails if the hooks it relies on change.
+class, or its import path); tests/test_gateway_slow_clients.py fails if the hooks it
+relies on change.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from pipeline.settings import default
 
 
 class HeadTimeoutProtocol(HttpToolsProtocol):
-    head_timeout: float = default("gateway_head_timeout_seconds")  # set by `with_head_timeout`
+    head_timeout: float = default("gateway_head_timeout_seconds")  # RAVAO_GATEWAY_HEAD_TIMEOUT_SECONDS
     _head_timer: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
@@ -58,5 +59,13 @@ class HeadTimeoutProtocol(HttpToolsProtocol):
             self.transport.close()
 
 
-def with_head_timeout(seconds: float) -> type[HeadTimeoutProtocol]:
-    return type("GatewayHttpProtocol", (HeadTimeoutProtocol,), {"head_timeout": seconds})
+class SettingsHeadTimeoutProtocol(HeadTimeoutProtocol):
+    """The protocol with RAVAO_GATEWAY_HEAD_TIMEOUT_SECONDS. `ravao gateway` names it
+    (`uvicorn.run(http="module:Class")`), so that each uvicorn worker process finds it by
+    name: a class made at run time cannot be handed to another process."""
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        from pipeline.settings import get_settings  # cached: read once per process
+
+        self.head_timeout = get_settings().gateway_head_timeout_seconds
+        super().connection_made(transport)

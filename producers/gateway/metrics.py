@@ -18,6 +18,16 @@ class GatewayMetrics(HttpMetrics):
         self.scans = Counter("ravao_gateway_scans", "Scans taken by the gateway, by outcome (accepted: acknowledged "
                              "by Kafka; refused here, not published) and the refusal's reason",
                              ["kind", "outcome", "reason"], registry=self.registry)
+        self.messages = Counter("ravao_gateway_scan_messages", "Messages the gateway sent to scans.raw (an "
+                                "envelope counts one; scans per message: ravao_gateway_published_scans over this)",
+                                registry=self.registry)
+        self.published = Counter("ravao_gateway_published_scans", "Scans the gateway sent to scans.raw, in "
+                                 "envelopes or alone (a scan sent again counts again)", registry=self.registry)
+
+    def sent(self, messages: int, scans: int) -> None:
+        """``scans`` went to Kafka in ``messages`` messages (`envelopes.ScanPublisher`)."""
+        self.messages.inc(messages)
+        self.published.inc(scans)
 
     def answered(self, kind: str, answers) -> None:
         """``answers``: the `ScanAnswer`s given (``kind``: device or self check-in)."""

@@ -1,10 +1,12 @@
-"""Publishes scans to Kafka and lets a request await their acknowledgement.
+"""Publishes messages to Kafka and lets a request await their acknowledgement.
 
 One confluent-kafka producer per gateway process, idempotent with acks=all
 (`pipeline.kafka_io.reliable_producer`). A thread polls it, so delivery callbacks run
-there; each `publish` call gets one asyncio future that the callbacks resolve on the
-event loop when the last of its messages is acknowledged (or one failed). The loop
-never blocks on Kafka.
+there; each `send` gets one asyncio future, resolved on the event loop when the last of
+its messages is acknowledged (or one failed). The callbacks only count down: what they
+settle is handed to the loop once per poll (one wake-up of the loop for every message
+acknowledged in that poll, not one each), and the poll thread takes the GIL as little as
+it can, since the loop waits for it every time it does. The loop never blocks on Kafka.
 
 `publish` raises `NotAcknowledged` when the broker does not acknowledge within the
 timeout, when a message fails, or when the producer's queue is full: the request then
@@ -31,33 +33,44 @@ class NotAcknowledged(Exception):
     """Kafka did not take the messages; retryable."""
 
 
+def _retrieved(future: asyncio.Future) -> None:
+    # A request that stopped waiting (timeout) must not leave an unretrieved exception.
+    if not future.cancelled():
+        future.exception()
+
+
 class _Pending:
-    """The messages of one `publish` call, counted down by delivery callbacks (poll thread)."""
+    """The messages of one `send`, counted down by delivery callbacks (poll thread)."""
 
-    __slots__ = ("loop", "future", "left", "error")
+    __slots__ = ("future", "left", "error", "settled")
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, count: int) -> None:
-        self.loop = loop
+    def __init__(self, loop: asyncio.AbstractEventLoop, count: int, settled: list) -> None:
         self.future: asyncio.Future = loop.create_future()
-        # A request that stopped waiting (timeout) must not leave an unretrieved exception.
-        self.future.add_done_callback(lambda f: f.cancelled() or f.exception())
+        self.future.add_done_callback(_retrieved)
         self.left = count
         self.error: str | None = None
+        self.settled = settled  # the publisher's: handed to the loop after this poll
 
     def delivered(self, err: KafkaError | None, _msg: object) -> None:
-        if err is not None and self.error is None:
+        first_error = err is not None and self.error is None
+        if first_error:
             self.error = str(err)
         self.left -= 1
-        if self.left == 0 or err is not None:
-            self.loop.call_soon_threadsafe(self._settle)
+        if self.left == 0 or first_error:
+            self.settled.append(self)
 
-    def _settle(self) -> None:
+    def settle(self) -> None:
         if self.future.done():
             return
         if self.error is not None:
             self.future.set_exception(NotAcknowledged(self.error))
         elif self.left == 0:
             self.future.set_result(None)
+
+
+def _settle_all(pendings: list[_Pending]) -> None:
+    for pending in pendings:
+        pending.settle()
 
 
 class Publisher:
@@ -70,6 +83,8 @@ class Publisher:
         config = {"error_cb": self._on_error, "queue.buffering.max.messages": 200_000}
         config.update(producer_config)
         self._producer: Producer = reliable_producer(bootstrap, **config)
+        self._settled: list[_Pending] = []
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._poll, name="kafka-poll", daemon=True)
         self._thread.start()
@@ -79,6 +94,16 @@ class Publisher:
     def _poll(self) -> None:
         while not self._stop.is_set():
             self._producer.poll(0.05)
+            self._hand_over()
+
+    def _hand_over(self) -> None:
+        """Give the loop what the last callbacks settled, in one call."""
+        if self._settled and self._loop is not None:
+            settled, self._settled[:] = self._settled[:], []
+            try:
+                self._loop.call_soon_threadsafe(_settle_all, settled)
+            except RuntimeError:  # the loop is closed: nobody waits any more
+                pass
 
     def _on_error(self, err: KafkaError) -> None:
         # Broker down, connection refused, ...: the client retries by itself; the requests
@@ -90,28 +115,45 @@ class Publisher:
         else:
             log.warning("Kafka: %s", err)
 
-    async def publish(self, messages: Sequence[tuple[bytes, bytes]], topic: str | None = None) -> None:
-        """Return when Kafka acknowledged every (key, value) of ``messages``, on ``topic``
-        (default: the scans topic)."""
-        if not messages:
-            return
+    def send(self, messages: Sequence[tuple[bytes, bytes]], topic: str | None = None,
+             partition: int | None = None) -> asyncio.Future:
+        """Queue every (key, value) of ``messages`` on ``topic`` (default: the scans topic),
+        in ``partition`` if given (else the key's); a future that is done when Kafka
+        acknowledged them all, or failed with `NotAcknowledged`. Raises `NotAcknowledged`
+        at once when the producer failed for good or its queue is full."""
         if self.fatal:
             raise NotAcknowledged(f"the Kafka producer failed: {self.last_error}")
-        pending = _Pending(asyncio.get_running_loop(), len(messages))
+        self._loop = loop = asyncio.get_running_loop()
+        pending = _Pending(loop, len(messages), self._settled)
+        if not messages:
+            pending.future.set_result(None)
+            return pending.future
         produce, topic = self._producer.produce, topic or self.topic
+        extra = {} if partition is None else {"partition": partition}
         for key, value in messages:
             try:
-                produce(topic, value=value, key=key, on_delivery=pending.delivered)
+                produce(topic, value=value, key=key, on_delivery=pending.delivered, **extra)
             except BufferError:
                 # The local queue is full (the broker has been away a while). What was queued
-                # of this request may still be delivered; the client resends all of it.
+                # may still be delivered; the clients resend all of it.
                 pending.future.cancel()
                 raise NotAcknowledged("the Kafka producer's queue is full") from None
+        return pending.future
+
+    async def wait(self, *futures: asyncio.Future) -> None:
+        """Return when every future of `send` is done; `NotAcknowledged` for the first
+        that failed, or when they are not done within the ack timeout."""
         try:
-            await asyncio.wait_for(asyncio.shield(pending.future), self.ack_timeout)
+            await asyncio.wait_for(asyncio.gather(*map(asyncio.shield, futures)), self.ack_timeout)
         except TimeoutError:
             raise NotAcknowledged(f"Kafka did not acknowledge within {self.ack_timeout:g}s "
                                   f"({self.last_error or 'no error reported'})") from None
+
+    async def publish(self, messages: Sequence[tuple[bytes, bytes]], topic: str | None = None) -> None:
+        """Return when Kafka acknowledged every (key, value) of ``messages``, on ``topic``
+        (default: the scans topic)."""
+        if messages:
+            await self.wait(self.send(messages, topic))
 
     def queued(self) -> int:
         return len(self._producer)
@@ -121,5 +163,7 @@ class Publisher:
         self._stop.set()
         self._thread.join(5)
         left = self._producer.flush(timeout)
+        self._hand_over()
         if left:
-            log.warning("%d scan(s) were still unacknowledged at shutdown; their clients got 503 and resend", left)
+            log.warning("%d message(s) were still unacknowledged at shutdown; their clients got 503 and resend",
+                        left)

@@ -19,11 +19,11 @@ import hmac
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 
 from pipeline.access.codes import OneTimeCodes
-from pipeline.kafka_io import ensure_topics
+from pipeline.kafka_io import ensure_topics, partition_counts
 from pipeline.kafka_local import bootstrap_servers
 from pipeline.keys import load_codec
 from pipeline.recent_declarations import RecentDeclarations
@@ -37,6 +37,7 @@ from schemas.declarations import Declaration, DeclarationStatus
 from schemas.enrolment import ConfirmedBy, PhoneEnrolment, b64url, key_id, unb64url
 
 from .directory import DeviceAuth, EnrolledKey, GatewayDirectory, GatewayFollower
+from .envelopes import ScanPublisher
 from .errors import ApiError
 from .p256 import BadKey, parse_public_key
 from .publisher import NotAcknowledged, Publisher
@@ -78,6 +79,8 @@ class Gateway:
         self.bootstrap: str | None = None
         self.follower: GatewayFollower | None = None
         self.publisher: Publisher | None = None
+        self.scan_publisher: ScanPublisher | None = None  # scans.raw, in envelopes (envelopes.py)
+        self.sent: Callable[[int, int], None] = lambda messages, scans: None  # the metrics', set by the app
         self._follow_task: asyncio.Task | None = None
         # Statuses for scans as far back as a scan may be dated (`declarations`).
         self.declarations = RecentDeclarations(settings.declaration_current_days, self.device_window.past)
@@ -89,7 +92,14 @@ class Gateway:
     async def start(self) -> None:
         self.bootstrap = bootstrap_servers(self.settings)
         await asyncio.to_thread(ensure_topics, self.bootstrap, self.topics.all(), self.settings.topic_replication)
-        self.publisher = Publisher(self.bootstrap, self.topics.scans_raw.name, self.settings.gateway_ack_timeout_seconds)
+        raw = self.topics.scans_raw.name
+        # The topic's own partition count (what the worker checks it against the settings):
+        # an envelope goes to the partition of each scan's person.
+        partitions = (await asyncio.to_thread(partition_counts, self.bootstrap, [raw])).get(raw,
+                                                                                          self.topics.scans_raw.partitions)
+        self.publisher = Publisher(self.bootstrap, raw, self.settings.gateway_ack_timeout_seconds)
+        self.scan_publisher = ScanPublisher(self.publisher, partitions, self.settings.gateway_flush_ms / 1000,
+                                            envelopes=self.settings.gateway_envelopes, sent=self.sent)
         self.follower = GatewayFollower(self.bootstrap, self.topics, self.directory)
         self._follow_task = asyncio.create_task(self._follow(lambda: self.follower.run()), name="registry-follower")
         self.declaration_follower = DeclarationFollower(self.bootstrap, self.topics.declarations.name,
@@ -119,6 +129,8 @@ class Gateway:
                 await task
             except (asyncio.CancelledError, Exception):  # noqa: BLE001 - stopping anyway
                 pass
+        if self.scan_publisher is not None:
+            self.scan_publisher.flush()  # a window still gathering goes now
         if self.publisher is not None:
             await asyncio.to_thread(self.publisher.close)
 
@@ -288,9 +300,12 @@ class Gateway:
     async def publish(self, outgoing: Sequence[Outgoing]) -> None:
         """Return once Kafka acknowledged every scan; else ApiError 503 (send them again)."""
         audits = [(b"audit", o.audit) for o in outgoing if o.audit is not None]
+        scans = self.scan_publisher.publish([(o.key, o.value) for o in outgoing])
         try:
-            await asyncio.gather(self.publisher.publish([(o.key, o.value) for o in outgoing]),
-                                 self.publisher.publish(audits, topic=self.topics.audit.name))
+            if audits:
+                await asyncio.gather(scans, self.publisher.publish(audits, topic=self.topics.audit.name))
+            else:
+                await scans  # most scans: no task to gather them in
         except NotAcknowledged as exc:
             log.warning("%d scan(s) not acknowledged: %s", len(outgoing), exc)
             raise ApiError(503, "kafka_unavailable", f"the scans were not stored ({exc}); send them again with "
