@@ -28,9 +28,6 @@ kafka-jars: $(KAFKA_LIBS)/.complete
 chromium:
 	@test -x /usr/bin/chromium || { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium chromium-driver; }
 
-<<<<<<< HEAD
-$(KAFKA_LIBS)/.complete: pipeline/kafka_pom.xml
-=======
 # The gateway benchmark's load generator (bench/vegeta.py runs this target when it is
 # missing): a Go program, built from the Go module proxy into .cache/tools/bin.
 VEGETA_VERSION := v12.13.0
@@ -43,8 +40,7 @@ $(TOOLS_BIN)/vegeta:
 	mkdir -p $(TOOLS_BIN)
 	GOBIN=$(CURDIR)/$(TOOLS_BIN) go install github.com/tsenart/vegeta/v12@$(VEGETA_VERSION)
 
-$(KAFKA_LIBS)/.complete: deploy/kafka/pom.xml
->>>>>>> gateway
+$(KAFKA_LIBS)/.complete: pipeline/kafka_pom.xml
 	@command -v java >/dev/null || { echo "Java 17+ is needed for the local Kafka broker (apt-get install openjdk-17-jre-headless)"; exit 1; }
 	@command -v mvn >/dev/null || { echo "Maven is needed to fetch the Kafka jars (apt-get install maven)"; exit 1; }
 	mvn --quiet --batch-mode -f pipeline/kafka_pom.xml dependency:copy-dependencies \

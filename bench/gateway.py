@@ -40,12 +40,9 @@ from rich.table import Table
 
 from pipeline.kafka_io import ensure_topics, produce_all, reliable_producer
 from bench.broker import bench_broker
-<<<<<<< HEAD
-from bench.progress import phase
-=======
 from bench.profile import busiest_frames, py_spy
+from bench.progress import phase
 from bench.vegeta import Latencies, attack, vegeta_binary, write_targets
->>>>>>> gateway
 from pipeline.keys import parse_keys
 from pipeline.registry import token_hash
 from pipeline.settings import PROJECT_ROOT, Settings
@@ -238,8 +235,7 @@ def _measure(settings: Settings, data_dir: Path, mode: Mode, stations, codes, ev
              console: Console) -> Measured:
     gateway, base = _start_gateway(settings, data_dir, mode)
     try:
-        with console.status(f"{mode.label}: {len(events):,} scans in batches of {batch} from {concurrency} "
-                            "clients..."):
+        with phase(f"{mode.label}: {len(events):,} scans in batches of {batch} from {concurrency} clients"):
             cpu_before, sent_before = _cpu_seconds(gateway.pid), _sent(base)
             elapsed, accepted = asyncio.run(_batches(base, stations, events, batch, concurrency))
             cpu_batches = _cpu_seconds(gateway.pid) - cpu_before
@@ -249,7 +245,7 @@ def _measure(settings: Settings, data_dir: Path, mode: Mode, stations, codes, ev
         singles, cpu_ms, busiest = {}, {}, []
         for rate in rates:
             name = f"{mode.label.replace(' ', '-').replace(',', '')}-{rate:g}"
-            with console.status(f"{mode.label}: single scans at {rate:g}/s for {seconds:g}s (vegeta)..."):
+            with phase(f"{mode.label}: single scans at {rate:g}/s for {seconds:g}s (vegeta)"):
                 sampler = py_spy(gateway.pid, data_dir / f"{name}.folded", seconds) \
                     if profile is not None and rate == rates[-1] else None
                 cpu_before, sent_before = _cpu_seconds(gateway.pid), _sent(base)
@@ -286,58 +282,17 @@ def run(scans: int = 50_000, batch: int = 500, concurrency: int = 4, rate: float
         ensure_topics(bootstrap, [*topics.all(), baseline_topic])
         stations, codes = _registry(settings)
         events = _scans(scans, codes)
-<<<<<<< HEAD
-        singles = _scans(int(rate * seconds), codes)
         with phase(f"baseline: a bare confluent-kafka producer, {scans:,} scans"):
-=======
-        with console.status(f"baseline: a bare confluent-kafka producer, {scans:,} scans..."):
->>>>>>> gateway
             now = datetime.now(timezone.utc)
             raw = [(stations[i % STATIONS][0].encode(),
                     RawScan(event_id=e["event_id"], source=ScanSource.station, person_qr=e["person_qr"],
                             device_id=stations[i % STATIONS][0], scanned_at=now).to_bytes())
                    for i, e in enumerate(events)]
             baseline = bare_producer_rate(bootstrap, baseline_topic.name, raw)
-<<<<<<< HEAD
-        gateway, base = _start_gateway(settings, data_dir)
-        with phase(f"one gateway: {scans:,} scans in batches of {batch} from {concurrency} clients"):
-            cpu_before = _cpu_seconds(gateway.pid)
-            elapsed, accepted = asyncio.run(_batches(base, stations, events, batch, concurrency))
-            cpu_batches = _cpu_seconds(gateway.pid) - cpu_before
-        if accepted != scans:
-            raise RuntimeError(f"the gateway accepted {accepted} of {scans} scans")
-        batch_rate = scans / elapsed
-        with phase(f"single scans at {rate:g}/s for {seconds:g}s"):
-            latencies, failures = asyncio.run(_steady(base, stations, singles, rate))
-        latencies.sort()
-        p50 = statistics.median(latencies) * 1000
-        p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] * 1000
-
-        table = Table(title=f"gateway: {scans:,} station scans, {settings.topic_partitions} partitions, one process")
-        for column in ("measure", "scans/s", "vs. baseline"):
-            table.add_column(column, justify="left" if column == "measure" else "right")
-        table.add_row("bare confluent-kafka producer, acks=all (baseline)", f"{baseline:,.0f}", "1.00")
-        table.add_row(f"gateway: HTTP batches of {batch} -> Kafka acknowledged", f"{batch_rate:,.0f}",
-                      f"{batch_rate / baseline:.3f}")
-        console.print(table)
-        console.print(f"gateway CPU during the batches: {cpu_batches:.1f} s, {scans / max(cpu_batches, 1e-6):,.0f} "
-                      "scans per CPU-second")
-        latency = Table(title=f"single scans at {rate:g}/s for {seconds:g}s (open loop, from the scheduled send)")
-        for column in ("requests", "answered 200", "p50 ms", "p99 ms", "max ms"):
-            latency.add_column(column, justify="right")
-        latency.add_row(f"{len(singles):,}", f"{len(latencies):,}", f"{p50:.1f}", f"{p99:.1f}",
-                        f"{latencies[-1] * 1000:.1f}")
-        console.print(latency)
-        if failures:
-            console.print(f"[red]{failures} single-scan requests were not answered 200[/red]")
-        return {"baseline": baseline, "batches": batch_rate, "ratio": batch_rate / baseline, "p50_ms": p50,
-                "p99_ms": p99, "failures": failures, "gateway_cpu_s": cpu_batches}
-=======
         measured = [_measure(settings, data_dir, mode, stations, codes, _scans(scans, codes), batch, concurrency,
                              rates, seconds, profile if mode is modes[-1] else None, console) for mode in modes]
         _print(console, settings, scans, batch, baseline, measured, rates, seconds)
         return measured
->>>>>>> gateway
     finally:
         if broker is not None:
             broker.stop()
