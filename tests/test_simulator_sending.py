@@ -16,6 +16,7 @@ from pipeline.topics import Topics
 from producers.simulator.sending import send_scans
 from producers.simulator.simulation import build_simulation
 from producers.simulator.truth import read_truth
+from schemas.envelopes import unpack
 from schemas.qrcode import QrCodec
 from schemas.scans import RawScan
 from gateway_helpers import start_gateway, stop_gateway
@@ -98,7 +99,8 @@ def test_through_the_gateway_every_scan_reaches_kafka(settings: Settings, topics
     finally:
         stop_gateway(gateway)
     summary = read_truth(truth_file)["summary"][0]
-    published = [RawScan.from_bytes(v) for _, v, _, _ in read_to_end(settings.kafka_bootstrap, topics.scans_raw.name)]
+    published = [RawScan.from_bytes(record) for _, v, _, _ in read_to_end(settings.kafka_bootstrap, topics.scans_raw.name)
+                 for record in unpack(v)]  # the gateway sends envelopes
     # The gateway refuses the forged codes (a bad signature) and publishes every other scan.
     assert f"({summary['forged']} refused by the gateway)" in result.stdout
     assert len({s.event_id for s in published}) == summary["scans"] - summary["forged"]

@@ -26,6 +26,7 @@ from pipeline.topics import Topics
 from schemas.ids import new_id
 from schemas.qrcode import LAYOUTS
 from schemas.registry import Device, DeviceKind, GateMode, Person, Venue, VenueCategory
+from schemas.envelopes import unpack
 from schemas.scans import RawScan
 from station_helpers import UNLIMITED, StationProcess, free_port, kill, queued_ids, start_gateway, stop_gateway
 from stream_helpers import latest_visits, settle, start_worker, stop_worker, visit_records, wait_for
@@ -57,8 +58,11 @@ def garbled(code: str, rng: random.Random) -> list[str]:
 
 
 def raw_scans(settings: Settings, topics: Topics) -> list[tuple[int, int, RawScan]]:
-    return sorted((partition, offset, RawScan.from_bytes(value))
-                  for _, value, partition, offset in read_to_end(settings.kafka_bootstrap, topics.scans_raw.name))
+    """Every scan on scans.raw in (partition, offset) order, an envelope's in its order."""
+    found = [(partition, offset, index, record)
+             for _, value, partition, offset in read_to_end(settings.kafka_bootstrap, topics.scans_raw.name)
+             for index, record in enumerate(unpack(value))]
+    return [(partition, offset, RawScan.from_bytes(record)) for partition, offset, _, record in sorted(found)]
 
 
 @pytest.mark.kafka
