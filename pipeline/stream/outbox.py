@@ -30,10 +30,11 @@ class Outbox:
         return sum(len(records) for records in self.records.values())
 
     def messages(self, envelopes: bool) -> Iterator[tuple[str, int, bytes, bytes]]:
-        """(topic, partition, key, value) to send: each record, or envelopes of them (an
-        envelope's key is its first record's: a key of that partition)."""
+        """(topic, partition, key, value) to send: each record, or envelopes of them (`packed`
+        sends a record alone as itself; an envelope's key is its first record's: a key of
+        that partition)."""
         for (topic, partition), records in self.records.items():
-            if not envelopes or len(records) == 1:
+            if not envelopes:
                 for key, value in records:
                     yield topic, partition, key, value
                 continue
