@@ -93,18 +93,28 @@ def dead_letters(settings: Settings, topic: str) -> list[DeadLetter]:
     return [DeadLetter.from_bytes(v) for _, v, _, _ in read_to_end(settings.kafka_bootstrap, topic) if v]
 
 
-def wait_for(condition: Callable[[], bool], timeout: float, what: str, workers: list[subprocess.Popen] = (),
-             logs: Path | None = None) -> None:
+def wait_for(condition: Callable[[], bool], timeout: float, what: str | Callable[[], str],
+             workers: list[subprocess.Popen] = (), logs: Path | None = None) -> None:
+    """Poll ``condition`` each second; fail when a worker exits or after ``timeout``,
+    saying ``what`` (text, or a function giving it then) with the workers' log tails."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if condition():
             return
         for worker in workers:
             if worker.poll() is not None:
-                tail = "".join(p.read_text()[-3000:] for p in logs.glob("*.log")) if logs else ""
-                raise AssertionError(f"a worker exited ({worker.returncode}) while waiting for {what}:\n{tail}")
+                raise AssertionError(f"a worker exited ({worker.returncode}) while waiting for "
+                                     f"{what() if callable(what) else what}:\n{log_tails(logs)}")
         time.sleep(1)
-    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
+    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what() if callable(what) else what}:\n"
+                         f"{log_tails(logs)}")
+
+
+def log_tails(logs: Path | None, chars: int = 3000) -> str:
+    """The end of every process log under ``logs``, each under its name."""
+    if logs is None:
+        return ""
+    return "".join(f"--- {p.name}\n{p.read_text(errors='replace')[-chars:]}\n" for p in sorted(logs.glob("*.log")))
 
 
 def count_messages(settings: Settings, topic: str) -> int:
@@ -114,6 +124,13 @@ def count_messages(settings: Settings, topic: str) -> int:
 
 def lag(settings: Settings, group: str, topic: str) -> int:
     """Messages of ``topic`` not yet committed by consumer group ``group``."""
+    by_partition = offsets(settings, group, topic)
+    return -1 if by_partition is None else sum(end - committed for committed, end in by_partition.values())
+
+
+def offsets(settings: Settings, group: str, topic: str) -> dict[int, tuple[int, int]] | None:
+    """Partition -> (offset committed by ``group``, end offset) of ``topic``; None while
+    the group's coordinator is still being chosen."""
     from confluent_kafka import Consumer, TopicPartition
 
     from confluent_kafka import KafkaException
@@ -126,23 +143,30 @@ def lag(settings: Settings, group: str, topic: str) -> int:
         try:
             committed = consumer.committed(tps, timeout=10)
         except KafkaException:  # the group's coordinator is still being chosen
-            return -1
-        total = 0
-        for tp in committed:
-            high = consumer.get_watermark_offsets(TopicPartition(topic, tp.partition), timeout=10)[1]
-            total += high - max(tp.offset, 0)
-        return total
+            return None
+        return {tp.partition: (max(tp.offset, 0),
+                               consumer.get_watermark_offsets(TopicPartition(topic, tp.partition), timeout=10)[1])
+                for tp in committed}
     finally:
         consumer.close()
 
 
 def settle(settings: Settings, workers: list[subprocess.Popen], logs: Path, timeout: float = 180) -> None:
-    """Wait until the workers have taken in every raw scan and the visits topic has been
-    quiet for a few seconds."""
+    """Wait until the workers have taken in every raw scan, then every scan handed on
+    through scans.repartition (a station's, keyed by device: paired after its raw scan
+    was committed, and a rebalance can hold it back for seconds), and the visits topic
+    has been quiet for a few seconds."""
     group = groups_for(settings).worker
     raw = f"{settings.topic_prefix}scans.raw"
+    repartition = f"{settings.topic_prefix}scans.repartition"
     visits = f"{settings.topic_prefix}visits"
-    wait_for(lambda: lag(settings, group, raw) == 0, timeout, "the raw scans to be consumed", workers, logs)
+    wait_for(lambda: lag(settings, group, raw) == 0, timeout,
+             lambda: f"the raw scans to be consumed ((committed, end) by partition: {offsets(settings, group, raw)})",
+             workers, logs)
+    # Raw scans are committed only after what they handed on was sent: it is all there now
+    # (the wall clock's ticks keep arriving, and are taken within a second).
+    wait_for(lambda: lag(settings, group, repartition) == 0, timeout, "the repartitioned scans to be consumed",
+             workers, logs)
     counts = []
 
     def quiet() -> bool:
