@@ -32,15 +32,14 @@ import bisect
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import NamedTuple
-from uuid import UUID, uuid5
 
-from schemas.registry import VenueCategory
 from schemas.scans import ValidScan
-from schemas.visits import EntryHow, ExitHow, Visit
+from schemas.visits import Visit
 
 from .dedup import Debouncer, from_micros, to_micros
 from .person_state import Emitted, Fingerprint, PersonState, ScanRow  # noqa: F401 - the state's home
 from .settings import default
+from .visit_out import VISIT_NAMESPACE, VisitOut  # noqa: F401 - the namespace's home is visit_out
 
 # The settings' defaults; the worker passes the configured values.
 DEFAULT_DEBOUNCE = timedelta(seconds=default("debounce_seconds"))
@@ -59,7 +58,6 @@ MAX_SCANS_PER_PERSON = 1000
 # flooding a person's code fills the person's scans at its own venue only, and their
 # scans elsewhere still pair. 200 at one venue in 78 hours is one every 23 minutes.
 MAX_SCANS_PER_PERSON_AT_VENUE = 200
-VISIT_NAMESPACE = UUID("3d16a4c8-dc6d-4287-9710-512627483ade")
 
 _EXIT_AFTER_TIMEOUT_US = to_micros(EXIT_AFTER_TIMEOUT_WINDOW)
 _PRUNE_SLACK_US = to_micros(PRUNE_SLACK)
@@ -165,31 +163,12 @@ def _walk(rows: list[ScanRow], start: int, prev_end: int | None, now_us: int,
     return _Walk(visits, outcome, cuts)
 
 
-def _visit(person_id: str, key: str, row: ScanRow, fp: Fingerprint, version: int,
-           deleted: bool, updated_at: datetime) -> Visit:
-    """model_construct: every field comes from validated scans, and validating again
-    would be the costliest step of the hot path. The tests check the model's rules."""
-    t_in, t_out, exit_how, exit_event_id = fp
-    entry_scanned = key[1] == "n"  # "in|..."
-    return Visit.model_construct(
-        visit_id=uuid5(VISIT_NAMESPACE, f"{person_id}|{key}"), version=version,
-        person_id=person_id, venue_id=row.venue_id, area_id=row.area_id,
-        area_path=row.area_path, category=VenueCategory(row.category),
-        t_in=from_micros(t_in), t_out=from_micros(t_out),
-        entry_how=EntryHow.scan if entry_scanned else EntryHow.inferred,
-        exit_how=ExitHow(exit_how),
-        entry_event_id=UUID(row.event_id) if entry_scanned else None,
-        exit_event_id=None if exit_event_id is None else UUID(exit_event_id),
-        deleted=deleted, updated_at=updated_at,
-    )
-
-
 def _emit_changes(state: PersonState, visits: list[tuple[str, ScanRow, Fingerprint]],
-                  start: int, now: datetime) -> list[Visit]:
+                  start: int, now: datetime) -> list[VisitOut]:
     """Compare the visits walked from ``start`` with what was emitted for them.
     Deletions first (so a visit that changes its id is never counted twice), then new
     or changed visits in time order, each with the next version of its id."""
-    out: list[Visit] = []
+    out: list[VisitOut] = []
     emitted = state.emitted
     current = {key for key, _, _ in visits}
     for row in state.scans[start:]:  # a visit can only vanish while its scan is here
@@ -197,14 +176,13 @@ def _emit_changes(state: PersonState, visits: list[tuple[str, ScanRow, Fingerpri
             e = emitted.get(key)
             if e is not None and not e.deleted and key not in current:
                 emitted[key] = Emitted(e.version + 1, True, e.fingerprint)
-                out.append(_visit(state.person_id, key, row, e.fingerprint, e.version + 1,
-                                  True, now))
+                out.append(VisitOut(state.person_id, key, row, e.fingerprint, e.version + 1, True, now))
     for key, row, fp in visits:
         e = emitted.get(key)
         if e is None or e.deleted or e.fingerprint != fp:
             version = 1 if e is None else e.version + 1
             emitted[key] = Emitted(version, False, fp)
-            out.append(_visit(state.person_id, key, row, fp, version, False, now))
+            out.append(VisitOut(state.person_id, key, row, fp, version, False, now))
     return out
 
 
@@ -236,7 +214,7 @@ def _prune(state: PersonState, cuts: list[tuple[int, int | None]], cutoff_us: in
 
 
 def _recompute(state: PersonState, now: datetime, debounce: timedelta, horizon: timedelta,
-               inserted: int = -1) -> tuple[list[Visit], Outcome]:
+               inserted: int = -1) -> tuple[list[VisitOut], Outcome]:
     rows, now_us, debounce_us = state.scans, to_micros(now), to_micros(debounce)
     cutoff_us = now_us - to_micros(horizon)
     prune = bool(rows) and rows[0].at < cutoff_us - _PRUNE_SLACK_US
@@ -258,7 +236,7 @@ def _recompute(state: PersonState, now: datetime, debounce: timedelta, horizon: 
 
 def apply_scan(state: PersonState, scan: ValidScan, now: datetime,
                debounce: timedelta = DEFAULT_DEBOUNCE,
-               horizon: timedelta = HORIZON) -> tuple[PersonState, list[Visit], Outcome]:
+               horizon: timedelta = HORIZON) -> tuple[PersonState, list[VisitOut], Outcome]:
     """Add one accepted scan; returns the state, the visits that changed (deletions
     first) and what became of the scan. ``now``, the wall clock, decides open versus
     timed out at the end, and what is old enough to prune."""
@@ -281,7 +259,7 @@ def apply_scan(state: PersonState, scan: ValidScan, now: datetime,
 
 
 def advance(state: PersonState, now: datetime, debounce: timedelta = DEFAULT_DEBOUNCE,
-            horizon: timedelta = HORIZON) -> tuple[PersonState, list[Visit]]:
+            horizon: timedelta = HORIZON) -> tuple[PersonState, list[VisitOut]]:
     """The wall clock moved on: time out an open visit past its maximum stay, prune
     what is past the horizon. Returns the state and the visits that changed."""
     changed, _ = _recompute(state, now, debounce, horizon)
@@ -300,7 +278,7 @@ def next_timeout(state: PersonState) -> datetime | None:
     return None
 
 
-def sent_visits(state: PersonState, now: datetime) -> list[Visit]:
+def sent_visits(state: PersonState, now: datetime) -> list[VisitOut]:
     """The latest record sent for each visit the state still remembers, as it was sent
     (same id, version and content; ``updated_at`` is ``now``).
 
@@ -313,8 +291,8 @@ def sent_visits(state: PersonState, now: datetime) -> list[Visit]:
     for key, emitted in state.emitted.items():
         row = rows.get(key.partition("|")[2])
         if row is not None:
-            out.append(_visit(state.person_id, key, row, emitted.fingerprint, emitted.version,
-                              emitted.deleted, now))
+            out.append(VisitOut(state.person_id, key, row, emitted.fingerprint, emitted.version,
+                                emitted.deleted, now))
     return out
 
 
@@ -332,4 +310,4 @@ def compute_visits(scans: list[ValidScan], now: datetime,
     anchor_us = None if anchor_end is None else to_micros(anchor_end)
     walk = _walk(rows, 0, anchor_us, to_micros(now), to_micros(debounce))
     person_id = person_ids.pop()
-    return [_visit(person_id, key, row, fp, 1, False, now) for key, row, fp in walk.visits]
+    return [VisitOut(person_id, key, row, fp, 1, False, now).model() for key, row, fp in walk.visits]

@@ -17,6 +17,7 @@ from typing import Protocol
 
 from pydantic import ValidationError
 
+from schemas.declarations import DeclarationStatus
 from schemas.dlq import MAX_DEAD_LETTER_MESSAGE, DeadLetter, RejectReason, raw_fields
 from schemas.qrcode import InvalidCode, QrCodec, QrError, claimed_id
 from schemas.registry import GateMode, VenueCategory
@@ -209,4 +210,6 @@ def _check(scan: RawScan, codec: QrCodec, registry: RegistryView, now: datetime,
         direction=direction, scanned_at=scan.scanned_at.astimezone(timezone.utc), received_at=now, area_id=venue.area_id,
         area_path=venue.area_path, category=venue.category,
         default_stay_minutes=venue.default_stay_minutes, max_stay_minutes=venue.max_stay_minutes,
+        # Given, not left to its default: model_construct deep-copies a default.
+        declaration=DeclarationStatus.none,
     )

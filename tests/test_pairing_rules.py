@@ -15,11 +15,8 @@ from pipeline.pairing import (
     VISIT_NAMESPACE,
     Outcome,
     PersonState,
-    advance,
-    apply_scan,
     compute_visits,
     next_timeout,
-    sent_visits,
 )
 from schemas.ids import new_id
 from schemas.registry import STAYS, VenueCategory
@@ -35,6 +32,28 @@ VENUES = {
     "market": (new_id("V"), VenueCategory.market, ("74", "74721")),
     "shop": (new_id("V"), VenueCategory.shop, ("74", "74725")),
 }
+
+
+def apply_scan(state: PersonState, scan: ValidScan, now: datetime) -> tuple[PersonState, list[Visit], Outcome]:
+    """`pairing.apply_scan`, its visits as models: every one of them validated."""
+    state, changed, outcome = pairing.apply_scan(state, scan, now)
+    return state, checked(changed), outcome
+
+
+def advance(state: PersonState, now: datetime) -> tuple[PersonState, list[Visit]]:
+    state, changed = pairing.advance(state, now)
+    return state, checked(changed)
+
+
+def sent_visits(state: PersonState, now: datetime) -> list[Visit]:
+    return checked(pairing.sent_visits(state, now))
+
+
+def checked(visits: list[pairing.VisitOut]) -> list[Visit]:
+    """The models of what pairing sends, each read back from the bytes it sends."""
+    models = [v.model() for v in visits]
+    assert [Visit.from_bytes(v.to_bytes()) for v in visits] == models
+    return models
 
 
 def at(minutes: float) -> datetime:

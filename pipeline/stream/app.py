@@ -44,8 +44,8 @@ def make_app(settings: Settings, bootstrap: str, datadir: Path, *, store: str, p
 @dataclass
 class Topology:
     """The app's topics and table. Raw scans, repartitioned scans and stats are raw bytes
-    (the worker decodes them itself); the table holds one `PersonState.to_dict()` per
-    person, stored with Faust's json codec, and has the partitions of scans.repartition."""
+    (the worker decodes them itself); the table holds one `PersonState.to_bytes()` per
+    person (JSON), and has the partitions of scans.repartition."""
 
     raw_topic: object
     repartition_topic: object
@@ -60,7 +60,11 @@ class Topology:
     @classmethod
     def declare(cls, app: faust.App, topics: Topics) -> "Topology":
         raw = dict(key_serializer="raw", value_serializer="raw")
-        states = app.Table(STATE_TABLE, default=None, partitions=topics.scans_repartition.partitions)
+        # Values are `PersonState.to_bytes()` as they are (raw): Faust's json codec would
+        # encode each state twice per write, for the store and for the changelog. Keys
+        # stay Faust's json (the person id in quotes), as they always were.
+        states = app.Table(STATE_TABLE, default=None, partitions=topics.scans_repartition.partitions,
+                           value_type=bytes)
         return cls(
             raw_topic=app.topic(topics.scans_raw.name, **raw),
             repartition_topic=app.topic(topics.scans_repartition.name, partitions=topics.scans_repartition.partitions,

@@ -35,7 +35,7 @@ class PersonStates:
         if state is None:
             with on_behalf_of(event):
                 stored = self.states.get(key)
-            state = PersonState.from_dict(stored) if stored else PersonState(key)
+            state = PersonState.from_bytes(stored) if stored else PersonState(key)
             self._cache[key] = state
         return state
 
@@ -46,7 +46,7 @@ class PersonStates:
                     self.states.pop(key, None)
                     self._cache.pop(key, None)
                 else:
-                    self.states[key] = state.to_dict()
+                    self.states[key] = state.to_bytes()
 
     async def _forget_cached_states(self, *_args, **_kwargs) -> None:
         self._cache.clear()

@@ -30,7 +30,7 @@ class WallClock:
         partitions = self.topics.scans_repartition.partitions
         self.open_visits = OpenVisits(built_for=owned)
         for key, value in self.states.items():
-            self.open_visits.note(key, partition_of(key.encode(), partitions), PersonState.from_dict(value))
+            self.open_visits.note(key, partition_of(key.encode(), partitions), PersonState.from_bytes(value))
 
     def _on_tick(self, event: EventT, batch: Batch) -> None:
         self._rebuild_open_visits()
