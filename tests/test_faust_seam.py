@@ -43,6 +43,68 @@ def test_aiokafka_consumers_still_hold_a_client_that_can_refresh_metadata() -> N
     assert "def force_metadata_update(self)" in inspect.getsource(AIOKafkaClient.force_metadata_update)
 
 
+def test_faust_streams_still_skip_messages_around_a_rebalance_and_the_worker_refuses_their_acknowledgement(
+        tmp_path: Path) -> None:
+    """`no_skipped_message_lost`: a stream skips a message it reads while the flow is
+    stopped or from an earlier generation (the pure-Python iterator acknowledges it);
+    the worker's consumer takes an acknowledgement only for a message a stream took for
+    processing. When Faust changes how it skips, the first assertion says so."""
+    from faust.types.tuples import ConsumerMessage
+
+    from pipeline.stream.app import make_app
+
+    source = inspect.getsource(streams.Stream._py_aiter)
+    assert "not self.app.flow_control.is_active()" in source and "do_ack or value is skipped_value" in source
+    consumer = make_app(Settings(), "127.0.0.1:1", tmp_path, store="memory://", port=0).consumer
+    for name in ("_committed_offset", "_read_offset", "_acked"):
+        assert isinstance(getattr(consumer, name), dict), name
+
+    def message(offset: int) -> ConsumerMessage:
+        return ConsumerMessage("t.scans.raw", 0, offset, 0.0, 0, None, b"k", b"v", None)
+
+    skipped, taken = message(7), message(8)
+    taken.tracked = True  # what a stream does to a message it hands over
+    assert consumer.ack(skipped) is False and not skipped.acked
+    consumer.ack(taken)
+    assert taken.acked
+
+
+def test_after_faust_seeks_to_the_committed_offsets_a_partition_with_none_above_0_starts_from_its_beginning() -> None:
+    """The consumer's own seek leaves such a partition where the fetch left it, past
+    what the stream skipped during the rebalance."""
+    import asyncio
+
+    import faust
+    from faust.types import TP
+
+    from pipeline.stream.faust_seam import no_skipped_message_lost
+
+    app = faust.App("seam-seek-test", broker="kafka://127.0.0.1:1")
+    consumer = app.consumer
+    committed = {TP("raw", 0): 120, TP("raw", 1): None, TP("raw", 2): -1, TP("repartition", 0): 0,
+                 TP("app-person-state-changelog", 0): None}
+    seeks: list[tuple[TP, int]] = []
+
+    async def perform_seek() -> None:  # Faust's: it seeks only where the committed offset is above 0
+        consumer._committed_offset.update({tp: c for tp, c in committed.items() if c is not None})
+
+    async def earliest_offsets(*tps: TP) -> dict[TP, int]:
+        return {tp: 5 for tp in tps}
+
+    async def seek(tp: TP, offset: int) -> None:
+        seeks.append((tp, offset))
+
+    consumer.perform_seek, consumer.earliest_offsets, consumer.seek = perform_seek, earliest_offsets, seek
+    consumer.assignment = lambda: set(committed)
+    consumer._is_changelog_tp = lambda tp: tp.topic.endswith("-changelog")
+    consumer._read_offset[TP("raw", 2)] = 300  # where the fetch had got to
+    no_skipped_message_lost(app)
+    asyncio.run(consumer.perform_seek())
+    assert sorted(seeks) == [(TP("raw", 1), 5), (TP("raw", 2), 5), (TP("repartition", 0), 5)]
+    assert consumer._read_offset[TP("raw", 2)] is None and consumer._committed_offset[TP("raw", 2)] is None
+    assert consumer._committed_offset[TP("raw", 0)] == 120
+
+
 def test_faust_apps_still_have_an_assignor_that_lists_its_active_partitions() -> None:
     import faust
     from faust.types import TP

@@ -11,14 +11,14 @@ import faust
 
 from ..settings import Settings
 from ..topics import Topics, groups_for
-from .faust_seam import ChangelogReceipts
+from .faust_seam import ChangelogReceipts, no_skipped_message_lost
 
 STATE_TABLE = "person-state"
 
 
 def make_app(settings: Settings, bootstrap: str, datadir: Path, *, store: str, port: int) -> faust.App:
     """``port`` 0: no web server (no /metrics)."""
-    return faust.App(
+    app = faust.App(
         groups_for(settings).worker,
         broker=f"kafka://{bootstrap}",
         store=store,
@@ -39,6 +39,8 @@ def make_app(settings: Settings, bootstrap: str, datadir: Path, *, store: str, p
         # short: each batch of events waits for its states to reach Kafka.
         producer_linger=0.01,
     )
+    no_skipped_message_lost(app)
+    return app
 
 
 @dataclass

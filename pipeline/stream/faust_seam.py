@@ -10,6 +10,8 @@
 - `active_partitions`: the assignor's actives (the wall clock ticks the partitions it holds).
 - `ChangelogReceipts`: wraps a table's `send_changelog` (the method its writes call) to
   keep the delivery future of each changelog message.
+- `no_skipped_message_lost`: the consumer's `ack` and `perform_seek`, and its
+  `_committed_offset` and `_read_offset` (see there why).
 
 tests/test_faust_seam.py and tests/test_stream_stopping.py fail when an upgrade moves any
 of them.
@@ -69,6 +71,47 @@ class ChangelogReceipts:
         pending, self._pending = self._pending, []
         if pending:
             await asyncio.gather(*pending)
+
+
+def no_skipped_message_lost(app) -> None:
+    """Close a hole through which Faust loses messages around a rebalance.
+
+    A stream skips a message it reads while the app's flow is stopped (a rebalance, its
+    recovery), or that was fetched in an earlier generation; Faust counts on the seek to
+    the committed offsets at the end of the rebalance to fetch such messages again. But
+    the consumer seeks only where the committed offset is above 0, so a partition with
+    no committed offset yet (its earlier owner never committed it: a new topic, a new
+    group, a worker that did not get that far) lost what was fetched during the
+    rebalance: the messages after them were processed and committed, or the commit
+    stopped short of them for good (Faust sees a gap at the head). Seen here as scans
+    never paired, and as a partition whose committed offset never reached its end. The
+    pure-Python stream iterator even acknowledges a skipped message ("otherwise the lag
+    would increase"), which lets the offset be committed past it.
+
+    Here a partition with no committed offset above 0 is sought to its beginning with the
+    others, so what was skipped is fetched again and processed (at most again: a scan's
+    replay is harmless); and only a message a stream took for processing (``tracked``,
+    before any of our code sees it) can be acknowledged."""
+    consumer = app.consumer
+    ack, perform_seek = consumer.ack, consumer.perform_seek
+
+    def ack_if_taken(message) -> bool:
+        return ack(message) if message.tracked else False
+
+    async def seek_all() -> None:
+        await perform_seek()
+        uncommitted = {tp for tp in consumer.assignment() if not consumer._is_changelog_tp(tp)
+                       and not (consumer._committed_offset.get(tp) or 0) > 0}
+        if uncommitted:
+            for tp, offset in (await consumer.earliest_offsets(*uncommitted)).items():
+                await consumer.seek(tp, offset)
+                consumer._read_offset[tp] = None  # whatever comes next is read
+                # Faust's "nothing committed" (it keeps -1 when the broker says so, and
+                # then waits forever for an offset before the first one there is).
+                consumer._committed_offset[tp] = None
+
+    consumer.ack = ack_if_taken
+    consumer.perform_seek = seek_all
 
 
 def active_partitions(app, topic: str) -> list[int]:
