@@ -77,7 +77,7 @@ def test_after_faust_seeks_to_the_committed_offsets_a_partition_with_none_above_
     import faust
     from faust.types import TP
 
-    from pipeline.stream.faust_seam import no_skipped_message_lost
+    from pipeline.stream.faust_seam import guard
 
     app = faust.App("seam-seek-test", broker="kafka://127.0.0.1:1")
     consumer = app.consumer
@@ -98,7 +98,7 @@ def test_after_faust_seeks_to_the_committed_offsets_a_partition_with_none_above_
     consumer.assignment = lambda: set(committed)
     consumer._is_changelog_tp = lambda tp: tp.topic.endswith("-changelog")
     consumer._read_offset[TP("raw", 2)] = 300  # where the fetch had got to
-    no_skipped_message_lost(app)
+    guard(consumer)
     asyncio.run(consumer.perform_seek())
     assert sorted(seeks) == [(TP("raw", 1), 5), (TP("raw", 2), 5), (TP("repartition", 0), 5)]
     assert consumer._read_offset[TP("raw", 2)] is None and consumer._committed_offset[TP("raw", 2)] is None

@@ -10,8 +10,8 @@
 - `active_partitions`: the assignor's actives (the wall clock ticks the partitions it holds).
 - `ChangelogReceipts`: wraps a table's `send_changelog` (the method its writes call) to
   keep the delivery future of each changelog message.
-- `no_skipped_message_lost`: the consumer's `ack` and `perform_seek`, and its
-  `_committed_offset` and `_read_offset` (see there why).
+- `no_skipped_message_lost`: the app's `_new_consumer`, the consumer's `ack` and
+  `perform_seek`, and its `_committed_offset` and `_read_offset` (see there why).
 
 tests/test_faust_seam.py and tests/test_stream_stopping.py fail when an upgrade moves any
 of them.
@@ -92,7 +92,18 @@ def no_skipped_message_lost(app) -> None:
     others, so what was skipped is fetched again and processed (at most again: a scan's
     replay is harmless); and only a message a stream took for processing (``tracked``,
     before any of our code sees it) can be acknowledged."""
-    consumer = app.consumer
+    new_consumer = app._new_consumer  # wrapped, not called: the consumer is made when Faust first needs it
+
+    def consumer_made_safe():
+        consumer = new_consumer()
+        guard(consumer)
+        return consumer
+
+    app._new_consumer = consumer_made_safe
+
+
+def guard(consumer) -> None:
+    """The consumer's half of `no_skipped_message_lost`."""
     ack, perform_seek = consumer.ack, consumer.perform_seek
 
     def ack_if_taken(message) -> bool:
