@@ -7,12 +7,11 @@ from datetime import datetime, timedelta, timezone
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from pairing_helpers import advance, apply_scan
 from pipeline.pairing import (
     ACCEPTED_LATENESS,
     Outcome,
     PersonState,
-    advance,
-    apply_scan,
     compute_visits,
 )
 from schemas.ids import new_id

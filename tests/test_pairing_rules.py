@@ -7,6 +7,7 @@ from uuid import UUID, uuid4, uuid5
 
 import pytest
 
+from pairing_helpers import advance, apply_scan, sent_visits
 from pipeline import pairing
 from pipeline.dedup import to_micros
 from pipeline.pairing import (
@@ -32,28 +33,6 @@ VENUES = {
     "market": (new_id("V"), VenueCategory.market, ("74", "74721")),
     "shop": (new_id("V"), VenueCategory.shop, ("74", "74725")),
 }
-
-
-def apply_scan(state: PersonState, scan: ValidScan, now: datetime) -> tuple[PersonState, list[Visit], Outcome]:
-    """`pairing.apply_scan`, its visits as models: every one of them validated."""
-    state, changed, outcome = pairing.apply_scan(state, scan, now)
-    return state, checked(changed), outcome
-
-
-def advance(state: PersonState, now: datetime) -> tuple[PersonState, list[Visit]]:
-    state, changed = pairing.advance(state, now)
-    return state, checked(changed)
-
-
-def sent_visits(state: PersonState, now: datetime) -> list[Visit]:
-    return checked(pairing.sent_visits(state, now))
-
-
-def checked(visits: list[pairing.VisitOut]) -> list[Visit]:
-    """The models of what pairing sends, each read back from the bytes it sends."""
-    models = [v.model() for v in visits]
-    assert [Visit.from_bytes(v.to_bytes()) for v in visits] == models
-    return models
 
 
 def at(minutes: float) -> datetime:
