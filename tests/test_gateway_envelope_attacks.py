@@ -389,13 +389,13 @@ def test_sigterm_with_windows_open_loses_no_acknowledged_scan(kafka_bootstrap: s
     print(f"answers at SIGTERM: {sorted(answers.items())}")
 
 
-# --- defects ---------------------------------------------------------------------------------
-@pytest.mark.xfail(strict=True, reason="ScanPublisher._send catches only NotAcknowledged: a KafkaException "
-                   "from produce (a record over the client's message.max.bytes) escapes flush(), so the "
-                   "windows after it in that flush are never sent and their requests only fail at the ack "
-                   "timeout (with flush 0 the request gets a raw KafkaException, a 500, not 503)")
+# --- defects found (fixed) ---------------------------------------------------------------------------------
 def test_an_unsendable_record_in_one_window_does_not_stall_another_partitions_window(
         kafka_bootstrap: str, publisher_factory) -> None:
+    """A KafkaException from produce (a record over the client's message.max.bytes) used to
+    escape `ScanPublisher.flush`: the windows after it were never sent, their requests failed
+    only at the ack timeout (and with flush 0 the request got a raw KafkaException, a 500).
+    Now that window fails alone (NotAcknowledged) and the flush goes on; at 0 ms too."""
     topic = new_topic(kafka_bootstrap)
     p0, p1 = keys_of(0), keys_of(1)
     huge = [record(p0[0], pad=1_100_000)]  # over librdkafka's message.max.bytes (1,000,000)
@@ -405,6 +405,11 @@ def test_an_unsendable_record_in_one_window_does_not_stall_another_partitions_wi
         scans = ScanPublisher(publisher_factory(topic, ack_timeout=5), PARTITIONS, flush_seconds=0.2)
         return await asyncio.gather(outcome(scans.publish(huge)), outcome(scans.publish(other)))
 
+    async def zero():
+        return await outcome(ScanPublisher(publisher_factory(topic, ack_timeout=5), PARTITIONS, 0).publish(huge))
+
     a, b = asyncio.run(run())
-    assert isinstance(a, NotAcknowledged), a
-    assert b == "ok", b  # partition 1's window was never sent: NotAcknowledged at the ack timeout
+    assert isinstance(asyncio.run(zero()), NotAcknowledged)
+    assert isinstance(a, NotAcknowledged), a  # retryable (503), not a raw KafkaException (500)
+    assert b == "ok", b  # before the fix: never sent, NotAcknowledged at the ack timeout
+    assert_in_its_partition(where(kafka_bootstrap, topic), other)
