@@ -11,12 +11,11 @@ field and byte for byte, and reads every output back through the model). `model(
 
 from __future__ import annotations
 
-import hashlib
 import json
 from datetime import datetime
 from functools import lru_cache
 from typing import NamedTuple
-from uuid import UUID
+from uuid import UUID, uuid5
 
 from schemas.registry import VenueCategory
 from schemas.visits import EntryHow, ExitHow, Visit
@@ -25,16 +24,11 @@ from .dedup import from_micros, to_micros
 from .person_state import Fingerprint, ScanRow
 
 VISIT_NAMESPACE = UUID("3d16a4c8-dc6d-4287-9710-512627483ade")
-_NAMESPACE = VISIT_NAMESPACE.bytes
 
 
 def visit_id(person_id: str, key: str) -> str:
-    """uuid5(VISIT_NAMESPACE, "person|key") as text, without building UUID objects."""
-    digest = bytearray(hashlib.sha1(_NAMESPACE + f"{person_id}|{key}".encode()).digest()[:16])
-    digest[6] = (digest[6] & 0x0F) | 0x50  # version 5
-    digest[8] = (digest[8] & 0x3F) | 0x80  # RFC 4122 variant
-    h = digest.hex()
-    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+    """Pairing's rule 8: uuid5 of the person and the visit's key, as text."""
+    return str(uuid5(VISIT_NAMESPACE, f"{person_id}|{key}"))
 
 
 @lru_cache(maxsize=65_536)
@@ -76,13 +70,13 @@ class VisitOut(NamedTuple):
 
     def to_bytes(self) -> bytes:
         t_in, t_out, exit_how, exit_event = self.fingerprint
-        row = self.row
-        entry = f'"{row.event_id}"' if self.entry_scanned else "null"
+        row, scanned = self.row, self.entry_scanned
+        entry = f'"{row.event_id}"' if scanned else "null"
         exit_ = "null" if exit_event is None else f'"{exit_event}"'
         return (f'{{"schema_version":1,"visit_id":"{self.visit_id}","version":{self.version},'
                 f'"person_id":"{self.person_id}",{_place(row.venue_id, row.area_id, row.area_path, row.category)},'
                 f'"t_in":"{_iso(t_in)}","t_out":"{_iso(t_out)}",'
-                f'"entry_how":"{"scan" if self.entry_scanned else "inferred"}","exit_how":"{exit_how}",'
+                f'"entry_how":"{"scan" if scanned else "inferred"}","exit_how":"{exit_how}",'
                 f'"entry_event_id":{entry},"exit_event_id":{exit_},'
                 f'"deleted":{"true" if self.deleted else "false"},"updated_at":"{_iso(to_micros(self.updated_at))}"}}').encode()
 
