@@ -119,8 +119,4 @@ class ScanPublisher:
         except NotAcknowledged as error:
             window.done.set_exception(error)
             return
-        except Exception as error:  # noqa: BLE001 - e.g. KafkaException from produce: this window
-            # fails (503, retryable) and the flush goes on with the other partitions' windows
-            window.done.set_exception(NotAcknowledged(f"the messages were not sent: {error}"))
-            return
         acknowledged.add_done_callback(lambda f: _follow(f, window))

@@ -22,7 +22,7 @@ import logging
 import threading
 from collections.abc import Sequence
 
-from confluent_kafka import KafkaError, Producer
+from confluent_kafka import KafkaError, KafkaException, Producer
 
 from pipeline.kafka_io import reliable_producer
 
@@ -120,7 +120,8 @@ class Publisher:
         """Queue every (key, value) of ``messages`` on ``topic`` (default: the scans topic),
         in ``partition`` if given (else the key's); a future that is done when Kafka
         acknowledged them all, or failed with `NotAcknowledged`. Raises `NotAcknowledged`
-        at once when the producer failed for good or its queue is full."""
+        at once when the producer failed for good, its queue is full or it refused a
+        message."""
         if self.fatal:
             raise NotAcknowledged(f"the Kafka producer failed: {self.last_error}")
         self._loop = loop = asyncio.get_running_loop()
@@ -138,6 +139,9 @@ class Publisher:
                 # may still be delivered; the clients resend all of it.
                 pending.future.cancel()
                 raise NotAcknowledged("the Kafka producer's queue is full") from None
+            except KafkaException as error:  # refused by the client itself (e.g. over its size limit)
+                pending.future.cancel()
+                raise NotAcknowledged(f"the Kafka producer refused the message: {error}") from None
         return pending.future
 
     async def wait(self, *futures: asyncio.Future) -> None:
